@@ -1,0 +1,1 @@
+fn main() { println!("fixp-perf: harness not built yet"); }

@@ -1,0 +1,1 @@
+//! The journal: a crash-consistent, memory-mapped retransmit ring with a sequence index.

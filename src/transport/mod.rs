@@ -1,0 +1,1 @@
+//! The transport: non-blocking TLS WebSocket over mio, rustls and tungstenite.
