@@ -7,7 +7,11 @@
 //! Encodings are plug-ins behind [`Encoding`]: one FIXP message per WebSocket message, SBE in
 //! binary frames and JSON in text frames.
 
+pub mod conga;
 pub mod fixp;
+pub mod json;
+pub mod sbe;
+pub mod sofh;
 
 pub use fixp::{FixpMessage, SessionId};
 

@@ -1,0 +1,2 @@
+//! Criterion benchmarks (codec): placeholder until the layer lands.
+fn main() {}

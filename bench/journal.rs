@@ -1,0 +1,2 @@
+//! Criterion benchmarks (journal): placeholder until the layer lands.
+fn main() {}

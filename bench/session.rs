@@ -1,0 +1,2 @@
+//! Criterion benchmarks (session): placeholder until the layer lands.
+fn main() {}

@@ -1,0 +1,1 @@
+//! Conga order application messages (NewOrderSingle, OrderCancelRequest, ExecutionReport, OrderCancelReject): placeholder.

@@ -1,0 +1,1 @@
+//! The JSON encoding, wire-compatible with Conga: placeholder.

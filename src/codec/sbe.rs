@@ -1,0 +1,1 @@
+//! SBE: runtime support for generated flyweights and the FIXP SBE encoding: placeholder.

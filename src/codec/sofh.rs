@@ -1,0 +1,1 @@
+//! SOFH (Simple Open Framing Header): placeholder.
