@@ -1,0 +1,470 @@
+//! A price-time priority limit order book per symbol: the matching logic of the demo exchange.
+//!
+//! It follows the behaviour of the FIX community's Conga exchange, so a Conga trader sees the
+//! reports it expects:
+//! - a limit order that does not cross rests and gets an ER New;
+//! - an aggressor produces one ER Trade for each resting order it fills (sent to that order's
+//!   owner), plus its own report carrying every fill: Filled, PartiallyFilled (the limit remainder
+//!   rests), or Canceled for a market remainder, which never rests;
+//! - a cancel of a resting order gives ER Canceled; of an unknown order, a cancel reject.
+//!
+//! Orders are matched by price, then by time. This is application code (the engine's strategy
+//! side), not the engine's hot path: it uses ordinary collections.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+/// Buy or sell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// Bid.
+    Buy,
+    /// Offer.
+    Sell,
+}
+
+/// Who sent an order: the exchange's id for the session, and the client's order id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct OrderKey {
+    /// The owning session (the exchange's index for it).
+    pub owner: u64,
+    /// The client's order id (ClOrdId), NUL-padded.
+    pub cl_ord_id: [u8; 8],
+}
+
+/// A new order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NewOrder {
+    /// Who sent it.
+    pub key: OrderKey,
+    /// The instrument, NUL-padded.
+    pub symbol: [u8; 8],
+    /// Buy or sell.
+    pub side: Side,
+    /// Limit price as a mantissa (exponent −2), or `None` for a market order.
+    pub limit: Option<i32>,
+    /// Quantity, > 0.
+    pub qty: i32,
+}
+
+/// One execution against a resting order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fill {
+    /// Price mantissa (exponent −2): the resting order's price.
+    pub px: i32,
+    /// Quantity.
+    pub qty: i32,
+}
+
+/// The status an order has after an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Resting, nothing filled.
+    New,
+    /// Some filled, some open.
+    PartiallyFilled,
+    /// All filled.
+    Filled,
+    /// Canceled (by request, or a market remainder).
+    Canceled,
+}
+
+/// What an order's owner is told.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Report {
+    /// A limit order rests untouched.
+    New {
+        /// The order.
+        key: OrderKey,
+        /// The exchange's order id.
+        order_id: u64,
+        /// Open quantity.
+        leaves: i32,
+    },
+    /// A resting order was hit by an aggressor.
+    Trade {
+        /// The resting order.
+        key: OrderKey,
+        /// The exchange's order id.
+        order_id: u64,
+        /// The execution.
+        fill: Fill,
+        /// Open quantity after it.
+        leaves: i32,
+        /// Filled quantity so far.
+        cum: i32,
+        /// Filled or PartiallyFilled.
+        status: Status,
+    },
+    /// The aggressor's own report with every fill it took.
+    Aggressor {
+        /// The aggressing order.
+        key: OrderKey,
+        /// The exchange's order id.
+        order_id: u64,
+        /// The executions, in match order.
+        fills: Vec<Fill>,
+        /// Open quantity (resting now, or 0).
+        leaves: i32,
+        /// Filled quantity.
+        cum: i32,
+        /// Filled, PartiallyFilled (the remainder rests) or Canceled (a market remainder).
+        status: Status,
+    },
+    /// A resting order was canceled on request.
+    Canceled {
+        /// The order.
+        key: OrderKey,
+        /// The exchange's order id.
+        order_id: u64,
+        /// Filled quantity before the cancel.
+        cum: i32,
+    },
+    /// A cancel named no resting order.
+    CancelRejected {
+        /// The key the cancel named.
+        key: OrderKey,
+    },
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Resting {
+    key: OrderKey,
+    order_id: u64,
+    leaves: i32,
+    cum: i32,
+}
+
+#[derive(Default)]
+struct SymbolBook {
+    /// Bids by price; the best is the highest.
+    bids: BTreeMap<i32, VecDeque<Resting>>,
+    /// Offers by price; the best is the lowest.
+    asks: BTreeMap<i32, VecDeque<Resting>>,
+}
+
+/// The books of every symbol, with an index of resting orders for cancels.
+#[derive(Default)]
+pub struct Exchange {
+    books: HashMap<[u8; 8], SymbolBook>,
+    resting: HashMap<OrderKey, ([u8; 8], Side, i32)>,
+    next_order_id: u64,
+}
+
+impl Exchange {
+    /// An empty exchange.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Matches a new order, rests a limit remainder, and pushes the reports to `out`.
+    pub fn submit(&mut self, order: NewOrder, out: &mut Vec<Report>) {
+        self.next_order_id += 1;
+        let order_id = self.next_order_id;
+        let book = self.books.entry(order.symbol).or_default();
+        let opposite = match order.side {
+            Side::Buy => &mut book.asks,
+            Side::Sell => &mut book.bids,
+        };
+        let mut leaves = order.qty;
+        let mut fills = Vec::new();
+        while leaves > 0 {
+            let best = match order.side {
+                Side::Buy => opposite.keys().next().copied(),
+                Side::Sell => opposite.keys().next_back().copied(),
+            };
+            let Some(px) = best else { break };
+            let crosses = match (order.limit, order.side) {
+                (None, _) => true,
+                (Some(limit), Side::Buy) => px <= limit,
+                (Some(limit), Side::Sell) => px >= limit,
+            };
+            if !crosses {
+                break;
+            }
+            let Some(level) = opposite.get_mut(&px) else {
+                break;
+            };
+            while leaves > 0 {
+                let Some(head) = level.front_mut() else { break };
+                let qty = leaves.min(head.leaves);
+                leaves -= qty;
+                head.leaves -= qty;
+                head.cum += qty;
+                let fill = Fill { px, qty };
+                fills.push(fill);
+                let done = head.leaves == 0;
+                out.push(Report::Trade {
+                    key: head.key,
+                    order_id: head.order_id,
+                    fill,
+                    leaves: head.leaves,
+                    cum: head.cum,
+                    status: if done {
+                        Status::Filled
+                    } else {
+                        Status::PartiallyFilled
+                    },
+                });
+                if done {
+                    let key = head.key;
+                    level.pop_front();
+                    self.resting.remove(&key);
+                }
+            }
+            if level.is_empty() {
+                opposite.remove(&px);
+            }
+        }
+        let cum = order.qty - leaves;
+        if let (Some(limit), true) = (order.limit, leaves > 0) {
+            let same = match order.side {
+                Side::Buy => &mut book.bids,
+                Side::Sell => &mut book.asks,
+            };
+            same.entry(limit).or_default().push_back(Resting {
+                key: order.key,
+                order_id,
+                leaves,
+                cum,
+            });
+            self.resting
+                .insert(order.key, (order.symbol, order.side, limit));
+        }
+        if fills.is_empty() && order.limit.is_some() {
+            out.push(Report::New {
+                key: order.key,
+                order_id,
+                leaves,
+            });
+            return;
+        }
+        let status = match (leaves, order.limit) {
+            (0, _) => Status::Filled,
+            (_, Some(_)) => Status::PartiallyFilled,
+            (_, None) => Status::Canceled,
+        };
+        out.push(Report::Aggressor {
+            key: order.key,
+            order_id,
+            fills,
+            leaves: if order.limit.is_some() { leaves } else { 0 },
+            cum,
+            status,
+        });
+    }
+
+    /// Cancels the resting order `key`, pushing ER Canceled or a cancel reject to `out`.
+    pub fn cancel(&mut self, key: OrderKey, out: &mut Vec<Report>) {
+        let Some((symbol, side, px)) = self.resting.remove(&key) else {
+            out.push(Report::CancelRejected { key });
+            return;
+        };
+        let removed = self.books.get_mut(&symbol).and_then(|book| {
+            let levels = match side {
+                Side::Buy => &mut book.bids,
+                Side::Sell => &mut book.asks,
+            };
+            let level = levels.get_mut(&px)?;
+            let at = level.iter().position(|r| r.key == key)?;
+            let resting = level.remove(at);
+            if level.is_empty() {
+                levels.remove(&px);
+            }
+            resting
+        });
+        match removed {
+            Some(r) => out.push(Report::Canceled {
+                key,
+                order_id: r.order_id,
+                cum: r.cum,
+            }),
+            None => out.push(Report::CancelRejected { key }),
+        }
+    }
+
+    /// Open quantity resting at each price on one side of a symbol, best first.
+    pub fn depth(&self, symbol: [u8; 8], side: Side) -> Vec<(i32, i32)> {
+        let Some(book) = self.books.get(&symbol) else {
+            return Vec::new();
+        };
+        let sum = |(px, level): (&i32, &VecDeque<Resting>)| {
+            (*px, level.iter().map(|r| r.leaves).sum::<i32>())
+        };
+        match side {
+            Side::Buy => book.bids.iter().rev().map(sum).collect(),
+            Side::Sell => book.asks.iter().map(sum).collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(s: &str) -> [u8; 8] {
+        let mut out = [0u8; 8];
+        out[..s.len()].copy_from_slice(s.as_bytes());
+        out
+    }
+
+    fn order(owner: u64, cl: &str, side: Side, limit: Option<i32>, qty: i32) -> NewOrder {
+        NewOrder {
+            key: OrderKey {
+                owner,
+                cl_ord_id: id(cl),
+            },
+            symbol: id("AMZN"),
+            side,
+            limit,
+            qty,
+        }
+    }
+
+    #[test]
+    fn resting_limit_gets_new() {
+        let mut ex = Exchange::new();
+        let mut out = Vec::new();
+        ex.submit(order(1, "C1", Side::Buy, Some(7345), 3), &mut out);
+        assert_eq!(
+            out,
+            vec![Report::New {
+                key: order(1, "C1", Side::Buy, None, 0).key,
+                order_id: 1,
+                leaves: 3
+            }]
+        );
+        assert_eq!(ex.depth(id("AMZN"), Side::Buy), vec![(7345, 3)]);
+    }
+
+    #[test]
+    fn self_trade_gives_three_reports() {
+        // Conga's TraderTest.selfTrade: Buy 3@73.45 then Sell 3@73.45 → New, Trade, Trade.
+        let mut ex = Exchange::new();
+        let mut out = Vec::new();
+        ex.submit(order(1, "C1", Side::Buy, Some(7345), 3), &mut out);
+        ex.submit(order(1, "C2", Side::Sell, Some(7345), 3), &mut out);
+        assert_eq!(out.len(), 3);
+        assert!(matches!(
+            out[1],
+            Report::Trade {
+                fill: Fill { px: 7345, qty: 3 },
+                leaves: 0,
+                cum: 3,
+                status: Status::Filled,
+                ..
+            }
+        ));
+        match &out[2] {
+            Report::Aggressor {
+                fills,
+                leaves,
+                cum,
+                status,
+                ..
+            } => {
+                assert_eq!(fills, &vec![Fill { px: 7345, qty: 3 }]);
+                assert_eq!((*leaves, *cum, *status), (0, 3, Status::Filled));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(ex.depth(id("AMZN"), Side::Buy).is_empty());
+    }
+
+    #[test]
+    fn sweep_across_levels_fills_best_price_first_then_rests() {
+        // Conga's book sweep: ten bids 1.05..1.50 with qty 1..10, then a sell of 55 @ 1.00.
+        let mut ex = Exchange::new();
+        let mut out = Vec::new();
+        for i in 0..10 {
+            ex.submit(
+                order(1, &format!("B{i}"), Side::Buy, Some(105 + 5 * i), i + 1),
+                &mut out,
+            );
+        }
+        out.clear();
+        ex.submit(order(2, "S1", Side::Sell, Some(100), 60), &mut out);
+        let Some(Report::Aggressor {
+            fills,
+            leaves,
+            cum,
+            status,
+            ..
+        }) = out.last()
+        else {
+            panic!("no aggressor report: {out:?}");
+        };
+        let prices: Vec<i32> = fills.iter().map(|f| f.px).collect();
+        assert_eq!(
+            prices,
+            (0..10).rev().map(|i| 105 + 5 * i).collect::<Vec<_>>()
+        );
+        assert_eq!((*cum, *leaves, *status), (55, 5, Status::PartiallyFilled));
+        assert_eq!(out.len(), 11);
+        assert_eq!(ex.depth(id("AMZN"), Side::Sell), vec![(100, 5)]);
+        assert!(ex.depth(id("AMZN"), Side::Buy).is_empty());
+    }
+
+    #[test]
+    fn time_priority_within_a_level() {
+        let mut ex = Exchange::new();
+        let mut out = Vec::new();
+        ex.submit(order(1, "A", Side::Sell, Some(200), 2), &mut out);
+        ex.submit(order(2, "B", Side::Sell, Some(200), 2), &mut out);
+        out.clear();
+        ex.submit(order(3, "C", Side::Buy, Some(200), 3), &mut out);
+        let hit: Vec<(u64, i32, Status)> = out
+            .iter()
+            .filter_map(|r| match r {
+                Report::Trade {
+                    key, fill, status, ..
+                } => Some((key.owner, fill.qty, *status)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            hit,
+            vec![(1, 2, Status::Filled), (2, 1, Status::PartiallyFilled)]
+        );
+    }
+
+    #[test]
+    fn market_remainder_is_canceled_not_rested() {
+        let mut ex = Exchange::new();
+        let mut out = Vec::new();
+        ex.submit(order(1, "A", Side::Sell, Some(200), 2), &mut out);
+        out.clear();
+        ex.submit(order(2, "M", Side::Buy, None, 5), &mut out);
+        assert!(matches!(
+            out.last(),
+            Some(Report::Aggressor {
+                cum: 2,
+                leaves: 0,
+                status: Status::Canceled,
+                ..
+            })
+        ));
+        assert!(ex.depth(id("AMZN"), Side::Buy).is_empty());
+    }
+
+    #[test]
+    fn cancel_known_and_unknown() {
+        let mut ex = Exchange::new();
+        let mut out = Vec::new();
+        let o = order(1, "C1", Side::Buy, Some(7345), 3);
+        ex.submit(o, &mut out);
+        out.clear();
+        ex.cancel(o.key, &mut out);
+        assert_eq!(
+            out,
+            vec![Report::Canceled {
+                key: o.key,
+                order_id: 1,
+                cum: 0
+            }]
+        );
+        out.clear();
+        ex.cancel(o.key, &mut out);
+        assert_eq!(out, vec![Report::CancelRejected { key: o.key }]);
+        assert!(ex.depth(id("AMZN"), Side::Buy).is_empty());
+    }
+}

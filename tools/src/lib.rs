@@ -1,0 +1,4 @@
+//! Support code for the fixp-ws command-line tools and demo applications.
+#![deny(missing_docs)]
+
+pub mod book;
