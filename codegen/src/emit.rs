@@ -562,7 +562,10 @@ impl<'s> Emitter<'s> {
                     } else {
                         (
                             format!("[{t}; {n}]"),
-                            format!("core::array::from_fn(|i| sbe_rt::get_{t}(self.buf, {}))", elem(&pos, sz)),
+                            format!(
+                                "core::array::from_fn(|i| sbe_rt::get_{t}(self.buf, {}))",
+                                elem(&pos, sz)
+                            ),
                         )
                     };
                     if versioned {
