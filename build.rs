@@ -51,6 +51,9 @@ fn main() {
         ("spec-examples/v1.0/Examples.xml", "sbe_examples.rs"),
     ] {
         generate(out_dir, &format!("{c}/{schema}"), out, ext, &[]);
+        // The same schemas for the library's `reference-schemas` feature (crate-local path).
+        let local = out.replacen("sbe_", "reference_", 1);
+        generate(out_dir, &format!("{c}/{schema}"), &local, lib, &[]);
     }
     println!("cargo:rerun-if-changed={c}/real-logic-car/common-types.xml");
 }

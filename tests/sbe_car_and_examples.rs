@@ -304,3 +304,18 @@ fn spec_examples_decode_and_reencode() {
     assert_eq!(d.text(), b"Not authorized to trade that instrument");
     assert_eq!(d.sbe_end(), bytes.len());
 }
+
+#[test]
+fn decoders_print_named_fields() {
+    let bytes = example("3_BusinessMessageReject.sofh.bin");
+    let m = examples::Message::decode(&bytes).unwrap();
+    assert_eq!(
+        m.to_string(),
+        "[BusinessMessageReject](templateId=97|version=0|blockLength=9):BusinesRejectRefId=ORD00001\
+         |BusinessRejectReason=NotAuthorized|Text=Not authorized to trade that instrument"
+    );
+    let bytes = std::fs::read(data("real-logic-car/car_example_extension_data.sbe")).unwrap();
+    let text = car_ext::Message::decode(&bytes).unwrap().to_string();
+    assert!(text.contains("|uuid=null|cupHolderCount=null|"), "{text}");
+    assert!(text.contains("booster=(BoostType=NITROUS|horsePower=200)"), "{text}");
+}

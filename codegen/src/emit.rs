@@ -430,7 +430,18 @@ impl<'s> Emitter<'s> {
             self.slot_decoder(s, &mut dec)?;
             self.slot_encoder(s, &mut enc)?;
         }
+        let mut disp = String::new();
+        for (i, sl) in slots.iter().enumerate() {
+            self.slot_display(sl, i == 0, &mut disp)?;
+        }
+        if disp.is_empty() {
+            disp.push_str("        let _ = &f;\n");
+        }
         let d = doc(&c.description, &format!("The `{}` composite.", c.name));
+        let _ = writeln!(
+            self.out,
+            "impl core::fmt::Display for {name}Decoder<'_> {{\n    /// Prints the members as `name=value|...`.\n    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {{\n{disp}        Ok(())\n    }}\n}}\n"
+        );
         let _ = writeln!(
             self.out,
             "{d}#[derive(Clone, Copy, Debug)]\npub struct {name}Decoder<'a> {{\n    buf: &'a [u8],\n    offset: usize,\n    version: u16,\n}}\n\nimpl<'a> {name}Decoder<'a> {{\n    /// Encoded length in bytes.\n    pub const ENCODED_LENGTH: usize = {size};\n\n    /// Wraps the composite at `offset`, acting as `version`; checks that it fits.\n    pub fn wrap(buf: &'a [u8], offset: usize, version: u16) -> Result<Self, DecodeError> {{\n        sbe_rt::need(buf, offset, Self::ENCODED_LENGTH)?;\n        Ok(Self {{ buf, offset, version }})\n    }}\n\n    /// The acting version.\n    pub fn sbe_version(&self) -> u16 {{\n        self.version\n    }}\n\n    /// Where the composite starts in the buffer.\n    pub fn sbe_offset(&self) -> usize {{\n        self.offset\n    }}\n{dec}}}\n"
@@ -621,6 +632,68 @@ impl<'s> Emitter<'s> {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Emits the statements of a `Display` impl that print one slot as `name=value`.
+    fn slot_display(&self, s: &Slot, first: bool, o: &mut String) -> Result<(), Error> {
+        let f = snake(s.name);
+        let sep = if first { "" } else { "|" };
+        let _ = writeln!(o, "        f.write_str(\"{sep}{}=\")?;", s.name);
+        let versioned = s.since > 0;
+        let stmt = if s.presence == Presence::Constant {
+            if s.value_ref.is_some() {
+                format!("f.write_str(self.{f}().name())?;")
+            } else if matches!(&s.ty, TypeDef::Encoded(e) if e.prim == Prim::Char) {
+                format!("sbe_rt::write_ascii(f, self.{f}())?;")
+            } else {
+                format!("write!(f, \"{{}}\", self.{f}())?;")
+            }
+        } else {
+            match &s.ty {
+                TypeDef::Encoded(e) => {
+                    let optional = versioned || (e.length == 1 && s.presence == Presence::Optional);
+                    let show = |v: &str| -> String {
+                        if e.length == 1 {
+                            format!("write!(f, \"{{}}\", {v})?;")
+                        } else if e.prim == Prim::Char {
+                            format!("sbe_rt::write_ascii(f, {v})?;")
+                        } else if e.prim == Prim::U8 {
+                            format!("sbe_rt::write_hex(f, &{v})?;")
+                        } else {
+                            format!("write!(f, \"{{:?}}\", {v})?;")
+                        }
+                    };
+                    if optional {
+                        format!("match self.{f}() {{\n            Some(v) => {{\n                {}\n            }}\n            None => f.write_str(\"null\")?,\n        }}", show("v"))
+                    } else {
+                        show(&format!("self.{f}()"))
+                    }
+                }
+                TypeDef::Enum(_) => {
+                    if versioned || s.presence == Presence::Optional {
+                        format!("match self.{f}() {{\n            Ok(Some(v)) => f.write_str(v.name())?,\n            Ok(None) => f.write_str(\"null\")?,\n            Err(_) => write!(f, \"invalid({{:?}})\", self.{f}_raw())?,\n        }}")
+                    } else {
+                        format!("match self.{f}() {{\n            Ok(v) => f.write_str(v.name())?,\n            Err(_) => write!(f, \"invalid({{}})\", self.{f}_raw())?,\n        }}")
+                    }
+                }
+                TypeDef::Set(_) => {
+                    if versioned {
+                        format!("match self.{f}() {{\n            Some(v) => write!(f, \"{{:#b}}\", v.0)?,\n            None => f.write_str(\"null\")?,\n        }}")
+                    } else {
+                        format!("write!(f, \"{{:#b}}\", self.{f}().0)?;")
+                    }
+                }
+                TypeDef::Composite(_) => {
+                    if versioned {
+                        format!("match self.{f}() {{\n            Some(v) => write!(f, \"({{v}})\")?,\n            None => f.write_str(\"null\")?,\n        }}")
+                    } else {
+                        format!("write!(f, \"({{}})\", self.{f}())?;")
+                    }
+                }
+            }
+        };
+        let _ = writeln!(o, "        {stmt}");
         Ok(())
     }
 
@@ -837,6 +910,32 @@ impl<'s> Emitter<'s> {
             self.slot_encoder(&s, &mut enc)?;
         }
         let min_fn = self.min_block_length_fn(b);
+        let mut disp = String::new();
+        let mut first = true;
+        for fl in &b.fields {
+            let sl = self.field_slot(fl)?;
+            self.slot_display(&sl, first, &mut disp)?;
+            first = false;
+        }
+        for g in &b.groups {
+            let sep = if first { "" } else { "|" };
+            first = false;
+            let gf = snake(&g.block.name);
+            let _ = writeln!(disp, "        f.write_str(\"{sep}{}=[\")?;\n        for (i, entry) in self.{gf}().enumerate() {{\n            if i > 0 {{\n                f.write_str(\",\")?;\n            }}\n            write!(f, \"({{entry}})\")?;\n        }}\n        f.write_str(\"]\")?;", g.block.name);
+        }
+        for v in &b.data {
+            let sep = if first { "" } else { "|" };
+            first = false;
+            let vf = snake(&v.name);
+            let _ = writeln!(disp, "        f.write_str(\"{sep}{}=\")?;\n        sbe_rt::write_ascii(f, self.{vf}())?;", v.name);
+        }
+        if disp.is_empty() {
+            disp.push_str("        let _ = &f;\n");
+        }
+        let _ = writeln!(
+            self.out,
+            "impl core::fmt::Display for {name}Decoder<'_> {{\n    /// Prints the fields, groups and var data as `name=value|...` (groups as `[(..),(..)]`).\n    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {{\n{disp}        Ok(())\n    }}\n}}\n"
+        );
         self.tail_decoder(b, name, &mut dec);
         let is_msg = group.is_none();
         let limit = if is_msg {
@@ -961,6 +1060,12 @@ impl<'s> Emitter<'s> {
         for m in msgs {
             let n = pascal(&m.name);
             let _ = writeln!(o, "            Self::{n}(m) => m.sbe_end(),");
+        }
+        o.push_str("        }\n    }\n}\n\n");
+        let _ = writeln!(o, "impl core::fmt::Display for Message<'_> {{\n    /// Prints `[Name](templateId=..|version=..|blockLength=..):fields`.\n    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {{\n        match self {{");
+        for m in msgs {
+            let n = pascal(&m.name);
+            let _ = writeln!(o, "            Self::{n}(m) => write!(\n                f,\n                \"[{{}}](templateId={{}}|version={{}}|blockLength={{}}):{{m}}\",\n                {n}Decoder::NAME,\n                {n}Decoder::TEMPLATE_ID,\n                m.sbe_version(),\n                m.sbe_block_length()\n            ),");
         }
         o.push_str("        }\n    }\n}\n");
         if msgs.is_empty() {

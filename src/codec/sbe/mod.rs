@@ -28,6 +28,37 @@ pub mod conga {
     include!(concat!(env!("OUT_DIR"), "/sbe_conga.rs"));
 }
 
+/// Flyweights for the SBE reference schemas under `data/sbe-conformance/` (feature
+/// `reference-schemas`): the fix-sbe-conformance schemas, real-logic's Car and the SBE 1.0
+/// specification's examples.
+#[cfg(feature = "reference-schemas")]
+pub mod reference {
+    /// fix-sbe-conformance `schema1.xml` (id 1, version 0).
+    pub mod conformance1 {
+        include!(concat!(env!("OUT_DIR"), "/reference_conformance1.rs"));
+    }
+    /// fix-sbe-conformance `schema2.xml` (id 1, version 1).
+    pub mod conformance2 {
+        include!(concat!(env!("OUT_DIR"), "/reference_conformance2.rs"));
+    }
+    /// fix-sbe-conformance `schema3.xml` (id 1, version 2).
+    pub mod conformance3 {
+        include!(concat!(env!("OUT_DIR"), "/reference_conformance3.rs"));
+    }
+    /// real-logic's Car, baseline schema (version 0).
+    pub mod car {
+        include!(concat!(env!("OUT_DIR"), "/reference_car.rs"));
+    }
+    /// real-logic's Car, extension schema (version 1).
+    pub mod car_extension {
+        include!(concat!(env!("OUT_DIR"), "/reference_car_extension.rs"));
+    }
+    /// The SBE 1.0 specification's `Examples.xml` (id 91).
+    pub mod examples {
+        include!(concat!(env!("OUT_DIR"), "/reference_examples.rs"));
+    }
+}
+
 /// The FIXP SBE encoding: one SBE message per binary WebSocket frame, no SOFH.
 ///
 /// Frames of schema 2748 decode to [`Inbound::Fixp`] (Applied and NotApplied included); frames of

@@ -238,6 +238,27 @@ pub fn put_var(
     Ok(())
 }
 
+/// Writes bytes as text: printable ASCII as is, anything else as `\xNN` (for `Display` of
+/// generated decoders; no allocation).
+pub fn write_ascii(f: &mut core::fmt::Formatter<'_>, bytes: &[u8]) -> core::fmt::Result {
+    for &b in bytes {
+        if b.is_ascii_graphic() || b == b' ' {
+            core::fmt::Write::write_char(f, char::from(b))?;
+        } else {
+            write!(f, "\\x{b:02x}")?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes bytes as lowercase hex (for `Display` of byte arrays such as a UUID).
+pub fn write_hex(f: &mut core::fmt::Formatter<'_>, bytes: &[u8]) -> core::fmt::Result {
+    for b in bytes {
+        write!(f, "{b:02x}")?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
