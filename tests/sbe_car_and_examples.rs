@@ -317,5 +317,8 @@ fn decoders_print_named_fields() {
     let bytes = std::fs::read(data("real-logic-car/car_example_extension_data.sbe")).unwrap();
     let text = car_ext::Message::decode(&bytes).unwrap().to_string();
     assert!(text.contains("|uuid=null|cupHolderCount=null|"), "{text}");
-    assert!(text.contains("booster=(BoostType=NITROUS|horsePower=200)"), "{text}");
+    assert!(
+        text.contains("booster=(BoostType=NITROUS|horsePower=200)"),
+        "{text}"
+    );
 }
