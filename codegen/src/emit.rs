@@ -1040,7 +1040,7 @@ impl<'s> Emitter<'s> {
             );
         }
         o.push_str("}\n\nimpl<'a> Message<'a> {\n");
-        let _ = writeln!(o, "    /// Decodes the message at the start of `buf` (header, then body), checking every length.\n    pub fn decode(buf: &'a [u8]) -> Result<Self, DecodeError> {{\n        let header = read_header(buf)?;\n        if header.schema_id != SCHEMA_ID {{\n            return Err(DecodeError::UnknownSchema {{ schema_id: header.schema_id }});\n        }}\n        let (bl, v) = (header.block_length, header.version);\n        Ok(match header.template_id {{");
+        let _ = writeln!(o, "    /// Decodes the message at the start of `buf` (header, then body), checking every length.\n    pub fn decode(buf: &'a [u8]) -> Result<Self, DecodeError> {{\n        Self::decode_with_header(buf, read_header(buf)?)\n    }}\n\n    /// Like `decode`, for a caller that has already read the header with `read_header`.\n    pub fn decode_with_header(buf: &'a [u8], header: sbe_rt::Header) -> Result<Self, DecodeError> {{\n        if header.schema_id != SCHEMA_ID {{\n            return Err(DecodeError::UnknownSchema {{ schema_id: header.schema_id }});\n        }}\n        let (bl, v) = (header.block_length, header.version);\n        Ok(match header.template_id {{");
         for m in msgs {
             let n = pascal(&m.name);
             let _ = writeln!(

@@ -78,7 +78,7 @@ impl SbeEncoding {
         if header.schema_id != FIXP_SCHEMA_ID {
             return Ok(Inbound::Application(frame));
         }
-        let message = fixp::Message::decode(frame)?;
+        let message = fixp::Message::decode_with_header(frame, header)?;
         let end = message.sbe_end();
         if end != frame.len() {
             return Err(DecodeError::TrailingBytes {
