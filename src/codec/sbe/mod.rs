@@ -7,6 +7,34 @@
 //! The flyweights are generated at build time by `fixp-sbe-codegen` from `data/spec/`:
 //! [`fixp`] (schema 2748, the 19 FIXP session templates; template 13 is `RetransmitReject`) and
 //! [`conga`] (schema 100, Conga's orders).
+//!
+//! ```
+//! use fixp_ws::codec::sbe::{conga, SbeEncoding};
+//! use fixp_ws::codec::{Encoding, FixpMessage, FrameKind, Inbound};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut sbe = SbeEncoding::new();
+//! let mut out = [0u8; 128];
+//! let n = sbe.encode(&FixpMessage::Sequence { next_seq_no: 42 }, &mut out)?;
+//! assert_eq!(
+//!     sbe.decode(&out[..n], FrameKind::Binary)?,
+//!     Inbound::Fixp(FixpMessage::Sequence { next_seq_no: 42 })
+//! );
+//!
+//! // An application message of another schema, with a repeating group.
+//! let mut e = conga::ExecutionReportEncoder::new(&mut out)?;
+//! e.set_order_id(b"OR1")?.set_side(conga::SideEnum::Buy);
+//! e.fills_grp()?.next_entry()?.fill_qty().set_mantissa(5);
+//! let n = e.encoded_length();
+//! let Inbound::Application(frame) = sbe.decode(&out[..n], FrameKind::Binary)? else {
+//!     unreachable!()
+//! };
+//! let er = conga::ExecutionReportDecoder::decode(frame)?;
+//! assert_eq!(er.order_id(), b"OR1");
+//! assert_eq!(er.fills_grp().map(|f| f.fill_qty().mantissa()).sum::<i32>(), 5);
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod runtime;
 
