@@ -19,6 +19,36 @@ mod car {
 mod s3 {
     include!(concat!(env!("OUT_DIR"), "/sbe_conformance3.rs"));
 }
+#[allow(dead_code)]
+mod s1 {
+    include!(concat!(env!("OUT_DIR"), "/sbe_conformance1.rs"));
+}
+#[allow(dead_code)]
+mod s2 {
+    include!(concat!(env!("OUT_DIR"), "/sbe_conformance2.rs"));
+}
+#[allow(dead_code)]
+mod car_ext {
+    include!(concat!(env!("OUT_DIR"), "/sbe_car_extension.rs"));
+}
+#[allow(dead_code)]
+mod examples {
+    include!(concat!(env!("OUT_DIR"), "/sbe_examples.rs"));
+}
+
+/// Decodes `bytes` with every generated schema and prints what decodes: `Display` reads every
+/// field, group entry and var data, so this walks all of it.
+fn decode_with_every_schema(bytes: &[u8]) -> usize {
+    let mut n = 0;
+    n += fixp::Message::decode(bytes).map_or(0, |m| m.to_string().len());
+    n += conga::Message::decode(bytes).map_or(0, |m| m.to_string().len());
+    n += s1::Message::decode(bytes).map_or(0, |m| m.to_string().len());
+    n += s2::Message::decode(bytes).map_or(0, |m| m.to_string().len());
+    n += s3::Message::decode(bytes).map_or(0, |m| m.to_string().len());
+    n += car::Message::decode(bytes).map_or(0, |m| m.to_string().len());
+    n += car_ext::Message::decode(bytes).map_or(0, |m| m.to_string().len());
+    n + examples::Message::decode(bytes).map_or(0, |m| m.to_string().len())
+}
 
 /// Reads every accessor of a decoded car, so that random input walks every group and var data.
 fn touch_car(d: &car::CarDecoder<'_>) -> usize {
@@ -89,6 +119,7 @@ proptest! {
         if let Ok(m) = conga::Message::decode(&bytes) { touch_conga(&m); }
         if let Ok(d) = car::CarDecoder::decode(&bytes) { touch_car(&d); }
         if let Ok(m) = s3::Message::decode(&bytes) { touch_s3(&m); }
+        decode_with_every_schema(&bytes);
     }
 
     #[test]
@@ -111,6 +142,9 @@ proptest! {
         if let Ok(m) = conga::Message::decode(&frame) { touch_conga(&m); }
         let frame = with_header(1, 1, block, version, &body);
         if let Ok(d) = car::CarDecoder::decode(&frame) { touch_car(&d); }
+        decode_with_every_schema(&frame);
+        decode_with_every_schema(&with_header(91, template % 3 + 97, block, version, &body));
+        decode_with_every_schema(&with_header(2748, template, block, version, &body));
     }
 
     #[test]
