@@ -375,6 +375,16 @@ impl<'s> Emitter<'s> {
         o.push_str(&doc(&st.description, &format!("The `{}` bitset.", st.name)));
         o.push_str("#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]\n");
         let _ = writeln!(o, "pub struct {name}(pub {t});\n\nimpl {name} {{");
+        if !st.newer_choices.is_empty() {
+            let mut body = format!("        let mut bits: {t} = 0;\n");
+            for (bit, since) in &st.newer_choices {
+                let _ = writeln!(
+                    body,
+                    "        if version < {since} {{\n            bits |= 1 << {bit};\n        }}"
+                );
+            }
+            let _ = writeln!(o, "    /// The bits of choices that a sender of `version` cannot set (added later).\n    pub const fn absent_bits(version: u16) -> {t} {{\n{body}        bits\n    }}");
+        }
         for (c, bit, d) in &st.choices {
             let f = snake(c);
             o.push_str("    ");
@@ -609,7 +619,15 @@ impl<'s> Emitter<'s> {
             }
             TypeDef::Set(st) => {
                 let sn = pascal(&st.name);
-                let get = format!("{sn}(sbe_rt::get_{}(self.buf, {pos}))", st.prim.rust());
+                // Choices newer than the acting version read as clear.
+                let get = if st.newer_choices.is_empty() {
+                    format!("{sn}(sbe_rt::get_{}(self.buf, {pos}))", st.prim.rust())
+                } else {
+                    format!(
+                        "{sn}(sbe_rt::get_{}(self.buf, {pos}) & !{sn}::absent_bits(self.version))",
+                        st.prim.rust()
+                    )
+                };
                 if versioned {
                     let _ = writeln!(o, "    {d}    pub fn {f}(&self) -> Option<{sn}> {{\n{guard}        Some({get})\n    }}");
                 } else {

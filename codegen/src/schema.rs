@@ -210,6 +210,8 @@ pub(crate) struct SetDef {
     pub(crate) prim: Prim,
     /// (name, bit, description)
     pub(crate) choices: Vec<(String, u32, Option<String>)>,
+    /// (bit, sinceVersion) of the choices added after version 0.
+    pub(crate) newer_choices: Vec<(u32, u16)>,
     pub(crate) description: Option<String>,
 }
 
@@ -601,6 +603,7 @@ fn parse_type(
                 context: format!("set {name}"),
             })?;
             let mut choices = Vec::new();
+            let mut newer_choices = Vec::new();
             for c in node
                 .children()
                 .filter(|n| n.is_element() && n.tag_name().name() == "choice")
@@ -612,6 +615,15 @@ fn parse_type(
                         "set {name}: choice {cname} bit {bit} does not fit"
                     )));
                 }
+                let since: u16 = opt_num(c, "sinceVersion")?.unwrap_or(0);
+                if since > schema_version {
+                    return Err(Error::invalid(format!(
+                        "set {name}: choice {cname} sinceVersion {since} is above the schema version"
+                    )));
+                }
+                if since > 0 {
+                    newer_choices.push((bit, since));
+                }
                 choices.push((cname, bit, description(c)));
             }
             insert_type(
@@ -622,6 +634,7 @@ fn parse_type(
                     name: name.clone(),
                     prim,
                     choices,
+                    newer_choices,
                     description: description(node),
                 }),
             )?;

@@ -155,3 +155,16 @@ fn a_missing_file_or_include_is_an_error() {
     ));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn set_choices_newer_than_the_acting_version_are_masked() {
+    let src = generate(
+        r#"<set name="Flags" encodingType="uint8"><choice name="Old">0</choice>
+           <choice name="New" sinceVersion="1">1</choice></set>"#,
+        r#"<sbe:message name="M" id="1"><field name="F" id="1" type="Flags"/></sbe:message>"#,
+        "",
+    )
+    .unwrap();
+    assert!(src.contains("pub const fn absent_bits(version: u16) -> u8"));
+    assert!(src.contains("& !Flags::absent_bits(self.version)"));
+}
