@@ -255,6 +255,34 @@ fn opt_value<'a, T: Deserialize<'a>>(
     raw.map(|r| parse_value(r, field)).transpose()
 }
 
+/// Parses a JSON string (escapes allowed) and converts it with `convert`; a non-string or a
+/// `None` from `convert` → `InvalidField`.
+pub(crate) fn parse_str_with<T>(
+    raw: &RawValue,
+    field: &'static str,
+    convert: impl FnOnce(&str) -> Option<T>,
+) -> Result<T, DecodeError> {
+    struct StrVisitor<F>(F);
+
+    impl<'de, T, F: FnOnce(&str) -> Option<T>> Visitor<'de> for StrVisitor<F> {
+        type Value = Option<T>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string")
+        }
+
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+            Ok((self.0)(text))
+        }
+    }
+
+    let mut de = serde_json::Deserializer::from_str(raw.get());
+    serde::Deserializer::deserialize_str(&mut de, StrVisitor(convert))
+        .ok()
+        .flatten()
+        .ok_or(DecodeError::InvalidField { field })
+}
+
 /// Parses a JSON string that must be one of `all`'s names (as `name` gives them, or their
 /// UPPER_SNAKE form when `upper_snake` is set). Unknown names → `InvalidField`.
 pub(crate) fn parse_name<T: Copy>(
@@ -263,11 +291,11 @@ pub(crate) fn parse_name<T: Copy>(
     all: &[T],
     name: fn(T) -> &'static str,
 ) -> Result<T, DecodeError> {
-    let text: &str = parse_value(raw, field)?;
-    all.iter()
-        .copied()
-        .find(|v| name(*v) == text || upper_snake_eq(name(*v), text))
-        .ok_or(DecodeError::InvalidField { field })
+    parse_str_with(raw, field, |text| {
+        all.iter()
+            .copied()
+            .find(|v| name(*v) == text || upper_snake_eq(name(*v), text))
+    })
 }
 
 /// True when `text` is `camel` in UPPER_SNAKE form (`FlowTypeNotSupported` ↔
@@ -636,14 +664,74 @@ impl<'o> ObjectWriter<'o> {
         self.signed_bytes("sessionId", &id.0);
     }
 
+    /// Writes an integer member.
+    pub(crate) fn int<I: itoa::Integer>(&mut self, name: &str, value: I) {
+        self.key(name);
+        let mut buf = itoa::Buffer::new();
+        self.raw(buf.format(value).as_bytes());
+    }
+
+    /// Writes a value through its `Display` form, unquoted (numbers such as prices).
+    pub(crate) fn display_value(&mut self, value: &dyn fmt::Display) {
+        // Writing into self never fails; overflow is reported by `close`.
+        let _ = fmt::Write::write_fmt(self, format_args!("{value}"));
+    }
+
+    /// Writes a member whose value is `value`'s `Display` form, unquoted.
+    pub(crate) fn display(&mut self, name: &str, value: &dyn fmt::Display) {
+        self.key(name);
+        self.display_value(value);
+    }
+
+    /// Writes a string member, escaping `"`, `\\` and control characters.
+    pub(crate) fn escaped_str(&mut self, name: &str, value: &str) {
+        self.key(name);
+        self.raw(b"\"");
+        for b in value.bytes() {
+            match b {
+                b'"' => self.raw(b"\\\""),
+                b'\\' => self.raw(b"\\\\"),
+                0..=0x1f => {
+                    const HEX: &[u8; 16] = b"0123456789abcdef";
+                    let hi = HEX[usize::from(b >> 4)];
+                    let lo = HEX[usize::from(b & 0xf)];
+                    self.raw(&[b'\\', b'u', b'0', b'0', hi, lo]);
+                }
+                _ => self.raw(&[b]),
+            }
+        }
+        self.raw(b"\"");
+    }
+
+    /// Writes `transactTime` as ISO-8601 UTC text.
+    pub(crate) fn transact_time(&mut self, ns: u64) {
+        self.key("transactTime");
+        self.raw(b"\"");
+        // Every u64 of nanoseconds is a representable date, so this cannot fail.
+        let _ = crate::codec::conga::write_transact_time(ns, self);
+        self.raw(b"\"");
+    }
+
     /// Writes `"@type"` and closes the object; returns the length, or the size needed.
     pub(crate) fn finish(mut self, message_type: &str) -> Result<usize, EncodeError> {
         self.plain_str("@type", message_type);
+        self.close()
+    }
+
+    /// Closes the object; returns the length, or the size needed.
+    pub(crate) fn close(mut self) -> Result<usize, EncodeError> {
         self.raw(b"}");
         if self.len > self.out.len() {
             return Err(EncodeError::BufferTooSmall { needed: self.len });
         }
         Ok(self.len)
+    }
+}
+
+impl fmt::Write for ObjectWriter<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.raw(s.as_bytes());
+        Ok(())
     }
 }
 
