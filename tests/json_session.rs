@@ -455,6 +455,14 @@ fn bad_input_is_a_typed_error() {
             DecodeError::MissingField { field: "timestamp" },
         ),
         (
+            r#"{"nextSeqNo":1,"nextSeqNo":2,"@type":"Sequence"}"#.into(),
+            DecodeError::InvalidJson,
+        ),
+        (
+            r#"{"@type":"Sequence","nextSeqNo":1,"deep":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}"#.into(),
+            DecodeError::InvalidJson,
+        ),
+        (
             r#"{"fromSeqNo":1,"@type":"NotApplied"}"#.into(),
             DecodeError::MissingField { field: "count" },
         ),

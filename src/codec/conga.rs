@@ -10,12 +10,14 @@
 //! nanoseconds (`u64`), which JSON carries as ISO-8601 UTC text with up to nine fractional
 //! digits. JSON prices are converted from their decimal text, never through `f64`.
 
-use serde::de::{DeserializeSeed, IgnoredAny, SeqAccess, Visitor};
+use serde::de::{MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::fmt;
 
-use super::json::{parse_object, parse_str_with, parse_value, required, ObjectWriter};
+use super::json::{
+    parse_object, parse_str_with, parse_value, raw_object, required, ObjectWriter, Skip,
+};
 use super::{DecodeError, EncodeError};
 
 /// The decimal exponent of every [`Price`] (the schema's `money` composite).
@@ -594,6 +596,9 @@ impl CongaMessage {
     /// the four messages is `InvalidField`.
     pub fn decode_json(frame: &[u8]) -> Result<Self, DecodeError> {
         let raw: RawConga<'_> = parse_object(frame)?;
+        if raw.not_an_object {
+            return Err(DecodeError::InvalidJson);
+        }
         let type_name: &str = parse_value(required(raw.message_type, "@type")?, "@type")?;
         Ok(match type_name {
             "NewOrderSingle" => CongaMessage::NewOrderSingle(NewOrderSingle {
@@ -622,7 +627,7 @@ impl CongaMessage {
                 leaves_qty: qty(raw.leaves_qty, "leavesQty")?,
                 cum_qty: qty(raw.cum_qty, "cumQty")?,
                 transact_time: transact_time(raw.transact_time)?,
-                fills: fills(raw.fills)?,
+                fills: raw.fills.map_or(Ok(Fills::new()), |f| f.0)?,
             }),
             "OrderCancelReject" => CongaMessage::OrderCancelReject(OrderCancelReject {
                 order_id: id(raw.order_id, "orderId")?,
@@ -697,41 +702,26 @@ impl CongaMessage {
     }
 }
 
-/// Every key of the Conga order messages, kept undecoded. `null` reads as absent.
-#[derive(Deserialize, Default)]
-struct RawConga<'a> {
-    #[serde(rename = "@type", borrow, default)]
-    message_type: Option<&'a RawValue>,
-    #[serde(rename = "clOrdId", borrow, default)]
-    cl_ord_id: Option<&'a RawValue>,
-    #[serde(rename = "orderId", borrow, default)]
-    order_id: Option<&'a RawValue>,
-    #[serde(rename = "execId", borrow, default)]
-    exec_id: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    symbol: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    side: Option<&'a RawValue>,
-    #[serde(rename = "ordType", borrow, default)]
-    ord_type: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    price: Option<&'a RawValue>,
-    #[serde(rename = "orderQty", borrow, default)]
-    order_qty: Option<&'a RawValue>,
-    #[serde(rename = "transactTime", borrow, default)]
-    transact_time: Option<&'a RawValue>,
-    #[serde(rename = "execType", borrow, default)]
-    exec_type: Option<&'a RawValue>,
-    #[serde(rename = "ordStatus", borrow, default)]
-    ord_status: Option<&'a RawValue>,
-    #[serde(rename = "leavesQty", borrow, default)]
-    leaves_qty: Option<&'a RawValue>,
-    #[serde(rename = "cumQty", borrow, default)]
-    cum_qty: Option<&'a RawValue>,
-    #[serde(rename = "cxlRejReason", borrow, default)]
-    cxl_rej_reason: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    fills: Option<&'a RawValue>,
+raw_object! {
+    /// Every key of the Conga order messages, kept undecoded (`fills` is read in place).
+    RawConga<'a> {
+        message_type: &'a RawValue = "@type",
+        cl_ord_id: &'a RawValue = "clOrdId",
+        order_id: &'a RawValue = "orderId",
+        exec_id: &'a RawValue = "execId",
+        symbol: &'a RawValue = "symbol",
+        side: &'a RawValue = "side",
+        ord_type: &'a RawValue = "ordType",
+        price: &'a RawValue = "price",
+        order_qty: &'a RawValue = "orderQty",
+        transact_time: &'a RawValue = "transactTime",
+        exec_type: &'a RawValue = "execType",
+        ord_status: &'a RawValue = "ordStatus",
+        leaves_qty: &'a RawValue = "leavesQty",
+        cum_qty: &'a RawValue = "cumQty",
+        cxl_rej_reason: &'a RawValue = "cxlRejReason",
+        fills: FillsField = "fills",
+    }
 }
 
 fn id(raw: Option<&RawValue>, field: &'static str) -> Result<Id8, DecodeError> {
@@ -760,65 +750,83 @@ fn transact_time(raw: Option<&RawValue>) -> Result<u64, DecodeError> {
     parse_str_with(required(raw, FIELD)?, FIELD, parse_transact_time)
 }
 
-/// The undecoded members of one fills entry.
-#[derive(Deserialize)]
-struct RawFill<'a> {
-    #[serde(rename = "fillPx", borrow, default)]
-    fill_px: Option<&'a RawValue>,
-    #[serde(rename = "fillQty", borrow, default)]
-    fill_qty: Option<&'a RawValue>,
-}
-
-fn fills(raw: Option<&RawValue>) -> Result<Fills, DecodeError> {
-    const FIELD: &str = "fills";
-    let Some(raw) = raw else {
-        return Ok(Fills::new());
-    };
-    let mut de = serde_json::Deserializer::from_str(raw.get());
-    let fills = FillsSeed
-        .deserialize(&mut de)
-        .map_err(|_| DecodeError::InvalidField { field: FIELD })??;
-    de.end()
-        .map_err(|_| DecodeError::InvalidField { field: FIELD })?;
-    Ok(fills)
-}
-
-/// Reads the fills array into a [`Fills`]; yields the typed reason when an entry is refused.
-struct FillsSeed;
-
-impl<'de> DeserializeSeed<'de> for FillsSeed {
-    type Value = Result<Fills, DecodeError>;
-
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_seq(self)
+raw_object! {
+    /// The undecoded members of one fills entry.
+    RawFill<'a> {
+        fill_px: &'a RawValue = "fillPx",
+        fill_qty: &'a RawValue = "fillQty",
     }
 }
 
-impl<'de> Visitor<'de> for FillsSeed {
-    type Value = Result<Fills, DecodeError>;
+/// The fills array, read straight from the parser into a [`Fills`] (capturing it as a raw
+/// value would make serde_json allocate for the nested objects), or the typed reason it was
+/// refused.
+#[derive(Clone, Copy)]
+struct FillsField(Result<Fills, DecodeError>);
+
+impl<'de> Deserialize<'de> for FillsField {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(FillsVisitor)
+    }
+}
+
+struct FillsVisitor;
+
+const NOT_AN_ARRAY: FillsField = FillsField(Err(DecodeError::InvalidField { field: "fills" }));
+
+impl<'de> Visitor<'de> for FillsVisitor {
+    type Value = FillsField;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an array of fills")
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<FillsField, A::Error> {
         let mut fills = Fills::new();
         while let Some(entry) = seq.next_element::<RawFill<'de>>()? {
-            let fill = fill_px_qty(&entry).and_then(|fill| {
+            let pushed = fill_px_qty(&entry).and_then(|fill| {
                 fills
                     .push(fill)
                     .map_err(|_| DecodeError::TooLong { field: "fills" })
             });
-            if let Err(e) = fill {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                return Ok(Err(e));
+            if let Err(e) = pushed {
+                while seq.next_element::<Skip>()?.is_some() {}
+                return Ok(FillsField(Err(e)));
             }
         }
-        Ok(Ok(fills))
+        Ok(FillsField(Ok(fills)))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FillsField, A::Error> {
+        while map.next_entry::<Skip, Skip>()?.is_some() {}
+        Ok(NOT_AN_ARRAY)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<FillsField, E> {
+        Ok(NOT_AN_ARRAY)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<FillsField, E> {
+        Ok(NOT_AN_ARRAY)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<FillsField, E> {
+        Ok(NOT_AN_ARRAY)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<FillsField, E> {
+        Ok(NOT_AN_ARRAY)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<FillsField, E> {
+        Ok(NOT_AN_ARRAY)
     }
 }
 
 fn fill_px_qty(entry: &RawFill<'_>) -> Result<Fill, DecodeError> {
+    if entry.not_an_object {
+        return Err(DecodeError::InvalidField { field: "fills" });
+    }
     Ok(Fill {
         fill_px: price(required(entry.fill_px, "fillPx")?, "fillPx")?,
         fill_qty: qty(entry.fill_qty, "fillQty")?,

@@ -79,6 +79,9 @@ impl Encoding for JsonEncoding {
         _kind: FrameKind,
     ) -> Result<Inbound<'a>, DecodeError> {
         let raw: RawFixp<'a> = parse_object(frame)?;
+        if raw.not_an_object {
+            return Err(DecodeError::InvalidJson);
+        }
         let Some(template) = raw.message_type.and_then(fixp_template) else {
             return Ok(Inbound::Application(frame));
         };
@@ -94,51 +97,217 @@ impl Encoding for JsonEncoding {
 // Decoding
 // ---------------------------------------------------------------------------------------------
 
-/// Every key of the FIXP JSON forms, kept undecoded. `null` reads as absent.
-#[derive(Deserialize, Default)]
-struct RawFixp<'a> {
-    #[serde(rename = "@type", borrow, default)]
-    message_type: Option<&'a RawValue>,
-    #[serde(rename = "sessionId", borrow, default)]
-    session_id: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    timestamp: Option<&'a RawValue>,
-    #[serde(rename = "requestTimestamp", borrow, default)]
-    request_timestamp: Option<&'a RawValue>,
-    #[serde(rename = "clientFlow", borrow, default)]
-    client_flow: Option<&'a RawValue>,
-    #[serde(rename = "serverFlow", borrow, default)]
-    server_flow: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    flow: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    credentials: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    reason: Option<&'a RawValue>,
-    #[serde(rename = "rejectCode", borrow, default)]
-    reject_code: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    code: Option<&'a RawValue>,
-    #[serde(rename = "heartbeatInterval", borrow, default)]
-    heartbeat_interval: Option<&'a RawValue>,
-    #[serde(rename = "nextSeqNo", borrow, default)]
-    next_seq_no: Option<&'a RawValue>,
-    #[serde(rename = "fromSeqNo", borrow, default)]
-    from_seq_no: Option<&'a RawValue>,
-    #[serde(rename = "lastSeqNo", borrow, default)]
-    last_seq_no: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    count: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    classification: Option<&'a RawValue>,
-    #[serde(rename = "encodingType", borrow, default)]
-    encoding_type: Option<&'a RawValue>,
-    #[serde(rename = "effectiveTime", borrow, default)]
-    effective_time: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    version: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    template: Option<&'a RawValue>,
+/// Declares a struct that keeps the listed members of a JSON object undecoded
+/// (`Option<type>`, `null` reading as absent), with a `Deserialize` that skips every other
+/// member without allocating (see [`Skip`]). A duplicate listed key is an error. A value that is
+/// not an object sets `not_an_object` instead of failing, so callers can report a typed error.
+macro_rules! raw_object {
+    ($(#[$meta:meta])* $name:ident<$de:lifetime> { $($field:ident: $ty:ty = $key:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Default)]
+        struct $name<$de> {
+            $($field: Option<$ty>,)+
+            /// The value was not a JSON object.
+            not_an_object: bool,
+        }
+
+        impl<$de> serde::Deserialize<$de> for $name<$de> {
+            fn deserialize<D: serde::Deserializer<$de>>(d: D) -> Result<Self, D::Error> {
+                struct ObjectVisitor;
+
+                impl<$de> serde::de::Visitor<$de> for ObjectVisitor {
+                    type Value = $name<$de>;
+
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str("a JSON object")
+                    }
+
+                    fn visit_map<A: serde::de::MapAccess<$de>>(
+                        self,
+                        mut map: A,
+                    ) -> Result<Self::Value, A::Error> {
+                        use serde::de::Error as _;
+                        let mut out = $name::default();
+                        while let Some(key) = map.next_key::<$crate::codec::json::KeyBuf>()? {
+                            match key.as_str() {
+                                $(Some($key) => {
+                                    if out.$field.is_some() {
+                                        return Err(A::Error::duplicate_field($key));
+                                    }
+                                    out.$field = map.next_value()?;
+                                })+
+                                _ => {
+                                    map.next_value::<$crate::codec::json::Skip>()?;
+                                }
+                            }
+                        }
+                        Ok(out)
+                    }
+
+                    fn visit_seq<A: serde::de::SeqAccess<$de>>(
+                        self,
+                        mut seq: A,
+                    ) -> Result<Self::Value, A::Error> {
+                        while seq.next_element::<$crate::codec::json::Skip>()?.is_some() {}
+                        Ok($name { not_an_object: true, ..$name::default() })
+                    }
+
+                    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                        Ok($name { not_an_object: true, ..$name::default() })
+                    }
+
+                    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                        Ok($name { not_an_object: true, ..$name::default() })
+                    }
+
+                    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                        Ok($name { not_an_object: true, ..$name::default() })
+                    }
+
+                    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                        Ok($name { not_an_object: true, ..$name::default() })
+                    }
+
+                    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+                        Ok($name { not_an_object: true, ..$name::default() })
+                    }
+
+                    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                        Ok($name { not_an_object: true, ..$name::default() })
+                    }
+                }
+
+                d.deserialize_any(ObjectVisitor)
+            }
+        }
+    };
+}
+
+pub(crate) use raw_object;
+
+/// An object key, copied into a fixed buffer (keys may contain escapes, so they cannot always
+/// be borrowed). Keys longer than the buffer match nothing.
+pub(crate) struct KeyBuf {
+    len: usize,
+    bytes: [u8; 32],
+}
+
+impl KeyBuf {
+    /// The key, or `None` when it was too long to be one we know.
+    pub(crate) fn as_str(&self) -> Option<&str> {
+        std::str::from_utf8(self.bytes.get(..self.len)?).ok()
+    }
+}
+
+impl<'de> Deserialize<'de> for KeyBuf {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+
+        impl Visitor<'_> for KeyVisitor {
+            type Value = KeyBuf;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object key")
+            }
+
+            fn visit_str<E>(self, key: &str) -> Result<KeyBuf, E> {
+                let mut out = KeyBuf {
+                    len: usize::MAX,
+                    bytes: [0; 32],
+                };
+                if let Some(dst) = out.bytes.get_mut(..key.len()) {
+                    dst.copy_from_slice(key.as_bytes());
+                    out.len = key.len();
+                }
+                Ok(out)
+            }
+        }
+
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+/// Skips any JSON value by walking it, without allocating for nested containers (serde_json's
+/// own skipper keeps a growable stack of them). Only a string with escapes still makes
+/// serde_json unescape into its scratch buffer. Depth is bounded by serde_json's recursion
+/// limit (128), which is an error, not a stack overflow.
+pub(crate) struct Skip;
+
+impl<'de> Deserialize<'de> for Skip {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct SkipVisitor;
+
+        impl<'de> Visitor<'de> for SkipVisitor {
+            type Value = Skip;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+
+            fn visit_bool<E>(self, _: bool) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+
+            fn visit_i64<E>(self, _: i64) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+
+            fn visit_u64<E>(self, _: u64) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+
+            fn visit_f64<E>(self, _: f64) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+
+            fn visit_str<E>(self, _: &str) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+
+            fn visit_unit<E>(self) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Skip, A::Error> {
+                while seq.next_element::<Skip>()?.is_some() {}
+                Ok(Skip)
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Skip, A::Error> {
+                while map.next_entry::<Skip, Skip>()?.is_some() {}
+                Ok(Skip)
+            }
+        }
+
+        d.deserialize_any(SkipVisitor)
+    }
+}
+
+raw_object! {
+    /// Every key of the FIXP JSON forms, kept undecoded.
+    RawFixp<'a> {
+        message_type: &'a RawValue = "@type",
+        session_id: &'a RawValue = "sessionId",
+        timestamp: &'a RawValue = "timestamp",
+        request_timestamp: &'a RawValue = "requestTimestamp",
+        client_flow: &'a RawValue = "clientFlow",
+        server_flow: &'a RawValue = "serverFlow",
+        flow: &'a RawValue = "flow",
+        credentials: &'a RawValue = "credentials",
+        reason: &'a RawValue = "reason",
+        reject_code: &'a RawValue = "rejectCode",
+        code: &'a RawValue = "code",
+        heartbeat_interval: &'a RawValue = "heartbeatInterval",
+        next_seq_no: &'a RawValue = "nextSeqNo",
+        from_seq_no: &'a RawValue = "fromSeqNo",
+        last_seq_no: &'a RawValue = "lastSeqNo",
+        count: &'a RawValue = "count",
+        classification: &'a RawValue = "classification",
+        encoding_type: &'a RawValue = "encodingType",
+        effective_time: &'a RawValue = "effectiveTime",
+        version: &'a RawValue = "version",
+        template: &'a RawValue = "template",
+    }
 }
 
 fn is_json_whitespace(b: u8) -> bool {
