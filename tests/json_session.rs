@@ -753,3 +753,26 @@ proptest! {
         let _ = enc.decode(&encoded, FrameKind::Text);
     }
 }
+
+/// The README's example, kept true.
+#[test]
+fn readme_example() -> Result<(), Box<dyn std::error::Error>> {
+    use fixp_ws::codec::conga::CongaMessage;
+    let mut json = JsonEncoding::new();
+    let mut out = [0u8; 512];
+    let n = json.encode(&FixpMessage::Sequence { next_seq_no: 42 }, &mut out)?;
+    assert_eq!(&out[..n], br#"{"nextSeqNo":42,"@type":"Sequence"}"#);
+    assert_eq!(
+        json.decode(&out[..n], FrameKind::Text)?,
+        Inbound::Fixp(FixpMessage::Sequence { next_seq_no: 42 })
+    );
+    let order = read_example("application", "NewOrderSingle.json");
+    let Inbound::Application(frame) = json.decode(&order, FrameKind::Binary)? else {
+        panic!("an order is an application message");
+    };
+    assert_eq!(
+        CongaMessage::decode_json(frame)?.type_name(),
+        "NewOrderSingle"
+    );
+    Ok(())
+}
