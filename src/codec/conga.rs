@@ -599,7 +599,17 @@ impl CongaMessage {
         if raw.not_an_object {
             return Err(DecodeError::InvalidJson);
         }
-        let type_name: &str = parse_value(required(raw.message_type, "@type")?, "@type")?;
+        let known = |name: &str| {
+            [
+                "NewOrderSingle",
+                "OrderCancelRequest",
+                "ExecutionReport",
+                "OrderCancelReject",
+            ]
+            .into_iter()
+            .find(|known| *known == name)
+        };
+        let type_name = parse_str_with(required(raw.message_type, "@type")?, "@type", known)?;
         Ok(match type_name {
             "NewOrderSingle" => CongaMessage::NewOrderSingle(NewOrderSingle {
                 cl_ord_id: id(raw.cl_ord_id, "clOrdId")?,

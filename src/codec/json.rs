@@ -9,9 +9,9 @@
 //! borrowed [`RawValue`], then converts the values the template needs. Byte arrays are copied
 //! into scratch space owned by [`JsonEncoding`] (preallocated once), so the decoded
 //! [`FixpMessage`] borrows from the encoding. Encoding writes straight into the caller's buffer.
-//! Neither direction allocates for well-formed frames whose keys and enum names carry no JSON
-//! escapes (escaped keys make `serde_json` use a growable scratch buffer). SBE remains the
-//! zero-allocation path; JSON is the interop path.
+//! Unknown members are skipped by walking them (`Skip`), so neither direction allocates per
+//! message; only JSON string escapes (in keys or strings) make `serde_json` grow its scratch
+//! buffer. SBE remains the fastest path; JSON is the interop path.
 
 use serde::de::{DeserializeSeed, IgnoredAny, SeqAccess, Visitor};
 use serde::Deserialize;
@@ -99,7 +99,7 @@ impl Encoding for JsonEncoding {
 
 /// Declares a struct that keeps the listed members of a JSON object undecoded
 /// (`Option<type>`, `null` reading as absent), with a `Deserialize` that skips every other
-/// member without allocating (see [`Skip`]). A duplicate listed key is an error. A value that is
+/// member without allocating (see `Skip`). A duplicate listed key is an error. A value that is
 /// not an object sets `not_an_object` instead of failing, so callers can report a typed error.
 macro_rules! raw_object {
     ($(#[$meta:meta])* $name:ident<$de:lifetime> { $($field:ident: $ty:ty = $key:literal),+ $(,)? }) => {
@@ -338,8 +338,7 @@ pub(crate) fn parse_object<'a, T: Deserialize<'a>>(frame: &'a [u8]) -> Result<T,
 
 /// The FIXP template named by an `@type` value, or `None` (an application message).
 fn fixp_template(raw: &RawValue) -> Option<TemplateId> {
-    let name: &str = serde_json::from_str(raw.get()).ok()?;
-    template_from_name(name)
+    parse_str_with(raw, "@type", template_from_name).ok()
 }
 
 /// The template with this JSON `@type` name.
