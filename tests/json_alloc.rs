@@ -75,6 +75,8 @@ fn decode_and_encode_allocate_nothing() {
         let msg = CongaMessage::decode_json(frame).expect("decode");
         let n = msg.encode_json(&mut out).expect("encode");
         assert!(n > 0);
+        let n = msg.encode_sbe(&mut out).expect("encode_sbe");
+        assert_eq!(CongaMessage::decode_sbe(&out[..n]), Ok(msg));
         app_count += 1;
     }
     // Unknown members are skipped without allocating, however deeply they nest.

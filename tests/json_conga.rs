@@ -403,3 +403,155 @@ proptest! {
         prop_assert_eq!(Price::from_decimal_str(&text), Some(Price(m)));
     }
 }
+
+// --- Conga SBE (schema 100) conversions ------------------------------------------------------
+
+fn encode_sbe(msg: &CongaMessage) -> Vec<u8> {
+    let mut out = vec![0u8; 1024];
+    let n = msg.encode_sbe(&mut out).expect("encode_sbe");
+    out.truncate(n);
+    out
+}
+
+#[test]
+fn json_examples_convert_to_sbe_and_back() {
+    for name in [
+        "NewOrderSingle.json",
+        "OrderCancelRequest.json",
+        "ExecutionReport-New.json",
+        "ExecutionReport-Trade.json",
+        "OrderCancelReject.json",
+    ] {
+        let frame = read_example(name);
+        let msg = CongaMessage::decode_json(&frame).unwrap();
+        let sbe = encode_sbe(&msg);
+        assert_eq!(CongaMessage::decode_sbe(&sbe).unwrap(), msg, "{name}");
+        // JSON → SBE → JSON gives the original JSON value.
+        let back = encode(&CongaMessage::decode_sbe(&sbe).unwrap());
+        let original: Value = serde_json::from_slice(&frame).unwrap();
+        assert_eq!(
+            serde_json::from_slice::<Value>(&back).unwrap(),
+            original,
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn sbe_layout_matches_the_schema() {
+    let sbe = encode_sbe(&expected("NewOrderSingle.json"));
+    assert_eq!(sbe.len(), 8 + 34);
+    // Header: blockLength 34, template 14, schema 100, version 0 (little-endian).
+    assert_eq!(&sbe[..8], &[34, 0, 14, 0, 100, 0, 0, 0]);
+    let body = &sbe[8..];
+    assert_eq!(&body[0..8], b"C1\0\0\0\0\0\0");
+    assert_eq!(&body[8..16], b"S1\0\0\0\0\0\0");
+    assert_eq!(body[16], b'1'); // Buy
+    assert_eq!(&body[17..25], &TRANSACT_TIME.to_le_bytes());
+    assert_eq!(&body[25..29], &3i32.to_le_bytes());
+    assert_eq!(body[29], b'2'); // Limit
+    assert_eq!(&body[30..34], &7345i32.to_le_bytes());
+
+    let sbe = encode_sbe(&expected("ExecutionReport-Trade.json"));
+    assert_eq!(sbe.len(), 8 + 51 + 4 + 8);
+    assert_eq!(&sbe[..8], &[51, 0, 9, 0, 100, 0, 0, 0]);
+    // FillsGrp dimension (blockLength 8, numInGroup 1), then FillPx 7345, FillQty 3.
+    assert_eq!(&sbe[59..63], &[8, 0, 1, 0]);
+    assert_eq!(&sbe[63..67], &7345i32.to_le_bytes());
+    assert_eq!(&sbe[67..71], &3i32.to_le_bytes());
+}
+
+#[test]
+fn market_order_without_price_uses_the_sbe_null() {
+    let msg = CongaMessage::NewOrderSingle(NewOrderSingle {
+        cl_ord_id: id("M1"),
+        symbol: id("S1"),
+        side: Side::Sell,
+        transact_time: 1,
+        order_qty: 5,
+        ord_type: OrdType::Market,
+        price: None,
+    });
+    let sbe = encode_sbe(&msg);
+    assert_eq!(&sbe[8 + 30..8 + 34], &i32::MIN.to_le_bytes());
+    assert_eq!(CongaMessage::decode_sbe(&sbe).unwrap(), msg);
+}
+
+#[test]
+fn bad_sbe_is_a_typed_error() {
+    let good = encode_sbe(&expected("NewOrderSingle.json"));
+    let mut bad_side = good.clone();
+    bad_side[8 + 16] = b'9';
+    assert_eq!(
+        CongaMessage::decode_sbe(&bad_side),
+        Err(DecodeError::InvalidEnum {
+            field: "Side",
+            value: u64::from(b'9')
+        })
+    );
+    let mut bad_id = good.clone();
+    bad_id[8] = 0x07;
+    assert_eq!(
+        CongaMessage::decode_sbe(&bad_id),
+        Err(DecodeError::InvalidField { field: "ClOrdId" })
+    );
+    let mut trailing = good.clone();
+    trailing.extend_from_slice(&[0, 0]);
+    assert_eq!(
+        CongaMessage::decode_sbe(&trailing),
+        Err(DecodeError::TrailingBytes { extra: 2 })
+    );
+    assert!(matches!(
+        CongaMessage::decode_sbe(&good[..good.len() - 1]),
+        Err(DecodeError::Truncated { .. })
+    ));
+    let mut other_schema = good.clone();
+    other_schema[4] = 101;
+    assert_eq!(
+        CongaMessage::decode_sbe(&other_schema),
+        Err(DecodeError::UnknownSchema { schema_id: 101 })
+    );
+
+    // More fills than the model holds.
+    let mut er = encode_sbe(&expected("ExecutionReport-New.json"));
+    let count = u16::try_from(MAX_FILLS + 1).unwrap();
+    er[61..63].copy_from_slice(&count.to_le_bytes());
+    for i in 0..MAX_FILLS + 1 {
+        er.extend_from_slice(&i32::try_from(i).unwrap().to_le_bytes());
+        er.extend_from_slice(&1i32.to_le_bytes());
+    }
+    assert_eq!(
+        CongaMessage::decode_sbe(&er),
+        Err(DecodeError::TooLong { field: "FillsGrp" })
+    );
+}
+
+proptest! {
+    #[test]
+    fn conga_messages_round_trip_through_sbe(msg in message_strategy()) {
+        let msg = match msg {
+            // i32::MIN is the SBE null: it reads back as "no price".
+            CongaMessage::NewOrderSingle(mut m) if m.price == Some(Price(i32::MIN)) => {
+                m.price = None;
+                CongaMessage::NewOrderSingle(m)
+            }
+            other => other,
+        };
+        let sbe = encode_sbe(&msg);
+        prop_assert_eq!(CongaMessage::decode_sbe(&sbe).unwrap(), msg);
+    }
+
+    #[test]
+    fn mutated_sbe_never_panics(msg in message_strategy(), at in any::<usize>(), byte in any::<u8>(), cut in any::<usize>()) {
+        let mut sbe = encode_sbe(&msg);
+        let i = at % sbe.len();
+        sbe[i] = byte;
+        sbe.truncate(cut % (sbe.len() + 1));
+        let _ = CongaMessage::decode_sbe(&sbe);
+    }
+
+    #[test]
+    fn random_sbe_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..128)) {
+        let _ = CongaMessage::decode_sbe(&bytes);
+    }
+}

@@ -18,6 +18,7 @@ use std::fmt;
 use super::json::{
     parse_object, parse_str_with, parse_value, raw_object, required, ObjectWriter, Skip,
 };
+use super::sbe::conga as sbe;
 use super::{DecodeError, EncodeError};
 
 /// The decimal exponent of every [`Price`] (the schema's `money` composite).
@@ -710,6 +711,154 @@ impl CongaMessage {
         }
         w.finish(self.type_name())
     }
+}
+
+impl CongaMessage {
+    /// Decodes one Conga SBE message (schema 100, version 0, little-endian) from the generated
+    /// flyweights in [`crate::codec::sbe::conga`]. The frame must hold exactly one message
+    /// (surplus → `TrailingBytes`). A NewOrderSingle price holding the SBE `int32` null value
+    /// ([`PRICE_NULL_MANTISSA`]) reads as `None`.
+    pub fn decode_sbe(frame: &[u8]) -> Result<Self, DecodeError> {
+        use sbe::Message;
+        let msg = Message::decode(frame)?;
+        if let Some(extra) = frame.len().checked_sub(msg.sbe_end()).filter(|n| *n > 0) {
+            return Err(DecodeError::TrailingBytes { extra });
+        }
+        Ok(match msg {
+            Message::NewOrderSingle(d) => CongaMessage::NewOrderSingle(NewOrderSingle {
+                cl_ord_id: sbe_id(d.cl_ord_id(), "ClOrdId")?,
+                symbol: sbe_id(d.symbol(), "Symbol")?,
+                side: sbe_enum(d.side_raw(), "Side", Side::from_wire)?,
+                transact_time: d.transact_time().time(),
+                order_qty: d.order_qty().mantissa(),
+                ord_type: sbe_enum(d.ord_type_raw(), "OrdType", OrdType::from_wire)?,
+                price: Some(d.price().mantissa())
+                    .filter(|m| *m != PRICE_NULL_MANTISSA)
+                    .map(Price),
+            }),
+            Message::OrderCancelRequest(d) => {
+                CongaMessage::OrderCancelRequest(OrderCancelRequest {
+                    cl_ord_id: sbe_id(d.cl_ord_id(), "ClOrdId")?,
+                    symbol: sbe_id(d.symbol(), "Symbol")?,
+                    side: sbe_enum(d.side_raw(), "Side", Side::from_wire)?,
+                    transact_time: d.transact_time().time(),
+                })
+            }
+            Message::OrderCancelReject(d) => CongaMessage::OrderCancelReject(OrderCancelReject {
+                order_id: sbe_id(d.order_id(), "OrderId")?,
+                cl_ord_id: sbe_id(d.cl_ord_id(), "ClOrdId")?,
+                ord_status: sbe_enum(d.ord_status_raw(), "OrdStatus", OrdStatus::from_wire)?,
+                cxl_rej_reason: sbe_enum(
+                    d.cxl_rej_reason_raw(),
+                    "CxlRejReason",
+                    CxlRejReason::from_wire,
+                )?,
+                transact_time: d.transact_time().time(),
+            }),
+            Message::ExecutionReport(d) => {
+                let mut fills = Fills::new();
+                for entry in d.fills_grp() {
+                    fills
+                        .push(Fill {
+                            fill_px: Price(entry.fill_px().mantissa()),
+                            fill_qty: entry.fill_qty().mantissa(),
+                        })
+                        .map_err(|_| DecodeError::TooLong { field: "FillsGrp" })?;
+                }
+                CongaMessage::ExecutionReport(ExecutionReport {
+                    order_id: sbe_id(d.order_id(), "OrderId")?,
+                    cl_ord_id: sbe_id(d.cl_ord_id(), "ClOrdId")?,
+                    exec_id: sbe_id(d.exec_id(), "ExecId")?,
+                    exec_type: sbe_enum(d.exec_type_raw(), "ExecType", ExecType::from_wire)?,
+                    ord_status: sbe_enum(d.ord_status_raw(), "OrdStatus", OrdStatus::from_wire)?,
+                    symbol: sbe_id(d.symbol(), "Symbol")?,
+                    side: sbe_enum(d.side_raw(), "Side", Side::from_wire)?,
+                    leaves_qty: d.leaves_qty().mantissa(),
+                    cum_qty: d.cum_qty().mantissa(),
+                    transact_time: d.transact_time().time(),
+                    fills,
+                })
+            }
+        })
+    }
+
+    /// Encodes the message as Conga SBE (header included) into `out` with the generated
+    /// flyweights; returns the length. A NewOrderSingle without a price is written with the
+    /// SBE `int32` null value.
+    pub fn encode_sbe(&self, out: &mut [u8]) -> Result<usize, EncodeError> {
+        match self {
+            CongaMessage::NewOrderSingle(m) => {
+                let mut e = sbe::NewOrderSingleEncoder::new(out)?;
+                e.set_cl_ord_id(m.cl_ord_id.as_str().as_bytes())?
+                    .set_symbol(m.symbol.as_str().as_bytes())?
+                    .set_side_raw(m.side.to_wire())
+                    .set_ord_type_raw(m.ord_type.to_wire());
+                e.transact_time().set_time(m.transact_time);
+                e.order_qty().set_mantissa(m.order_qty);
+                e.price()
+                    .set_mantissa(m.price.map_or(PRICE_NULL_MANTISSA, |p| p.0));
+                Ok(e.encoded_length())
+            }
+            CongaMessage::OrderCancelRequest(m) => {
+                let mut e = sbe::OrderCancelRequestEncoder::new(out)?;
+                e.set_cl_ord_id(m.cl_ord_id.as_str().as_bytes())?
+                    .set_symbol(m.symbol.as_str().as_bytes())?
+                    .set_side_raw(m.side.to_wire());
+                e.transact_time().set_time(m.transact_time);
+                Ok(e.encoded_length())
+            }
+            CongaMessage::OrderCancelReject(m) => {
+                let mut e = sbe::OrderCancelRejectEncoder::new(out)?;
+                e.set_order_id(m.order_id.as_str().as_bytes())?
+                    .set_cl_ord_id(m.cl_ord_id.as_str().as_bytes())?
+                    .set_ord_status_raw(m.ord_status.to_wire())
+                    .set_cxl_rej_reason_raw(m.cxl_rej_reason.to_wire());
+                e.transact_time().set_time(m.transact_time);
+                Ok(e.encoded_length())
+            }
+            CongaMessage::ExecutionReport(m) => {
+                let mut e = sbe::ExecutionReportEncoder::new(out)?;
+                e.set_order_id(m.order_id.as_str().as_bytes())?
+                    .set_cl_ord_id(m.cl_ord_id.as_str().as_bytes())?
+                    .set_exec_id(m.exec_id.as_str().as_bytes())?
+                    .set_exec_type_raw(m.exec_type.to_wire())
+                    .set_ord_status_raw(m.ord_status.to_wire())
+                    .set_symbol(m.symbol.as_str().as_bytes())?
+                    .set_side_raw(m.side.to_wire());
+                e.leaves_qty().set_mantissa(m.leaves_qty);
+                e.cum_qty().set_mantissa(m.cum_qty);
+                e.transact_time().set_time(m.transact_time);
+                let mut group = e.fills_grp()?;
+                for fill in m.fills.as_slice() {
+                    let mut entry = group.next_entry()?;
+                    entry.fill_px().set_mantissa(fill.fill_px.0);
+                    entry.fill_qty().set_mantissa(fill.fill_qty);
+                }
+                Ok(e.encoded_length())
+            }
+        }
+    }
+}
+
+/// The SBE `int32` null value, which an absent NewOrderSingle price is written as.
+pub const PRICE_NULL_MANTISSA: i32 = i32::MIN;
+
+fn sbe_id(text: &[u8], field: &'static str) -> Result<Id8, DecodeError> {
+    std::str::from_utf8(text)
+        .ok()
+        .and_then(Id8::new)
+        .ok_or(DecodeError::InvalidField { field })
+}
+
+fn sbe_enum<T>(
+    raw: u8,
+    field: &'static str,
+    from_wire: fn(u8) -> Option<T>,
+) -> Result<T, DecodeError> {
+    from_wire(raw).ok_or(DecodeError::InvalidEnum {
+        field,
+        value: raw.into(),
+    })
 }
 
 raw_object! {
