@@ -776,3 +776,22 @@ fn readme_example() -> Result<(), Box<dyn std::error::Error>> {
     );
     Ok(())
 }
+
+proptest! {
+    /// JSON and SBE carry the same FIXP values: JSON → message → SBE → message is lossless.
+    #[test]
+    fn json_and_sbe_agree(o in owned_strategy()) {
+        use fixp_ws::codec::sbe::SbeEncoding;
+        let msg = message(&o);
+        let json = encode_to_vec(&msg);
+        let mut json_enc = JsonEncoding::new();
+        let Inbound::Fixp(from_json) = json_enc.decode(&json, FrameKind::Text).unwrap() else {
+            panic!("not FIXP");
+        };
+        let mut sbe = SbeEncoding::new();
+        let mut out = vec![0u8; 1 << 12];
+        let n = sbe.encode(&from_json, &mut out).unwrap();
+        let from_sbe = sbe.decode(&out[..n], FrameKind::Binary).unwrap();
+        prop_assert_eq!(from_sbe, Inbound::Fixp(msg));
+    }
+}
