@@ -290,6 +290,19 @@ fn reject_codes_accept_schema_and_java_names() {
             "{text}"
         );
     }
+    // The FIXP field name `code` is accepted for `rejectCode`.
+    let frame = format!(
+        r#"{{"code":"REQUEST_LIMIT_EXCEEDED","requestTimestamp":1,"sessionId":{SID_JSON},"@type":"RetransmitReject"}}"#
+    );
+    assert_eq!(
+        enc.decode(frame.as_bytes(), FrameKind::Text).unwrap(),
+        Inbound::Fixp(FixpMessage::RetransmitReject {
+            session_id: SID,
+            request_timestamp: 1,
+            code: RetransmitRejectCode::RequestLimitExceeded,
+            reason: &[],
+        })
+    );
     // What we emit: Conga's Java constant names for the codes Conga has.
     let out = encode_to_vec(&FixpMessage::EstablishmentReject {
         session_id: SID,

@@ -626,7 +626,7 @@ fn decode_fixp<'a>(
             session_id: session_id(raw.session_id)?,
             request_timestamp: req_value(raw.request_timestamp, "requestTimestamp")?,
             code: parse_name(
-                required(raw.reject_code, "rejectCode")?,
+                required(raw.reject_code.or(raw.code), "rejectCode")?,
                 "rejectCode",
                 NegotiationRejectCode::ALL,
                 NegotiationRejectCode::name,
@@ -656,7 +656,7 @@ fn decode_fixp<'a>(
             session_id: session_id(raw.session_id)?,
             request_timestamp: req_value(raw.timestamp, "timestamp")?,
             code: parse_name(
-                required(raw.reject_code, "rejectCode")?,
+                required(raw.reject_code.or(raw.code), "rejectCode")?,
                 "rejectCode",
                 EstablishmentRejectCode::ALL,
                 EstablishmentRejectCode::name,
@@ -687,7 +687,7 @@ fn decode_fixp<'a>(
             session_id: session_id(raw.session_id)?,
             request_timestamp: req_value(raw.request_timestamp, "requestTimestamp")?,
             code: parse_name(
-                required(raw.reject_code, "rejectCode")?,
+                required(raw.reject_code.or(raw.code), "rejectCode")?,
                 "rejectCode",
                 RetransmitRejectCode::ALL,
                 RetransmitRejectCode::name,
