@@ -380,29 +380,83 @@ pub fn parse_transact_time(text: &str) -> Option<u64> {
 /// the fraction in groups of three digits, left out when zero
 /// (`2018-06-01T14:30:00.123456789Z`, `2018-06-01T14:30:00.120Z`, `2018-06-01T14:30:00Z`).
 pub fn write_transact_time(ns: u64, out: &mut impl fmt::Write) -> fmt::Result {
-    let Ok(t) = time::UtcDateTime::from_unix_timestamp_nanos(i128::from(ns)) else {
-        return Err(fmt::Error);
-    };
-    write!(
-        out,
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )?;
-    let nanos = t.nanosecond();
-    if nanos == 0 {
-    } else if nanos % 1_000_000 == 0 {
-        write!(out, ".{:03}", nanos / 1_000_000)?;
-    } else if nanos % 1_000 == 0 {
-        write!(out, ".{:06}", nanos / 1_000)?;
-    } else {
-        write!(out, ".{nanos:09}")?;
+    let mut buf = [0u8; TRANSACT_TIME_MAX_LEN];
+    let len = format_transact_time(ns, &mut buf).ok_or(fmt::Error)?;
+    let text = buf.get(..len).ok_or(fmt::Error)?;
+    out.write_str(std::str::from_utf8(text).map_err(|_| fmt::Error)?)
+}
+
+/// Longest `transactTime` text: `2018-06-01T14:30:00.123456789Z`.
+const TRANSACT_TIME_MAX_LEN: usize = 30;
+
+/// Formats like [`write_transact_time`] into `buf` without `fmt` machinery; returns the length.
+fn format_transact_time(ns: u64, buf: &mut [u8; TRANSACT_TIME_MAX_LEN]) -> Option<usize> {
+    /// Writes `value` as exactly `width` decimal digits at `pos`.
+    fn digits(buf: &mut [u8], pos: usize, width: usize, mut value: u32) -> Option<usize> {
+        for slot in buf.get_mut(pos..pos + width)?.iter_mut().rev() {
+            *slot = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+        Some(pos + width)
     }
-    out.write_str("Z")
+    let t = time::UtcDateTime::from_unix_timestamp_nanos(i128::from(ns)).ok()?;
+    // u64 nanoseconds end in 2554: the year always has four digits.
+    let mut pos = digits(buf, 0, 4, u32::try_from(t.year()).ok()?)?;
+    for (sep, value) in [
+        (b'-', u8::from(t.month())),
+        (b'-', t.day()),
+        (b'T', t.hour()),
+        (b':', t.minute()),
+        (b':', t.second()),
+    ] {
+        *buf.get_mut(pos)? = sep;
+        pos = digits(buf, pos + 1, 2, value.into())?;
+    }
+    let nanos = t.nanosecond();
+    let (width, fraction) = match nanos {
+        0 => (0, 0),
+        n if n % 1_000_000 == 0 => (3, n / 1_000_000),
+        n if n % 1_000 == 0 => (6, n / 1_000),
+        n => (9, n),
+    };
+    if width > 0 {
+        *buf.get_mut(pos)? = b'.';
+        pos = digits(buf, pos + 1, width, fraction)?;
+    }
+    *buf.get_mut(pos)? = b'Z';
+    Some(pos + 1)
+}
+
+impl Price {
+    /// Writes the decimal text (as `Display` does) into `buf`; returns the length.
+    fn format(self, buf: &mut [u8; 16]) -> usize {
+        let mut int = itoa::Buffer::new();
+        let abs = self.0.unsigned_abs();
+        let int_text = int.format(abs / 100).as_bytes();
+        let cents = abs % 100;
+        let mut pos = 0;
+        let mut put = |b: u8| {
+            if let Some(slot) = buf.get_mut(pos) {
+                *slot = b;
+            }
+            pos += 1;
+        };
+        if self.0 < 0 {
+            put(b'-');
+        }
+        int_text.iter().for_each(|b| put(*b));
+        put(b'.');
+        put(b'0' + (cents / 10) as u8);
+        put(b'0' + (cents % 10) as u8);
+        pos
+    }
+
+    /// Writes the price as a JSON number member.
+    fn write_json(self, w: &mut ObjectWriter<'_>) {
+        let mut buf = [0u8; 16];
+        let len = self.format(&mut buf);
+        w.raw(buf.get(..len).unwrap_or(&[]));
+    }
 }
 
 /// One fill of an ExecutionReport.
@@ -661,7 +715,8 @@ impl CongaMessage {
                 w.int("orderQty", m.order_qty);
                 w.plain_str("ordType", m.ord_type.name());
                 if let Some(price) = m.price {
-                    w.display("price", &price);
+                    w.key("price");
+                    price.write_json(&mut w);
                 }
                 w.plain_str("side", m.side.name());
                 w.escaped_str("symbol", m.symbol.as_str());
@@ -693,9 +748,9 @@ impl CongaMessage {
                         w.raw(b",");
                     }
                     w.raw(b"{\"fillPx\":");
-                    w.display_value(&fill.fill_px);
+                    fill.fill_px.write_json(&mut w);
                     w.raw(b",\"fillQty\":");
-                    w.display_value(&fill.fill_qty);
+                    w.raw(itoa::Buffer::new().format(fill.fill_qty).as_bytes());
                     w.raw(b"}");
                 }
                 w.raw(b"]");
@@ -1026,6 +1081,12 @@ mod tests {
         assert_eq!(Price(7345).to_string(), "73.45");
         assert_eq!(Price(-5).to_string(), "-0.05");
         assert_eq!(Price(100).to_string(), "1.00");
+        for m in [0, 5, -5, 7345, -7345, i32::MAX, i32::MIN] {
+            let mut buf = [0u8; 16];
+            let len = Price(m).format(&mut buf);
+            assert_eq!(&buf[..len], Price(m).to_string().as_bytes());
+        }
+        assert_eq!(Price(i32::MIN).to_string(), "-21474836.48");
     }
 
     #[test]
@@ -1064,6 +1125,13 @@ mod tests {
         s.clear();
         write_transact_time(0, &mut s).unwrap();
         assert_eq!(s, "1970-01-01T00:00:00Z");
+        s.clear();
+        write_transact_time(u64::MAX, &mut s).unwrap();
+        assert_eq!(s, "2554-07-21T23:34:33.709551615Z");
+        assert_eq!(parse_transact_time(&s), Some(u64::MAX));
+        s.clear();
+        write_transact_time(1_527_863_400_123_456_000, &mut s).unwrap();
+        assert_eq!(s, "2018-06-01T14:30:00.123456Z");
     }
 
     #[test]

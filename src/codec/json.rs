@@ -839,18 +839,6 @@ impl<'o> ObjectWriter<'o> {
         self.raw(buf.format(value).as_bytes());
     }
 
-    /// Writes a value through its `Display` form, unquoted (numbers such as prices).
-    pub(crate) fn display_value(&mut self, value: &dyn fmt::Display) {
-        // Writing into self never fails; overflow is reported by `close`.
-        let _ = fmt::Write::write_fmt(self, format_args!("{value}"));
-    }
-
-    /// Writes a member whose value is `value`'s `Display` form, unquoted.
-    pub(crate) fn display(&mut self, name: &str, value: &dyn fmt::Display) {
-        self.key(name);
-        self.display_value(value);
-    }
-
     /// Writes a string member, escaping `"`, `\\` and control characters.
     pub(crate) fn escaped_str(&mut self, name: &str, value: &str) {
         self.key(name);
