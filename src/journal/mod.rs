@@ -1,1 +1,122 @@
 //! The journal: a crash-consistent, memory-mapped retransmit ring with a sequence index.
+//!
+//! Owns: segment files, record framing and checksums, the sequence index, crash recovery, the
+//! writer lock, generations and the per-session metadata file, the optional flusher thread.
+//! May not touch: sockets, session rules (it stores what it is given, in order).
+//!
+//! One [`SessionJournal`] per session holds one [`Journal`] per direction. Each journal is a
+//! ring of `segment_count` fixed-size files, preallocated (`posix_fallocate`), mapped and
+//! pre-faulted when opened, so an append is a few stores into memory: no allocation, lock or
+//! syscall. The outbound journal implements [`crate::session::RetransmitStore`].
+//!
+//! # Segment layout (little-endian)
+//!
+//! ```text
+//!  0        8        12       16                24                32       36           64
+//!  +--------+--------+--------+-----------------+-----------------+--------+------------+
+//!  | magic  |version | dir    | segment_bytes   | epoch           | crc32c | zero       |
+//!  |FIXPJRNL| u32 =1 |1 out/2 in| u64           | u64 (1, 2, …)   | of 0..32|           |
+//!  +--------+--------+--------+-----------------+-----------------+--------+------------+
+//!  64: record, record, …, then a length word of 0 (end) or 0xFFFF_FFFF (sealed: go on in
+//!      the segment of epoch + 1). Segment of epoch e lives in slot file (e − 1) mod count.
+//! ```
+//!
+//! # Record layout (8-byte aligned)
+//!
+//! ```text
+//!  0            4          6         8                  16                 24        28        32
+//!  +------------+----------+---------+------------------+------------------+---------+---------+
+//!  | length u32 | encoding | flags=0 | seq u64          | timestamp_ns u64 | crc32c  | epoch   |
+//!  | 32+payload | SOFH u16 | u16     |                  |                  | u32     | low u32 |
+//!  +------------+----------+---------+------------------+------------------+---------+---------+
+//!  32: payload (the message as sent or received), padded with zeros to a multiple of 8
+//! ```
+//!
+//! The crc32c covers bytes 4..24, 28..32 and the payload. `encoding` is the SOFH encoding type
+//! ([`ENCODING_SBE_LE`] 0xEB50, [`ENCODING_JSON`] 0xF500). `epoch` ties the record to the
+//! segment's current use, so a record left from a recycled use is never taken as current.
+//!
+//! # Commit protocol
+//!
+//! An append writes header bytes 4..32 and the payload, zeroes the *next* record's length word,
+//! and only then stores the length with Release ordering. The slot it writes always held a 0
+//! length word before, so a reader (or recovery after `kill -9`) sees either nothing or a
+//! whole record, never a half one. Readers load the length with Acquire and verify the checksum.
+//!
+//! # Recovery
+//!
+//! At open, segments are ordered by epoch and every record is scanned and checked (sequence,
+//! epoch, checksum); the index is rebuilt. A bad last record of the newest segment (torn by a
+//! power loss) is cut. A record with a bad checksum elsewhere stays indexed and reads of it fail
+//! closed with `StoreError::Corrupt`; so do the numbers after broken framing in an older
+//! segment. The whole ring is scanned (it is bounded), no checkpoint file is needed.
+//!
+//! # Durability
+//!
+//! After a process crash (`kill -9`) every completed append survives: the pages are in the page
+//! cache. After a power loss only what was synced survives: [`Journal::sync`], or the flusher
+//! thread ([`JournalConfig::flush_interval`]), which `fdatasync`s through its own file handles,
+//! never on the appending thread, and publishes the durable sequence numbers.
+
+mod flush;
+mod format;
+mod reader;
+mod ring;
+mod session;
+
+pub use flush::Flusher;
+pub use format::{
+    Direction, RecordView, SegmentHeader, ENCODING_JSON, ENCODING_SBE_LE, RECORD_HEADER_LEN,
+    SEGMENT_HEADER_LEN,
+};
+pub use reader::{Cursor, FoundRecord, JournalReader, Problem, ProblemKind, VerifyReport};
+pub use ring::{segment_file_name, CorruptRecord, Journal, RecoveryReport, RingConfig, TornTail};
+pub use session::{
+    list_generations, read_meta, Generation, JournalConfig, SessionJournal, SessionMeta, LOCK_FILE,
+    META_FILE,
+};
+
+use std::path::PathBuf;
+
+/// Why a journal could not be opened or managed.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// An I/O error on a journal file.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The files do not match the configuration (sizes, count), or the configuration is invalid.
+    #[error("{path}: {reason}")]
+    Layout {
+        /// The file or directory.
+        path: PathBuf,
+        /// What does not match.
+        reason: String,
+    },
+    /// Another writer holds the journal's lock.
+    #[error("{path}: the journal is locked by another writer")]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+    },
+    /// The segments contradict each other (sequence numbers going backwards).
+    #[error("{path}: inconsistent journal: {reason}")]
+    Inconsistent {
+        /// The segment file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The metadata file is missing, damaged or of another version.
+    #[error("{path}: {reason}")]
+    Meta {
+        /// The metadata file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
