@@ -139,13 +139,15 @@ pub(super) fn load_commit_word(bytes: &[u8], at: usize) -> Option<u32> {
     if !at.is_multiple_of(RECORD_ALIGN) || bytes.get(at..at.checked_add(4)?).is_none() {
         return None;
     }
-    // Segment maps are page-aligned and `at` is a multiple of 8, so the pointer is aligned for
-    // u32; the range is in bounds (checked above).
-    let ptr = bytes.as_ptr().wrapping_add(at) as *const AtomicU32;
-    // SAFETY: in bounds and aligned (checked above). The memory is a shared file mapping that a
-    // writer (possibly another process) may store to concurrently; an atomic load is the only
-    // access we make to this word, so concurrent stores are not a data race.
-    let word = unsafe { &*ptr };
+    let ptr = bytes.as_ptr().wrapping_add(at);
+    if !(ptr as usize).is_multiple_of(4) {
+        // Not a mapping (those are page-aligned): a plain buffer no one else writes.
+        return read_u32(bytes, at);
+    }
+    // SAFETY: in bounds and 4-aligned (both checked above). The memory may be a shared file
+    // mapping that a writer (possibly another process) stores to concurrently; an atomic load is
+    // the only access we make to this word, so concurrent stores are not a data race.
+    let word = unsafe { &*(ptr as *const AtomicU32) };
     Some(word.load(Ordering::Acquire))
 }
 
@@ -315,7 +317,7 @@ mod tests {
             seg[off + 32..off + 37].copy_from_slice(&payload);
             off += align_record(total as usize);
         }
-        seg[SEGMENT_HEADER_LEN + 48 + 33] ^= 0xff; // payload of record 2
+        seg[SEGMENT_HEADER_LEN + 40 + 33] ^= 0xff; // payload of record 2
         let mut seen = Vec::new();
         let end = scan_segment(&seg, 1, SEGMENT_HEADER_LEN, Some(1), |r| {
             seen.push((r.seq, r.checksum_ok))
