@@ -151,11 +151,9 @@ pub(super) fn load_commit_word(bytes: &[u8], at: usize) -> Option<u32> {
     Some(word.load(Ordering::Acquire))
 }
 
-/// The checksum of a record: header bytes 4..24 and 28..32, then the payload.
+/// The checksum of a record: header bytes 4..28, then the payload.
 pub(super) fn record_crc(header: &[u8; RECORD_HEADER_LEN], payload: &[u8]) -> u32 {
-    let crc = crc32c::crc32c(&header[4..24]);
-    let crc = crc32c::crc32c_append(crc, &header[28..32]);
-    crc32c::crc32c_append(crc, payload)
+    crc32c::crc32c_append(crc32c::crc32c(&header[4..28]), payload)
 }
 
 /// Builds a record header (the length word at 0..4 is included but committed separately).
@@ -172,9 +170,9 @@ pub(super) fn record_header(
     h[4..6].copy_from_slice(&encoding.to_le_bytes());
     h[8..16].copy_from_slice(&seq.to_le_bytes());
     h[16..24].copy_from_slice(&timestamp_ns.to_le_bytes());
-    h[28..32].copy_from_slice(&(epoch as u32).to_le_bytes());
+    h[24..28].copy_from_slice(&(epoch as u32).to_le_bytes());
     let crc = record_crc(&h, payload);
-    h[24..28].copy_from_slice(&crc.to_le_bytes());
+    h[28..32].copy_from_slice(&crc.to_le_bytes());
     h
 }
 
@@ -234,11 +232,11 @@ pub(super) fn parse_record(
     let rec = bytes.get(offset..end).ok_or(())?;
     let mut header = [0u8; RECORD_HEADER_LEN];
     header.copy_from_slice(&rec[..RECORD_HEADER_LEN]);
-    if read_u32(&header, 28) != Some(epoch as u32) {
+    if read_u32(&header, 24) != Some(epoch as u32) {
         return Err(());
     }
     let payload = &rec[RECORD_HEADER_LEN..];
-    let stored_crc = read_u32(&header, 24).ok_or(())?;
+    let stored_crc = read_u32(&header, 28).ok_or(())?;
     Ok(Some(RecordView {
         offset,
         seq: read_u64(&header, 8).ok_or(())?,

@@ -26,13 +26,13 @@
 //! ```text
 //!  0            4          6         8                  16                 24        28        32
 //!  +------------+----------+---------+------------------+------------------+---------+---------+
-//!  | length u32 | encoding | flags=0 | seq u64          | timestamp_ns u64 | crc32c  | epoch   |
-//!  | 32+payload | SOFH u16 | u16     |                  |                  | u32     | low u32 |
+//!  | length u32 | encoding | flags=0 | seq u64          | timestamp_ns u64 | epoch   | crc32c  |
+//!  | 32+payload | SOFH u16 | u16     |                  |                  | low u32 | u32     |
 //!  +------------+----------+---------+------------------+------------------+---------+---------+
 //!  32: payload (the message as sent or received), padded with zeros to a multiple of 8
 //! ```
 //!
-//! The crc32c covers bytes 4..24, 28..32 and the payload. `encoding` is the SOFH encoding type
+//! The crc32c covers bytes 4..28 and the payload. `encoding` is the SOFH encoding type
 //! ([`ENCODING_SBE_LE`] 0xEB50, [`ENCODING_JSON`] 0xF500). `epoch` ties the record to the
 //! segment's current use, so a record left from a recycled use is never taken as current.
 //!
