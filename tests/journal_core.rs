@@ -428,3 +428,36 @@ fn reader_follows_live_appends_across_segments() {
     assert!(seen.windows(2).all(|w| w[0] < w[1]));
     assert_eq!(cursor.next_seq, seq + 1);
 }
+
+#[test]
+fn inbound_gaps_are_recorded_and_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut j = Journal::open(dir.path(), Direction::Inbound, small_ring()).unwrap();
+        j.append(1, 1, ENCODING_JSON, b"{\"a\":1}").unwrap();
+        j.append(2, 2, ENCODING_JSON, b"{\"a\":2}").unwrap();
+        assert_eq!(
+            j.append_after_gap(2, 3, ENCODING_JSON, b"x"),
+            Err(StoreError::OutOfOrder {
+                expected: 3,
+                actual: 2
+            })
+        );
+        j.append_after_gap(6, 6, ENCODING_JSON, b"{\"a\":6}")
+            .unwrap();
+        j.append(7, 7, ENCODING_JSON, b"{\"a\":7}").unwrap();
+        assert_eq!(j.record(4).err(), Some(StoreError::NotHeld { seq: 4 }));
+    }
+    let j = Journal::open(dir.path(), Direction::Inbound, small_ring()).unwrap();
+    assert_eq!(j.recovery_report().records, 4);
+    assert_eq!(j.next_seq(), 8);
+    for seq in 3..=5 {
+        assert_eq!(j.record(seq).err(), Some(StoreError::NotHeld { seq }));
+    }
+    assert_eq!(j.record(6).unwrap().payload, b"{\"a\":6}");
+    assert!(j.record(6).unwrap().gap_before);
+    assert!(!j.record(7).unwrap().gap_before);
+    let report = JournalReader::open(dir.path()).unwrap().verify();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!(report.range, Some((1, 7)));
+}

@@ -19,6 +19,10 @@ pub(super) const TAIL_RESERVE: usize = 8;
 /// The length word of a sealed segment's end: the stream continues in the next segment.
 pub(super) const SEAL: u32 = u32::MAX;
 
+/// Record flag: numbers between the previous record and this one were skipped on purpose
+/// (an inbound gap, e.g. an Idempotent flow).
+pub(super) const FLAG_GAP: u16 = 1;
+
 /// SOFH encoding type of SBE little-endian payloads.
 pub const ENCODING_SBE_LE: u16 = 0xEB50;
 /// SOFH encoding type of JSON payloads.
@@ -160,6 +164,7 @@ pub(super) fn record_crc(header: &[u8; RECORD_HEADER_LEN], payload: &[u8]) -> u3
 pub(super) fn record_header(
     total_len: u32,
     encoding: u16,
+    flags: u16,
     seq: u64,
     timestamp_ns: u64,
     epoch: u64,
@@ -168,6 +173,7 @@ pub(super) fn record_header(
     let mut h = [0u8; RECORD_HEADER_LEN];
     h[0..4].copy_from_slice(&total_len.to_le_bytes());
     h[4..6].copy_from_slice(&encoding.to_le_bytes());
+    h[6..8].copy_from_slice(&flags.to_le_bytes());
     h[8..16].copy_from_slice(&seq.to_le_bytes());
     h[16..24].copy_from_slice(&timestamp_ns.to_le_bytes());
     h[24..28].copy_from_slice(&(epoch as u32).to_le_bytes());
@@ -189,6 +195,8 @@ pub struct RecordView<'a> {
     pub encoding: u16,
     /// The payload bytes (the message as it went on the wire).
     pub payload: &'a [u8],
+    /// True when the writer skipped numbers before this record on purpose (an inbound gap).
+    pub gap_before: bool,
     /// False when the checksum does not match: the payload must not be used.
     pub checksum_ok: bool,
 }
@@ -243,6 +251,7 @@ pub(super) fn parse_record(
         timestamp_ns: read_u64(&header, 16).ok_or(())?,
         encoding: read_u16(&header, 4).ok_or(())?,
         payload,
+        gap_before: read_u16(&header, 6).ok_or(())? & FLAG_GAP != 0,
         checksum_ok: stored_crc == record_crc(&header, payload),
     }))
 }
@@ -272,7 +281,7 @@ pub(super) fn scan_segment<'a>(
                 }
             }
             Ok(Some(rec)) => {
-                if expected_seq.is_some_and(|e| e != rec.seq) {
+                if expected_seq.is_some_and(|e| e != rec.seq && !(rec.gap_before && rec.seq > e)) {
                     return ScanEnd::BadFraming {
                         offset,
                         expected_seq,
@@ -310,7 +319,7 @@ mod tests {
         for seq in 1..=3u64 {
             let payload = [seq as u8; 5];
             let total = (RECORD_HEADER_LEN + payload.len()) as u32;
-            let h = record_header(total, ENCODING_JSON, seq, seq * 10, 1, &payload);
+            let h = record_header(total, ENCODING_JSON, 0, seq, seq * 10, 1, &payload);
             seg[off..off + 32].copy_from_slice(&h);
             seg[off + 32..off + 37].copy_from_slice(&payload);
             off += align_record(total as usize);

@@ -176,7 +176,7 @@ impl JournalReader {
                 if first {
                     first = false;
                     if let Some(l) = last {
-                        if rec.seq != l + 1 {
+                        if rec.seq != l + 1 && !(rec.gap_before && rec.seq > l) {
                             report.problems.push(Problem {
                                 segment: seg.path.clone(),
                                 offset: rec.offset,

@@ -10,7 +10,7 @@ use memmap2::{MmapMut, MmapOptions};
 
 use super::format::{
     align_record, record_header, scan_segment, Direction, RecordView, ScanEnd, SegmentHeader,
-    RECORD_HEADER_LEN, SEAL, SEGMENT_HEADER_LEN, TAIL_RESERVE,
+    FLAG_GAP, RECORD_HEADER_LEN, SEAL, SEGMENT_HEADER_LEN, TAIL_RESERVE,
 };
 use super::JournalError;
 use crate::session::{RetransmitStore, StoreError};
@@ -304,6 +304,53 @@ impl Journal {
                 actual: seq,
             });
         }
+        self.append_record(seq, timestamp_ns, encoding, 0, payload)
+    }
+
+    /// Appends message `seq` after a gap the owner accepts (an inbound Idempotent flow, or
+    /// numbers the peer will never send): `seq` must be above the last one. The skipped numbers
+    /// answer `NotHeld`. Costs one index store per skipped number (at most the index size).
+    pub fn append_after_gap(
+        &mut self,
+        seq: u64,
+        timestamp_ns: u64,
+        encoding: u16,
+        payload: &[u8],
+    ) -> Result<(), StoreError> {
+        let expected = self.next_seq();
+        if seq < expected || seq == 0 {
+            return Err(StoreError::OutOfOrder {
+                expected,
+                actual: seq,
+            });
+        }
+        if self.last_seq.is_some() {
+            self.mark_skipped(expected, seq, INDEX_EMPTY);
+        }
+        let flags = if self.last_seq.is_some() && seq > expected {
+            FLAG_GAP
+        } else {
+            0
+        };
+        self.append_record(seq, timestamp_ns, encoding, flags, payload)
+    }
+
+    /// Sets the index entries of numbers `from..to` (only the last index-size of them matter).
+    fn mark_skipped(&mut self, from: u64, to: u64, mark: u64) {
+        let from = from.max(to.saturating_sub(self.index.len() as u64));
+        for s in from..to {
+            self.index[(s & self.index_mask) as usize] = mark;
+        }
+    }
+
+    fn append_record(
+        &mut self,
+        seq: u64,
+        timestamp_ns: u64,
+        encoding: u16,
+        flags: u16,
+        payload: &[u8],
+    ) -> Result<(), StoreError> {
         if payload.len() > self.max_payload {
             return Err(StoreError::TooLarge {
                 len: payload.len(),
@@ -320,6 +367,7 @@ impl Journal {
         let header = record_header(
             total as u32,
             encoding,
+            flags,
             seq,
             timestamp_ns,
             seg.epoch,
@@ -518,14 +566,15 @@ impl Journal {
                 self.segments[slot].commit_word(off, 0);
             }
             for (from, to, corrupt) in marks {
-                let from = from.max(to.saturating_sub(self.index.len() as u64));
-                for s in from..to {
-                    self.index[(s & self.index_mask) as usize] =
-                        if corrupt { INDEX_CORRUPT } else { INDEX_EMPTY };
-                }
+                self.mark_skipped(from, to, if corrupt { INDEX_CORRUPT } else { INDEX_EMPTY });
             }
             self.segments[slot].first_seq = entries.first().map_or(0, |e| e.0);
+            let mut prev: Option<u64> = None;
             for &(seq, offset, _) in &entries {
+                if let Some(p) = prev.filter(|&p| seq > p + 1) {
+                    self.mark_skipped(p + 1, seq, INDEX_EMPTY);
+                }
+                prev = Some(seq);
                 self.index[(seq & self.index_mask) as usize] = pack(slot, offset);
             }
             if let Some(&(seq, _, _)) = entries.last() {
