@@ -78,7 +78,7 @@ struct FollowArgs {
     /// Stop after printing this many records.
     #[arg(long)]
     count: Option<u64>,
-    /// Start with records already there from this sequence number (default: new ones only).
+    /// Print the records already held first (default: only records appended from now on).
     #[arg(long)]
     from_start: bool,
     /// Poll interval in milliseconds.
