@@ -461,3 +461,17 @@ fn inbound_gaps_are_recorded_and_survive_reopen() {
     assert!(report.problems.is_empty(), "{:?}", report.problems);
     assert_eq!(report.range, Some((1, 7)));
 }
+
+#[test]
+fn second_writer_of_a_direction_journal_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Journal::open(dir.path(), Direction::Outbound, small_ring()).unwrap();
+    assert!(matches!(
+        Journal::open(dir.path(), Direction::Outbound, small_ring()),
+        Err(JournalError::Locked { .. })
+    ));
+    // Readers need no lock.
+    assert!(JournalReader::open(dir.path()).is_ok());
+    drop(first);
+    assert!(Journal::open(dir.path(), Direction::Outbound, small_ring()).is_ok());
+}

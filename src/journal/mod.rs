@@ -120,3 +120,30 @@ pub enum JournalError {
         reason: String,
     },
 }
+
+/// Takes the exclusive writer lock of `dir` (flock on `dir/LOCK`, released when the returned
+/// file is closed), or fails with [`JournalError::Locked`].
+fn lock_dir(dir: &std::path::Path) -> Result<std::fs::File, JournalError> {
+    use std::os::fd::AsRawFd;
+    let path = dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| JournalError::Io {
+            path: path.clone(),
+            source,
+        })?;
+    // SAFETY: plain syscall on an open descriptor we own.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc == 0 {
+        return Ok(file);
+    }
+    let source = std::io::Error::last_os_error();
+    if source.kind() == std::io::ErrorKind::WouldBlock {
+        Err(JournalError::Locked { path })
+    } else {
+        Err(JournalError::Io { path, source })
+    }
+}

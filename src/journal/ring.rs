@@ -106,8 +106,8 @@ impl Segment {
                 reason: format!("segment is {len} bytes, the configuration says {segment_bytes}"),
             });
         }
-        // SAFETY: the file is ours: the journal directory's writer lock (held by the caller)
-        // guarantees no other writer maps it, and it is never truncated while mapped. Read-only
+        // SAFETY: the file is ours: the journal directory's writer lock (taken before any segment
+        // is opened) guarantees no other writer maps it, and it is never truncated while mapped. Read-only
         // mappings in other processes (tools) only load from it. The size was checked above.
         let mut map = unsafe { MmapOptions::new().populate().map_mut(&file) }.map_err(io)?;
         prefault(&mut map);
@@ -175,12 +175,13 @@ pub struct Journal {
     published: Arc<AtomicU64>,
     report: RecoveryReport,
     encoding: u16,
+    _lock: File,
 }
 
 impl Journal {
-    /// Opens (creating if needed) the journal in `dir`, pre-faults its segments and recovers
-    /// what was appended before. The caller must hold the directory's writer lock
-    /// ([`super::SessionJournal`] does).
+    /// Opens (creating if needed) the journal in `dir`, takes its writer lock (a second writer
+    /// gets [`JournalError::Locked`]), pre-faults its segments and recovers what was appended
+    /// before. Opening is slow (it touches every page); do it before trading starts.
     pub fn open(
         dir: &Path,
         direction: Direction,
@@ -201,6 +202,7 @@ impl Journal {
             path: dir.to_path_buf(),
             source,
         })?;
+        let lock = super::lock_dir(dir)?;
         let mut segments = Vec::with_capacity(config.segment_count);
         for slot in 0..config.segment_count {
             segments.push(Segment::open(
@@ -226,6 +228,7 @@ impl Journal {
             published: Arc::new(AtomicU64::new(0)),
             report: RecoveryReport::default(),
             encoding: super::format::ENCODING_SBE_LE,
+            _lock: lock,
         };
         journal.recover()?;
         Ok(journal)

@@ -1,6 +1,6 @@
 //! A session's journals: the writer lock, generations, the metadata file, and the flusher.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -183,25 +183,7 @@ impl SessionJournal {
             move |source| JournalError::Io { path, source }
         };
         std::fs::create_dir_all(root).map_err(io(root))?;
-        let lock_path = root.join(LOCK_FILE);
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(io(&lock_path))?;
-        lock_exclusive(&lock).map_err(|source| {
-            if source.kind() == std::io::ErrorKind::WouldBlock {
-                JournalError::Locked {
-                    path: lock_path.clone(),
-                }
-            } else {
-                JournalError::Io {
-                    path: lock_path.clone(),
-                    source,
-                }
-            }
-        })?;
+        let lock = super::lock_dir(root)?;
         let mut journal = SessionJournal {
             root: root.to_path_buf(),
             config,
@@ -330,15 +312,4 @@ fn write_meta(dir: &Path, meta: &SessionMeta) -> Result<(), JournalError> {
     let path = dir.join(META_FILE);
     std::fs::rename(&tmp, &path).map_err(io(&path))?;
     File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
-}
-
-fn lock_exclusive(file: &File) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: plain syscall on an open descriptor we own; the lock is released when it closes.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
 }
