@@ -10,15 +10,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use fixp_ws::codec::fixp::TemplateId;
+use fixp_ws::codec::sbe::SbeEncoding;
+use fixp_ws::codec::Inbound;
 use fixp_ws::journal::{
     list_generations, read_meta, Cursor, Direction, FoundRecord, JournalReader, ProblemKind,
     SessionMeta, ENCODING_JSON, ENCODING_SBE_LE,
 };
 use serde_json::{json, Value};
-
-/// The FIXP SBE schema id (SBEschemaForFIXP-v1.1.xml).
-const FIXP_SCHEMA_ID: u16 = 2748;
 
 #[derive(Parser)]
 #[command(
@@ -233,26 +231,36 @@ fn decode(encoding: u16, payload: &[u8]) -> Decoded {
             .get(at..at + 2)
             .map(|b| u16::from_le_bytes([b[0], b[1]]))
     };
-    match (field(0), field(2), field(4), field(6)) {
-        (Some(block_length), Some(template_id), Some(schema_id), Some(version)) => {
-            let name = (schema_id == FIXP_SCHEMA_ID)
-                .then(|| TemplateId::from_wire(template_id))
-                .flatten()
-                .map(|t| format!("{t:?}"));
-            Decoded {
-                template: name.clone().unwrap_or_else(|| template_id.to_string()),
-                body: json!({
-                    "blockLength": block_length,
-                    "templateId": template_id,
-                    "schemaId": schema_id,
-                    "version": version,
-                    "hex": hex(payload),
-                }),
-            }
-        }
-        _ => Decoded {
-            template: "?".into(),
-            body: json!({ "hex": hex(payload) }),
+    let header = match (field(0), field(2), field(4), field(6)) {
+        (Some(block_length), Some(template_id), Some(schema_id), Some(version)) => json!({
+            "blockLength": block_length,
+            "templateId": template_id,
+            "schemaId": schema_id,
+            "version": version,
+        }),
+        _ => Value::Null,
+    };
+    let template_id = field(2);
+    match SbeEncoding::decode_frame(payload) {
+        Ok(Inbound::Fixp(msg)) => Decoded {
+            template: format!("{:?}", msg.template()),
+            body: json!({
+                "templateId": template_id,
+                "fixp": format!("{msg:?}"),
+            }),
+        },
+        Ok(Inbound::Application(_)) => Decoded {
+            template: template_id.map_or("?".into(), |t| t.to_string()),
+            body: json!({ "header": header, "hex": hex(payload) }),
+        },
+        Err(e) => Decoded {
+            template: template_id.map_or("?".into(), |t| t.to_string()),
+            body: json!({
+                "templateId": template_id,
+                "decodeError": e.to_string(),
+                "header": header,
+                "hex": hex(payload),
+            }),
         },
     }
 }

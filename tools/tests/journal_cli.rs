@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use fixp_ws::codec::fixp::FlowType;
-use fixp_ws::codec::SessionId;
+use fixp_ws::codec::sbe::SbeEncoding;
+use fixp_ws::codec::{FixpMessage, SessionId};
 use fixp_ws::journal::{
     JournalConfig, JournalReader, RingConfig, SessionJournal, ENCODING_JSON, ENCODING_SBE_LE,
 };
@@ -20,14 +21,12 @@ fn tool(args: &[&str]) -> (i32, String) {
     )
 }
 
-/// SBE FIXP Sequence-like frame: header (blockLength 8, template 8, schema 2748, version 0) + body.
+/// An SBE FIXP Sequence frame, encoded by the codec.
 fn sbe_frame(seq: u64) -> Vec<u8> {
-    let mut f = Vec::new();
-    for v in [8u16, 8, 2748, 0] {
-        f.extend_from_slice(&v.to_le_bytes());
-    }
-    f.extend_from_slice(&seq.to_le_bytes());
-    f
+    let mut buf = [0u8; 64];
+    let msg = FixpMessage::Sequence { next_seq_no: seq };
+    let n = SbeEncoding::encode_message(&msg, &mut buf).unwrap();
+    buf[..n].to_vec()
 }
 
 fn write_session(root: &Path) -> PathBuf {
@@ -89,7 +88,8 @@ fn dump_json_filters_and_decodes() {
     assert_eq!(lines[0]["seq"], 3);
     assert_eq!(lines[0]["timestamp_ns"], 1003);
     assert_eq!(lines[0]["template"], "Sequence");
-    assert_eq!(lines[0]["message"]["schemaId"], 2748);
+    assert_eq!(lines[0]["message"]["templateId"], 8);
+    assert_eq!(lines[0]["message"]["fixp"], "Sequence { next_seq_no: 3 }");
 
     let (_, out) = tool(&[
         "dump",
