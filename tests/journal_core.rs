@@ -32,6 +32,13 @@ fn config() -> JournalConfig {
 }
 
 #[test]
+fn journals_can_move_to_another_thread() {
+    fn assert_send<T: Send>() {}
+    assert_send::<Journal>();
+    assert_send::<SessionJournal>();
+}
+
+#[test]
 fn append_get_and_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
@@ -84,6 +91,18 @@ fn mismatched_layout_is_refused() {
         Journal::open(dir.path(), Direction::Outbound, other),
         Err(JournalError::Layout { .. })
     ));
+    let mut other = small_ring();
+    other.segment_count = 4;
+    assert!(matches!(
+        Journal::open(dir.path(), Direction::Outbound, other),
+        Err(JournalError::Layout { .. })
+    ));
+    // An inbound journal's files are never taken over as outbound ones.
+    assert!(matches!(
+        Journal::open(dir.path(), Direction::Inbound, small_ring()),
+        Err(JournalError::Layout { .. })
+    ));
+    assert!(Journal::open(dir.path(), Direction::Outbound, small_ring()).is_ok());
 }
 
 #[test]

@@ -203,6 +203,27 @@ impl Journal {
             source,
         })?;
         let lock = super::lock_dir(dir)?;
+        let existing = std::fs::read_dir(dir)
+            .map_err(|source| JournalError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_str()
+                    .is_some_and(|n| n.starts_with("seg-") && n.ends_with(".log"))
+            })
+            .count();
+        if existing != 0 && existing != config.segment_count {
+            return Err(JournalError::Layout {
+                path: dir.to_path_buf(),
+                reason: format!(
+                    "{existing} segment files, the configuration says {}",
+                    config.segment_count
+                ),
+            });
+        }
         let mut segments = Vec::with_capacity(config.segment_count);
         for slot in 0..config.segment_count {
             segments.push(Segment::open(
@@ -463,13 +484,20 @@ impl Journal {
         let n = self.segments.len();
         for (slot, seg) in self.segments.iter_mut().enumerate() {
             seg.epoch = match SegmentHeader::decode(&seg.map) {
+                // Another journal's files: refuse rather than overwrite them.
                 Some(h)
-                    if h.direction == self.direction
-                        && h.segment_bytes == self.config.segment_bytes as u64
-                        && ((h.epoch - 1) % n as u64) as usize == slot =>
+                    if h.direction != self.direction
+                        || h.segment_bytes != self.config.segment_bytes as u64 =>
                 {
-                    h.epoch
+                    return Err(JournalError::Layout {
+                        path: seg.path.clone(),
+                        reason: format!(
+                            "segment of a {:?} journal of {}-byte segments, opened as {:?} with {}",
+                            h.direction, h.segment_bytes, self.direction, self.config.segment_bytes
+                        ),
+                    });
                 }
+                Some(h) if ((h.epoch - 1) % n as u64) as usize == slot => h.epoch,
                 _ => 0,
             };
         }
