@@ -9,6 +9,34 @@
 //! pre-faulted when opened, so an append is a few stores into memory: no allocation, lock or
 //! syscall. The outbound journal implements [`crate::session::RetransmitStore`].
 //!
+//! ```
+//! use fixp_ws::codec::fixp::FlowType;
+//! use fixp_ws::codec::SessionId;
+//! use fixp_ws::journal::{JournalConfig, RingConfig, SessionJournal, ENCODING_SBE_LE};
+//! use fixp_ws::session::{RetransmitStore, StoreError};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let tmp = tempfile::tempdir()?;
+//! # let root = tmp.path();
+//! let ring = RingConfig { segment_bytes: 64 << 10, segment_count: 2, max_messages: 1024 };
+//! let config = JournalConfig { outbound: ring, inbound: ring, ..JournalConfig::default() };
+//! let id = SessionId::from_random_bytes([7; 16]);
+//! {
+//!     let mut journal = SessionJournal::open(root, config)?; // takes the writer lock
+//!     let g = journal.start_generation(id, FlowType::Recoverable, FlowType::Idempotent)?;
+//!     g.outbound.append(1, 1_000, ENCODING_SBE_LE, b"frame one")?;
+//!     RetransmitStore::append(&mut g.outbound, 2, 2_000, b"frame two")?;
+//! } // a crash here loses nothing appended
+//! let journal = SessionJournal::open(root, config)?;
+//! assert_eq!(journal.session().map(|m| m.session_id), Some(id));
+//! assert_eq!(journal.next_outbound_seq(), Some(3));
+//! let out = &journal.generation().unwrap().outbound;
+//! assert_eq!(out.get(2)?, b"frame two");
+//! assert_eq!(out.get(3), Err(StoreError::NotHeld { seq: 3 }));
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Segment layout (little-endian)
 //!
 //! ```text
