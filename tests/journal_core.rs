@@ -417,6 +417,7 @@ fn flusher_publishes_durable_numbers() {
         std::thread::yield_now();
         seen = sj.durable_seqs().unwrap();
     }
+    assert_eq!(sj.flush_errors(), 0);
 }
 
 #[test]

@@ -244,6 +244,11 @@ impl SessionJournal {
             .map(|f| (f.durable_seq(0), f.durable_seq(1)))
     }
 
+    /// How many flusher rounds failed to sync (the durable numbers did not advance in them).
+    pub fn flush_errors(&self) -> u64 {
+        self.flusher.as_ref().map_or(0, |f| f.errors())
+    }
+
     /// Starts a new generation for a new SessionId: a new directory with its metadata file
     /// (written and synced before any record), fresh journals, and generations beyond
     /// `keep_generations` deleted.
