@@ -90,17 +90,21 @@ impl Segment {
             path: path.clone(),
             source,
         };
+        if !path.exists() {
+            // Allocated under a temporary name, then renamed: a crash never leaves a short
+            // segment file under the real name.
+            let tmp = path.with_extension("log.tmp");
+            let file = File::create(&tmp).map_err(io)?;
+            preallocate(&file, segment_bytes).map_err(io)?;
+            std::fs::rename(&tmp, &path).map_err(io)?;
+        }
         let file = OpenOptions::new()
             .read(true)
             .write(true)
-            .create(true)
-            .truncate(false)
             .open(&path)
             .map_err(io)?;
         let len = file.metadata().map_err(io)?.len();
-        if len == 0 {
-            preallocate(&file, segment_bytes).map_err(io)?;
-        } else if len != segment_bytes as u64 {
+        if len != segment_bytes as u64 {
             return Err(JournalError::Layout {
                 path,
                 reason: format!("segment is {len} bytes, the configuration says {segment_bytes}"),
@@ -131,6 +135,50 @@ impl Segment {
         // need `&self`, which `&mut self` excludes.
         unsafe { &*ptr }.store(value, Ordering::Release);
     }
+}
+
+/// Refuses a directory whose segment files were written with another segment count: the slot
+/// of each epoch depends on it. A directory whose files hold no valid header yet (a creation
+/// cut short) may be completed.
+fn check_existing_layout(dir: &Path, config: &RingConfig) -> Result<(), JournalError> {
+    use std::io::Read;
+    let entries = std::fs::read_dir(dir).map_err(|source| JournalError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut count = 0usize;
+    let mut in_use = false;
+    let mut beyond = false;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(slot) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("seg-"))
+            .and_then(|n| n.strip_suffix(".log"))
+            .and_then(|n| n.parse::<usize>().ok())
+        else {
+            continue;
+        };
+        count += 1;
+        beyond |= slot >= config.segment_count;
+        let mut head = [0u8; SEGMENT_HEADER_LEN];
+        if File::open(entry.path())
+            .and_then(|mut f| f.read_exact(&mut head))
+            .is_ok()
+        {
+            in_use |= SegmentHeader::decode(&head).is_some();
+        }
+    }
+    if beyond || (in_use && count != config.segment_count) {
+        return Err(JournalError::Layout {
+            path: dir.to_path_buf(),
+            reason: format!(
+                "{count} segment files, the configuration says {}",
+                config.segment_count
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Allocates the file's blocks (not a sparse file) so that appends never allocate on disk.
@@ -203,27 +251,7 @@ impl Journal {
             source,
         })?;
         let lock = super::lock_dir(dir)?;
-        let existing = std::fs::read_dir(dir)
-            .map_err(|source| JournalError::Io {
-                path: dir.to_path_buf(),
-                source,
-            })?
-            .flatten()
-            .filter(|e| {
-                e.file_name()
-                    .to_str()
-                    .is_some_and(|n| n.starts_with("seg-") && n.ends_with(".log"))
-            })
-            .count();
-        if existing != 0 && existing != config.segment_count {
-            return Err(JournalError::Layout {
-                path: dir.to_path_buf(),
-                reason: format!(
-                    "{existing} segment files, the configuration says {}",
-                    config.segment_count
-                ),
-            });
-        }
+        check_existing_layout(dir, &config)?;
         let mut segments = Vec::with_capacity(config.segment_count);
         for slot in 0..config.segment_count {
             segments.push(Segment::open(
