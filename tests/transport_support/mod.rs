@@ -122,8 +122,13 @@ impl Loop {
     /// Polls once (blocking, with the guard timeout) and handles every event. Returns the
     /// number of events.
     pub fn step(&mut self) -> usize {
+        self.step_for(POLL_GUARD)
+    }
+
+    /// Polls once, waiting at most `timeout`, and handles every event.
+    pub fn step_for(&mut self, timeout: Duration) -> usize {
         self.poll
-            .poll(&mut self.events, Some(POLL_GUARD))
+            .poll(&mut self.events, Some(timeout))
             .expect("poll");
         let tokens: Vec<Token> = self.events.iter().map(|e| e.token()).collect();
         for token in &tokens {
