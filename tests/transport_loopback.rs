@@ -258,3 +258,130 @@ fn server_keeps_working_after_a_client_drops_its_socket_mid_stream() {
         (FrameKind::Text, b"after".to_vec())
     );
 }
+
+#[test]
+fn a_full_backlog_is_reported_as_backpressure_and_drains_later() {
+    use fixp_ws::transport::SendStatus;
+    let mut lp = Loop::new(true, WsOptions::default());
+    let client_options = WsOptions {
+        max_backlog_bytes: 128 * 1024,
+        ..WsOptions::default()
+    };
+    let c = open_pair(&mut lp, &client_options);
+    // The server is not driven while the client sends: socket buffers fill, then ours.
+    let chunk = vec![0x5a_u8; 32 * 1024];
+    let mut queued = 0u64;
+    let conn = lp.clients[c].conn.as_mut().expect("client");
+    let mut saw_backpressure = false;
+    for _ in 0..10_000 {
+        match conn.send(FrameKind::Binary, &chunk).expect("send") {
+            SendStatus::Flushed | SendStatus::Pending => queued += 1,
+            SendStatus::Backpressure => {
+                saw_backpressure = true;
+                break;
+            }
+        }
+    }
+    assert!(saw_backpressure, "the backlog is bounded");
+    assert_eq!(conn.stats().backpressure, 1);
+    assert_eq!(
+        conn.stats().frames_out,
+        queued,
+        "refused message not counted as sent"
+    );
+    // Now let the server read: every queued message arrives, none twice.
+    lp.run_until(|lp| lp.servers[0].inbox.len() as u64 == queued);
+    assert!(lp.servers[0]
+        .inbox
+        .iter()
+        .all(|(k, b)| *k == FrameKind::Binary && *b == chunk));
+    let conn = lp.clients[c].conn.as_mut().expect("client");
+    assert_eq!(conn.flush().expect("flush"), SendStatus::Flushed);
+    assert_eq!(
+        conn.send(FrameKind::Binary, b"x").expect("send"),
+        SendStatus::Flushed
+    );
+}
+
+#[test]
+fn pings_are_answered_by_tungstenite_and_not_delivered() {
+    use tungstenite::Message;
+    let mut lp = Loop::new(false, WsOptions::default());
+    lp.echo = true;
+    let url = format!("ws://127.0.0.1:{}/fixp", lp.addr.port());
+    let peer = std::thread::spawn(move || {
+        let request = tungstenite::ClientRequestBuilder::new(url.parse().expect("uri"))
+            .with_sub_protocol("fixp-sbe");
+        let (mut ws, _) = tungstenite::connect(request).expect("blocking client");
+        ws.send(Message::Ping(b"hb".to_vec().into())).expect("ping");
+        ws.send(Message::Binary(b"data".to_vec().into()))
+            .expect("data");
+        let mut seen = Vec::new();
+        while seen.len() < 2 {
+            match ws.read().expect("read") {
+                Message::Pong(p) => seen.push(format!("pong:{}", String::from_utf8_lossy(&p))),
+                Message::Binary(b) => seen.push(format!("binary:{}", String::from_utf8_lossy(&b))),
+                other => seen.push(format!("other:{other:?}")),
+            }
+        }
+        ws.close(None).expect("close");
+        while ws.read().is_ok() {}
+        seen
+    });
+    lp.run_until(|lp| lp.servers.first().is_some_and(|s| s.closed.is_some()));
+    let seen = peer.join().expect("peer");
+    assert_eq!(seen, ["pong:hb", "binary:data"]);
+    let server = &lp.servers[0];
+    assert_eq!(server.inbox, [(FrameKind::Binary, b"data".to_vec())]);
+    assert_eq!(server.conn.as_ref().expect("server").stats().control_in, 1);
+}
+
+#[test]
+fn an_untrusted_certificate_fails_the_tls_handshake() {
+    let mut lp = Loop::new(true, WsOptions::default());
+    // Trust some other self-signed certificate instead of the server's.
+    let other = fixp_ws::transport::ServerIdentity::self_signed().expect("cert");
+    lp.cert_pem = Some(other.cert_pem.clone());
+    let c = lp.connect(&WsOptions::default());
+    lp.run_until(|lp| lp.clients[c].error.is_some());
+    let error = lp.clients[c].error.clone().unwrap_or_default();
+    assert!(error.contains("TLS handshake failed"), "{error}");
+    assert!(!lp.clients[c].opened);
+}
+
+#[test]
+fn a_refused_tcp_connect_is_a_connect_error() {
+    use fixp_ws::transport::{ClientTarget, HandshakeProgress, TransportError, WsConnection};
+    // Bind then drop a listener to get a port nobody listens on.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let mut poll = mio::Poll::new().expect("poll");
+    let mut events = mio::Events::with_capacity(4);
+    let target = ClientTarget {
+        addr: format!("127.0.0.1:{port}").parse().expect("addr"),
+        host: "localhost".to_owned(),
+        tls: None,
+    };
+    let mut conn = WsConnection::connect(
+        target,
+        &WsOptions::default(),
+        poll.registry(),
+        mio::Token(1),
+    )
+    .expect("connect starts");
+    let outcome = loop {
+        poll.poll(&mut events, Some(std::time::Duration::from_secs(10)))
+            .expect("poll");
+        assert!(!events.is_empty(), "stalled");
+        match conn.poll_handshake() {
+            Ok(HandshakeProgress::InProgress) => {}
+            other => break other,
+        }
+    };
+    assert!(
+        matches!(outcome, Err(TransportError::Connect(_))),
+        "{outcome:?}"
+    );
+}
