@@ -385,3 +385,23 @@ fn a_refused_tcp_connect_is_a_connect_error() {
         "{outcome:?}"
     );
 }
+
+#[test]
+fn json_in_binary_frames_is_delivered_like_a_conga_server_sends_it() {
+    let mut lp = Loop::new(true, WsOptions::default());
+    let c = open_pair(&mut lp, &offering(&[Subprotocol::CongaText]));
+    let json = br#"{"nextSeqNo":3,"@type":"Sequence"}"#;
+    let server = lp.servers[0].conn.as_mut().expect("server");
+    assert_eq!(server.subprotocol(), Some(Subprotocol::CongaText));
+    // Conga's server sends JSON in binary frames; the subprotocol, not the frame, says JSON.
+    let _ = server.send(FrameKind::Binary, json).expect("send");
+    let _ = server.send(FrameKind::Text, json).expect("send");
+    lp.run_until(|lp| lp.clients[c].inbox.len() == 2);
+    assert_eq!(lp.clients[c].inbox[0], (FrameKind::Binary, json.to_vec()));
+    assert_eq!(lp.clients[c].inbox[1], (FrameKind::Text, json.to_vec()));
+    let client = lp.clients[c].conn.as_ref().expect("client");
+    assert_eq!(
+        client.subprotocol().map(Subprotocol::encoding),
+        Some(fixp_ws::transport::WireEncoding::Json)
+    );
+}

@@ -41,7 +41,7 @@ impl<T> Producer<T> {
 
     /// Free slots right now (a snapshot: the consumer may free more at any time).
     pub fn free(&self) -> usize {
-        self.queue.capacity() - self.queue.len()
+        self.queue.capacity().saturating_sub(self.queue.len())
     }
 
     /// The queue's capacity.
