@@ -97,6 +97,7 @@ fn upgrade_without_an_accepted_subprotocol_is_refused_with_400() {
     );
     assert_eq!(lp.refused.len(), 1);
     assert_eq!(lp.refused[0].0, UpgradeRefusal::NoAcceptableSubprotocol);
+    assert_eq!(lp.listener.stats().refused_no_subprotocol, 1);
 }
 
 #[test]
@@ -126,6 +127,15 @@ fn foreign_subprotocol_names_and_wrong_paths_get_http_errors() {
     assert!(answers[1].starts_with("HTTP/1.1 404"), "{}", answers[1]);
     assert_eq!(lp.refused[0].0, UpgradeRefusal::NoAcceptableSubprotocol);
     assert_eq!(lp.refused[1].0, UpgradeRefusal::UnknownPath);
+    let stats = lp.listener.stats();
+    assert_eq!(
+        (
+            stats.accepted,
+            stats.refused_no_subprotocol,
+            stats.refused_unknown_path
+        ),
+        (2, 1, 1)
+    );
 }
 
 #[test]
@@ -347,6 +357,17 @@ fn an_untrusted_certificate_fails_the_tls_handshake() {
     let error = lp.clients[c].error.clone().unwrap_or_default();
     assert!(error.contains("TLS handshake failed"), "{error}");
     assert!(!lp.clients[c].opened);
+    // The server got the client's alert: a failed handshake, not a refusal.
+    lp.run_until(|lp| lp.listener.stats().handshake_failed == 1);
+    assert!(lp.refused.is_empty());
+    assert!(
+        lp.servers[0]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("TLS handshake failed")),
+        "{:?}",
+        lp.servers[0].error
+    );
 }
 
 #[test]

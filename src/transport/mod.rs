@@ -14,11 +14,13 @@
 //! [`FrameKind`]: crate::codec::FrameKind
 
 mod connection;
+mod listener;
 mod stream;
 mod subprotocol;
 mod tls;
 
 pub use connection::{ClientTarget, HandshakeProgress, UpgradeRefusal, WsConnection};
+pub use listener::{ListenerStats, WsListener};
 pub use stream::{TlsStream, WsStream};
 pub use subprotocol::{choose as choose_subprotocol, Subprotocol, WireEncoding};
 pub use tls::{client_config_from_ca_file, client_config_from_ca_pem, ServerIdentity};

@@ -3,16 +3,14 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use fixp_ws::codec::FrameKind;
 use fixp_ws::transport::{
     client_config_from_ca_pem, ClientTarget, HandshakeProgress, ReadStatus, ServerIdentity,
-    TransportError, WsConnection, WsOptions,
+    TransportError, WsConnection, WsListener, WsOptions,
 };
-use mio::net::TcpListener;
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Poll, Token};
 
 /// Token of the listening socket.
 pub const LISTENER: Token = Token(0);
@@ -44,10 +42,8 @@ pub struct Peer {
 pub struct Loop {
     pub poll: Poll,
     events: Events,
-    listener: TcpListener,
+    pub listener: WsListener,
     pub addr: SocketAddr,
-    server_tls: Option<Arc<rustls::ServerConfig>>,
-    pub server_options: WsOptions,
     /// Server-side connections, by accept order.
     pub servers: Vec<Peer>,
     /// Server-side connections refused during the upgrade.
@@ -64,11 +60,6 @@ impl Loop {
     /// A listener on 127.0.0.1 with a fresh self-signed certificate (if `tls`).
     pub fn new(tls: bool, server_options: WsOptions) -> Self {
         let poll = Poll::new().expect("poll");
-        let mut listener = TcpListener::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
-        let addr = listener.local_addr().expect("local addr");
-        poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)
-            .expect("register listener");
         let (server_tls, cert_pem) = if tls {
             let identity = ServerIdentity::self_signed().expect("self-signed certificate");
             (
@@ -78,13 +69,20 @@ impl Loop {
         } else {
             (None, None)
         };
+        let listener = WsListener::bind(
+            "127.0.0.1:0".parse().expect("addr"),
+            server_tls,
+            server_options,
+            poll.registry(),
+            LISTENER,
+        )
+        .expect("bind");
+        let addr = listener.local_addr().expect("local addr");
         Self {
             poll,
             events: Events::with_capacity(64),
             listener,
             addr,
-            server_tls,
-            server_options,
             servers: Vec::new(),
             refused: Vec::new(),
             clients: Vec::new(),
@@ -168,11 +166,13 @@ impl Loop {
         } else if let Some(peer) = self.servers.get_mut(token.0 - SERVER_BASE) {
             let echo = self.echo;
             drive(peer, echo);
-            if let Some(conn) = &peer.conn {
-                if let Some(refusal) = conn.refusal() {
-                    let reason = peer.error.clone().unwrap_or_default();
-                    self.refused.push((refusal, reason));
-                    peer.conn = None;
+            if peer.error.is_some() && !peer.opened {
+                if let Some(conn) = peer.conn.take() {
+                    self.listener.record_handshake_failure(&conn);
+                    if let Some(refusal) = conn.refusal() {
+                        let reason = peer.error.clone().unwrap_or_default();
+                        self.refused.push((refusal, reason));
+                    }
                 }
             }
         }
@@ -180,27 +180,16 @@ impl Loop {
 
     fn accept_all(&mut self) {
         loop {
-            match self.listener.accept() {
-                Ok((socket, _)) => {
-                    let token = Token(SERVER_BASE + self.servers.len());
-                    let mut peer = Peer::default();
-                    match WsConnection::accept(
-                        socket,
-                        self.server_tls.as_ref(),
-                        &self.server_options,
-                        self.poll.registry(),
-                        token,
-                    ) {
-                        Ok(conn) => peer.conn = Some(conn),
-                        Err(e) => peer.error = Some(e.to_string()),
-                    }
-                    self.servers.push(peer);
-                    // The handshake may have progressed already; keep going without an event.
-                    self.handle(token);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
-                Err(e) => panic!("accept: {e}"),
+            let token = Token(SERVER_BASE + self.servers.len());
+            let mut peer = Peer::default();
+            match self.listener.accept(self.poll.registry(), token) {
+                Ok(Some(conn)) => peer.conn = Some(conn),
+                Ok(None) => return,
+                Err(e) => peer.error = Some(e.to_string()),
             }
+            self.servers.push(peer);
+            // The request may be waiting already: no new event will announce it.
+            self.handle(token);
         }
     }
 }
@@ -234,7 +223,7 @@ pub fn drive(peer: &mut Peer, echo: bool) {
     })();
     if let Err(e) = result {
         peer.error = Some(e.to_string());
-        if conn.refusal().is_none() {
+        if peer.opened {
             peer.conn = None;
         }
     }
