@@ -455,7 +455,9 @@ impl WsConnection {
     /// tungstenite and never delivered (they are not FIXP traffic); Pongs are dropped.
     ///
     /// An oversized message is answered with Close 1009, a text frame that is not UTF-8 with
-    /// 1007 and any other protocol violation with 1002; the connection then drains.
+    /// 1007 and any other protocol violation with 1002; the connection then discards input
+    /// until the peer closes. [`ReadStatus::Closing`] has no time limit of its own: the engine
+    /// should drop a connection that stays closing past its close timeout.
     pub fn read_frames<F>(&mut self, mut on_frame: F) -> Result<ReadStatus, TransportError>
     where
         F: FnMut(FrameKind, &[u8]),
