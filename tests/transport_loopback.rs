@@ -283,16 +283,23 @@ fn a_full_backlog_is_reported_as_backpressure_and_drains_later() {
     let mut queued = 0u64;
     let conn = lp.clients[c].conn.as_mut().expect("client");
     let mut saw_backpressure = false;
+    let mut saw_pending = false;
     for _ in 0..10_000 {
         match conn.send(FrameKind::Binary, &chunk).expect("send") {
-            SendStatus::Flushed | SendStatus::Pending => queued += 1,
+            SendStatus::Flushed => queued += 1,
+            SendStatus::Pending => {
+                saw_pending = true;
+                queued += 1;
+            }
             SendStatus::Backpressure => {
                 saw_backpressure = true;
                 break;
             }
         }
     }
+    assert!(saw_pending, "the socket filled before our backlog did");
     assert!(saw_backpressure, "the backlog is bounded");
+    assert!(conn.flush_pending());
     assert_eq!(conn.stats().backpressure, 1);
     assert_eq!(
         conn.stats().frames_out,
