@@ -4,10 +4,14 @@
 //!   with a zero timeout): client send → server read and echo → client read. This is the CPU
 //!   cost of the whole path on both sides (framing, masking, TLS seal and open, four syscalls
 //!   or more), not a two-thread latency; the latency harness in `perf/` measures that.
+//! - `roundtrip_threads/{ws,wss}`: the same echo with the server in its own busy-polling
+//!   thread: a cross-thread loopback round trip (mean only; tails belong to `perf/`).
 //! - `spsc/push_pop`: one `AppMessage<256>` through the queue on one thread.
 //! - `histogram/record`: one value into the engine's recorder.
 
 use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -132,6 +136,85 @@ fn transport(c: &mut Criterion) {
     group.finish();
 }
 
+/// Echoes every frame until `stop`, busy-polling.
+fn echo_server(mut poll: Poll, mut server: WsConnection, stop: Arc<AtomicBool>) {
+    let mut events = Events::with_capacity(16);
+    let mut echo = [0u8; 256];
+    while !stop.load(Ordering::Relaxed) {
+        if poll.poll(&mut events, Some(Duration::ZERO)).is_err() {
+            return;
+        }
+        if server.flush_pending() && server.flush().is_err() {
+            return;
+        }
+        let mut echo_len = None;
+        let read = server.read_frames(|_, b| {
+            if let Some(slot) = echo.get_mut(..b.len()) {
+                slot.copy_from_slice(b);
+                echo_len = Some(b.len());
+            }
+        });
+        if read.is_err() {
+            return;
+        }
+        if let Some(len) = echo_len {
+            if server.send(FrameKind::Binary, &echo[..len]).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+fn transport_threads(c: &mut Criterion) {
+    let payload = [0x42u8; 64];
+    let mut group = c.benchmark_group("roundtrip_threads");
+    for (name, tls) in [("ws", false), ("wss", true)] {
+        let pair = open_pair(tls);
+        let Pair {
+            poll,
+            mut events,
+            mut client,
+            server,
+        } = pair;
+        // The server moves to its own thread with its own Poll; the client keeps this one.
+        let server_poll = Poll::new().expect("poll");
+        let mut server = server;
+        server
+            .deregister(poll.registry())
+            .expect("deregister server");
+        server
+            .register_with(server_poll.registry(), Token(1))
+            .expect("register server");
+        let stop = Arc::new(AtomicBool::new(false));
+        let server_stop = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || echo_server(server_poll, server, server_stop));
+        let mut poll = poll;
+        let mut one = |client: &mut WsConnection, events: &mut Events| {
+            let _ = client.send(FrameKind::Binary, &payload).expect("send");
+            let mut back = false;
+            while !back {
+                poll.poll(events, Some(Duration::ZERO)).expect("poll");
+                if client.flush_pending() {
+                    let _ = client.flush().expect("flush");
+                }
+                client
+                    .read_frames(|_, b| {
+                        black_box(b);
+                        back = true;
+                    })
+                    .expect("client read");
+            }
+        };
+        for _ in 0..1000 {
+            one(&mut client, &mut events);
+        }
+        group.bench_function(name, |b| b.iter(|| one(&mut client, &mut events)));
+        stop.store(true, Ordering::Relaxed);
+        thread.join().expect("server thread");
+    }
+    group.finish();
+}
+
 fn blocks(c: &mut Criterion) {
     let (mut tx, mut rx) = spsc_queue::<AppMessage<256>>(1024);
     let message = AppMessage::<256>::new(&[7u8; 64], 1, 2).expect("fits");
@@ -155,5 +238,5 @@ fn blocks(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, transport, blocks);
+criterion_group!(benches, transport, transport_threads, blocks);
 criterion_main!(benches);

@@ -711,17 +711,36 @@ impl WsConnection {
         }
     }
 
+    fn socket_mut(&mut self) -> Option<&mut TcpStream> {
+        match &mut self.state {
+            State::Connecting { socket, .. } => Some(socket),
+            State::Accepted { stream, .. } => Some(stream.socket_mut()),
+            State::ClientHandshake(mid) => Some(mid.get_mut().get_mut().socket_mut()),
+            State::ServerHandshake(mid) => Some(mid.get_mut().get_mut().socket_mut()),
+            State::Open(ws) | State::Draining(ws) => Some(ws.get_mut().socket_mut()),
+            State::Closed | State::Taken => None,
+        }
+    }
+
     /// Deregisters the socket from mio (dropping the connection also removes it).
     pub fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
-        let socket = match &mut self.state {
-            State::Connecting { socket, .. } => socket,
-            State::Accepted { stream, .. } => stream.socket_mut(),
-            State::ClientHandshake(mid) => mid.get_mut().get_mut().socket_mut(),
-            State::ServerHandshake(mid) => mid.get_mut().get_mut().socket_mut(),
-            State::Open(ws) | State::Draining(ws) => ws.get_mut().socket_mut(),
-            State::Closed | State::Taken => return Ok(()),
-        };
-        registry.deregister(socket)
+        match self.socket_mut() {
+            Some(socket) => registry.deregister(socket),
+            None => Ok(()),
+        }
+    }
+
+    /// Registers the socket with another `Poll` (after [`deregister`](Self::deregister)), for
+    /// READABLE | WRITABLE under `token`: how a connection moves to another thread's loop.
+    /// Call [`read_frames`](Self::read_frames) and [`flush`](Self::flush) once afterwards, as
+    /// edges seen by the old registration are not repeated.
+    pub fn register_with(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
+        match self.socket_mut() {
+            Some(socket) => {
+                registry.register(socket, token, Interest::READABLE | Interest::WRITABLE)
+            }
+            None => Ok(()),
+        }
     }
 }
 
