@@ -433,3 +433,53 @@ fn json_in_binary_frames_is_delivered_like_a_conga_server_sends_it() {
         Some(fixp_ws::transport::WireEncoding::Json)
     );
 }
+
+#[test]
+fn a_connection_moves_to_another_threads_poll() {
+    use fixp_ws::transport::ReadStatus;
+    let mut lp = Loop::new(true, WsOptions::default());
+    let c = open_pair(&mut lp, &WsOptions::default());
+    let mut server = lp.servers[0].conn.take().expect("server");
+    server.deregister(lp.poll.registry()).expect("deregister");
+    let engine = std::thread::spawn(move || {
+        let mut poll = mio::Poll::new().expect("poll");
+        let mut events = mio::Events::with_capacity(8);
+        server
+            .register_with(poll.registry(), mio::Token(7))
+            .expect("register");
+        let mut delivered = 0;
+        loop {
+            let mut batch = Vec::new();
+            let status = server
+                .read_frames(|kind, bytes| batch.push((kind, bytes.to_vec())))
+                .expect("read");
+            delivered += batch.len();
+            if let ReadStatus::Closed(report) = status {
+                return (delivered, report);
+            }
+            for (kind, bytes) in batch {
+                assert_eq!((kind, bytes.as_slice()), (FrameKind::Binary, &b"hello"[..]));
+                let _ = server.send(kind, b"echoed").expect("send");
+            }
+            poll.poll(&mut events, Some(std::time::Duration::from_secs(10)))
+                .expect("poll");
+            assert!(!events.is_empty(), "stalled");
+            if server.flush_pending() {
+                let _ = server.flush().expect("flush");
+            }
+        }
+    });
+    let conn = lp.clients[c].conn.as_mut().expect("client");
+    let _ = conn.send(FrameKind::Binary, b"hello").expect("send");
+    lp.run_until(|lp| !lp.clients[c].inbox.is_empty());
+    assert_eq!(
+        lp.clients[c].inbox[0],
+        (FrameKind::Binary, b"echoed".to_vec())
+    );
+    let conn = lp.clients[c].conn.as_mut().expect("client");
+    let _ = conn.close(CLOSE_NORMAL, "bye").expect("close");
+    lp.run_until(|lp| lp.clients[c].closed.is_some());
+    let (delivered, report) = engine.join().expect("engine thread");
+    assert_eq!(delivered, 1);
+    assert_eq!(report.peer_code, Some(CLOSE_NORMAL));
+}
