@@ -1,2 +1,26 @@
 //! The engine: one pinned busy-poll thread that owns sockets, sessions and journals, and talks to
 //! strategy threads through lock-free SPSC queues.
+//!
+//! This module holds the building blocks the engine loop is assembled from:
+//! - [`idle`]: idle strategies (busy spin, backoff, block with timeout) that also pick the mio
+//!   poll timeout;
+//! - [`spsc`]: typed single-producer single-consumer queues of fixed-size [`spsc::AppMessage`]
+//!   slots, with back-pressure as a value;
+//! - [`metrics`]: atomic per-connection counters and a lock-free histogram swap;
+//! - [`cores`]: the core list, read once before pinning.
+//!
+//! Owns: threads, pinning, queues and metrics. May not touch: FIXP rules (the session layer)
+//! or wire formats (the codec).
+
+pub mod cores;
+pub mod idle;
+pub mod metrics;
+pub mod spsc;
+
+pub use cores::{CoreList, PinError};
+pub use idle::{Backoff, BackoffPhase, BlockWithTimeout, BusySpin, IdleStrategy};
+pub use metrics::{
+    histogram_exchange, ConnectionCounters, CounterSnapshot, HistogramBounds, HistogramReader,
+    HistogramRecorder,
+};
+pub use spsc::{spsc_queue, AppMessage, Consumer, MessageTooLong, Producer};

@@ -1,0 +1,163 @@
+//! The byte stream tungstenite runs over: a non-blocking mio `TcpStream`, plain (`ws://`) or
+//! wrapped in a rustls connection (`wss://`).
+//!
+//! Adapter rules (each one fixes an observed failure, see the notes on the transport):
+//! - `read` takes buffered plaintext first, and only then pulls TLS records from the socket;
+//!   `Ok(0)` means the peer sent close_notify (a clean EOF), `UnexpectedEof` a TCP FIN without it.
+//! - `write` hands bytes to rustls and pushes TLS records to the socket at once (a socket
+//!   `WouldBlock` is ignored there: `flush` finishes the job on WRITABLE). It never returns
+//!   `Ok(0)`, which tungstenite would take as a reset: a full rustls buffer is `WouldBlock`.
+//! - `flush` drains every pending TLS record; a socket `WouldBlock` propagates.
+
+use std::io::{self, Read, Write};
+use std::net::Shutdown;
+
+use mio::net::TcpStream;
+
+/// A plain or TLS byte stream over a non-blocking TCP socket.
+#[derive(Debug)]
+pub enum WsStream {
+    /// Plain TCP (`ws://`), for tests and baselines.
+    Plain(TcpStream),
+    /// TLS over TCP (`wss://`).
+    Tls(Box<TlsStream>),
+}
+
+/// A rustls connection (client or server side) over a non-blocking mio socket.
+#[derive(Debug)]
+pub struct TlsStream {
+    tls: rustls::Connection,
+    socket: TcpStream,
+}
+
+impl TlsStream {
+    /// Wraps a connected socket.
+    pub fn new(tls: rustls::Connection, socket: TcpStream) -> Self {
+        Self { tls, socket }
+    }
+
+    /// Pushes pending TLS records to the socket until it would block or nothing is left.
+    fn push_tls(&mut self) -> io::Result<()> {
+        while self.tls.wants_write() {
+            match self.tls.write_tls(&mut self.socket) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Read for TlsStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self.tls.reader().read(buf) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+            let received = self.tls.read_tls(&mut self.socket)?;
+            if let Err(error) = self.tls.process_new_packets() {
+                // Send the alert rustls queued, then fail.
+                let _ = self.push_tls();
+                return Err(io::Error::new(io::ErrorKind::InvalidData, error));
+            }
+            // Handshake flights, session tickets, key updates.
+            self.push_tls()?;
+            if received == 0 {
+                // TCP EOF: rustls now reports close_notify (Ok(0)) or UnexpectedEof.
+                return match self.tls.reader().read(buf) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        Err(io::ErrorKind::UnexpectedEof.into())
+                    }
+                    other => other,
+                };
+            }
+        }
+    }
+}
+
+impl Write for TlsStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut accepted = self.tls.writer().write(buf)?;
+        if accepted == 0 && !buf.is_empty() {
+            // rustls' buffer is full: make room and try once more.
+            self.push_tls()?;
+            accepted = self.tls.writer().write(buf)?;
+        }
+        self.push_tls()?;
+        if accepted == 0 && !buf.is_empty() {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Ok(accepted)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.tls.writer().flush()?;
+        while self.tls.wants_write() {
+            self.tls.write_tls(&mut self.socket)?;
+        }
+        self.socket.flush()
+    }
+}
+
+impl WsStream {
+    /// The TCP socket underneath.
+    pub fn socket(&self) -> &TcpStream {
+        match self {
+            WsStream::Plain(s) => s,
+            WsStream::Tls(t) => &t.socket,
+        }
+    }
+
+    /// The TCP socket underneath, mutably (to register it with mio).
+    pub fn socket_mut(&mut self) -> &mut TcpStream {
+        match self {
+            WsStream::Plain(s) => s,
+            WsStream::Tls(t) => &mut t.socket,
+        }
+    }
+
+    /// Ends our sending side: close_notify (TLS), pending records out (best effort), TCP FIN.
+    pub fn shutdown_write(&mut self) {
+        if let WsStream::Tls(t) = self {
+            t.tls.send_close_notify();
+            let _ = t.push_tls();
+        }
+        let _ = self.socket().shutdown(Shutdown::Write);
+    }
+
+    /// The negotiated TLS protocol version, if this is a TLS stream past its handshake.
+    pub fn tls_version(&self) -> Option<rustls::ProtocolVersion> {
+        match self {
+            WsStream::Plain(_) => None,
+            WsStream::Tls(t) => t.tls.protocol_version(),
+        }
+    }
+}
+
+impl Read for WsStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            WsStream::Plain(s) => s.read(buf),
+            WsStream::Tls(t) => t.read(buf),
+        }
+    }
+}
+
+impl Write for WsStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            WsStream::Plain(s) => s.write(buf),
+            WsStream::Tls(t) => t.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            WsStream::Plain(s) => s.flush(),
+            WsStream::Tls(t) => t.flush(),
+        }
+    }
+}
