@@ -1,1 +1,3 @@
-fn main() { println!("fixp-perf: harness not built yet"); }
+fn main() {
+    println!("fixp-perf: harness not built yet");
+}

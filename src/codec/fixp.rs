@@ -485,7 +485,10 @@ mod tests {
             assert_eq!(FlowType::from_name(f.name()), Some(*f));
         }
         assert_eq!(FlowType::from_wire(4), None);
-        assert_eq!(TemplateId::from_wire(13), Some(TemplateId::RetransmitReject));
+        assert_eq!(
+            TemplateId::from_wire(13),
+            Some(TemplateId::RetransmitReject)
+        );
         assert_eq!(TemplateId::from_wire(20), None);
     }
 }

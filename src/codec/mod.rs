@@ -204,8 +204,11 @@ pub trait Encoding {
     fn frame_kind(&self) -> FrameKind;
 
     /// Decodes one frame. Exactly one message per frame: surplus bytes are an error.
-    fn decode<'a>(&'a mut self, frame: &'a [u8], kind: FrameKind)
-        -> Result<Inbound<'a>, DecodeError>;
+    fn decode<'a>(
+        &'a mut self,
+        frame: &'a [u8],
+        kind: FrameKind,
+    ) -> Result<Inbound<'a>, DecodeError>;
 
     /// Encodes `msg` into the start of `out` and returns the number of bytes written.
     fn encode(&mut self, msg: &FixpMessage<'_>, out: &mut [u8]) -> Result<usize, EncodeError>;

@@ -45,7 +45,10 @@ impl fmt::Display for StoreError {
                 write!(f, "append of {actual} out of order: {expected} expected")
             }
             StoreError::TooLarge { len, max } => {
-                write!(f, "message of {len} bytes exceeds the record limit of {max}")
+                write!(
+                    f,
+                    "message of {len} bytes exceeds the record limit of {max}"
+                )
             }
         }
     }
