@@ -595,9 +595,11 @@ where
 
     fn close(&mut self, connection: ConnectionId, reason: TerminateReason) {
         let code = reason.close_code();
+        let mut text = [0u8; crate::session::MAX_CLOSE_REASON];
+        let len = crate::session::core::write_close_reason(&reason, &mut text);
         let _ = self.rejects.push(
             RejectMeta::Close(connection, code),
-            b"UnspecifiedError: protocol violation",
+            text.get(..len).unwrap_or(&[]),
         );
     }
 }

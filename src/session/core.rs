@@ -233,6 +233,26 @@ impl std::fmt::Write for ReasonBuf {
     }
 }
 
+/// The Close reason text for `reason`: `"TerminationCode: text"`, at most 123 bytes.
+fn close_reason(reason: &TerminateReason) -> ReasonBuf {
+    let mut text = ReasonBuf {
+        bytes: [0; MAX_CLOSE_REASON],
+        len: 0,
+    };
+    let _ = write!(text, "{}: {}", reason.termination_code().name(), reason);
+    text
+}
+
+/// Writes the Close reason for `reason` into `out` and returns its length.
+pub(crate) fn write_close_reason(
+    reason: &TerminateReason,
+    out: &mut [u8; MAX_CLOSE_REASON],
+) -> usize {
+    let text = close_reason(reason);
+    *out = text.bytes;
+    text.len
+}
+
 /// splitmix64: derives a fresh SessionId for a Negotiate retry without a clock or RNG.
 fn derive_session_id(seed: SessionId, counter: u64) -> SessionId {
     let mut bytes = [0u8; 16];
@@ -387,8 +407,11 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
         keepalive_ms: u32,
         next_seq_no: Option<u64>,
     ) {
-        self.bound = true;
-        self.outbox.clear();
+        if !self.bound {
+            // Frames left from the previous connection are not sent on the new one.
+            self.outbox.clear();
+            self.bound = true;
+        }
         let next = (self.config.flow == FlowType::Recoverable).then_some(self.next_out);
         let keepalive = self.config.keepalive_interval_ms;
         let id = self.session_id;
@@ -669,11 +692,7 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
         if !self.bound {
             return;
         }
-        let mut text = ReasonBuf {
-            bytes: [0; MAX_CLOSE_REASON],
-            len: 0,
-        };
-        let _ = write!(text, "{}: {}", reason.termination_code().name(), reason);
+        let text = close_reason(&reason);
         let close = OutMeta::Close(reason.close_code());
         let reserve = self.outbox.free() == 0;
         if reserve {

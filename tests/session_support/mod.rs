@@ -950,3 +950,71 @@ fn to_fixp(m: &Msg) -> FixpMessage<'static> {
         Msg::Other => FixpMessage::UnsequencedHeartbeat,
     }
 }
+
+/// A client established against a scripted server (server keepalive 1000 ms), with its
+/// handshake frames drained. Returns the session and the current time.
+pub fn established_client(
+    client_flow: FlowType,
+    server_flow: FlowType,
+    ack_next: Option<u64>,
+) -> (Session<TestEncoding, MemoryStore>, u64) {
+    let mut c = client(client_flow, sid(3));
+    let now = 1_000_000_000;
+    c.handle_connected(now);
+    let Out::Msg(Msg::Negotiate { id, ts, .. }) = drain(&mut c)[0].clone() else {
+        panic!("Negotiate expected")
+    };
+    feed(
+        &mut c,
+        now,
+        &FixpMessage::NegotiationResponse {
+            session_id: id,
+            request_timestamp: ts,
+            server_flow,
+            credentials: &[],
+        },
+    );
+    let Out::Msg(Msg::Establish { ts, .. }) = drain(&mut c)[0].clone() else {
+        panic!("Establish expected")
+    };
+    feed(
+        &mut c,
+        now,
+        &FixpMessage::EstablishmentAck {
+            session_id: id,
+            request_timestamp: ts,
+            keepalive_interval: 1000,
+            next_seq_no: ack_next,
+        },
+    );
+    assert_eq!(c.state(), fixp_ws::session::SessionState::Established);
+    drain(&mut c);
+    events(&mut c);
+    (c, now)
+}
+
+/// Feeds one FIXP message to a session.
+pub fn feed<S: fixp_ws::session::RetransmitStore>(
+    s: &mut Session<TestEncoding, S>,
+    now: u64,
+    msg: &FixpMessage<'_>,
+) {
+    s.handle_frame(now, &enc(msg), FrameKind::Binary);
+}
+
+/// Feeds one application message with payload `n`.
+pub fn feed_app<S: fixp_ws::session::RetransmitStore>(
+    s: &mut Session<TestEncoding, S>,
+    now: u64,
+    n: u64,
+) {
+    s.handle_frame(now, &app(n), FrameKind::Binary);
+}
+
+/// The Close in `out`, if any.
+pub fn close_of(out: &[Out]) -> Option<(u16, String)> {
+    out.iter().find_map(|o| match o {
+        Out::Close(c, r) => Some((*c, r.clone())),
+        _ => None,
+    })
+}
