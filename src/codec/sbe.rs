@@ -1,1 +1,0 @@
-//! SBE: runtime support for generated flyweights and the FIXP SBE encoding: placeholder.
