@@ -201,7 +201,7 @@ fn retransmit_request_after_finished_receiving_is_a_violation() {
         ..Default::default()
     };
     let mut p = Pair::new(FlowType::Recoverable, FlowType::Recoverable);
-    p.client = fixp_ws::session::Session::client(config, TestEncoding, store(), sid(9));
+    p.client = fixp_ws::session::Session::client(config, TestEncoding::new(), store(), sid(9));
     p.connect();
     let now = p.now;
     p.client.send(now, &app(1)).unwrap();

@@ -86,9 +86,9 @@ fn negotiation_rejects_nil_id_duplicate_id_and_unsupported_flow() {
     };
     let mut server: TestAcceptor = fixp_ws::session::Acceptor::new(
         config,
-        TestEncoding,
+        TestEncoding::new(),
         fixp_ws::session::AcceptAll,
-        (|_| (TestEncoding, store())) as fn(_) -> _,
+        (|_| (TestEncoding::new(), store())) as fn(_) -> _,
     );
     let now = 1;
     server.handle_frame(
@@ -172,9 +172,9 @@ impl fixp_ws::session::Authenticator for UserAuth {
 fn bad_credentials_reject_negotiate_and_establish_blocked_user_gets_session_blocked() {
     let mut server = fixp_ws::session::Acceptor::new(
         fixp_ws::session::AcceptorConfig::default(),
-        TestEncoding,
+        TestEncoding::new(),
         UserAuth,
-        |_| (TestEncoding, store()),
+        |_| (TestEncoding::new(), store()),
     );
     server.handle_frame(
         1,

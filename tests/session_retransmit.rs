@@ -162,8 +162,12 @@ fn messages_no_longer_held_are_rejected_out_of_range() {
         flow: FlowType::Recoverable,
         ..Default::default()
     };
-    let mut c =
-        fixp_ws::session::Session::client(config, TestEncoding, MemoryStore::new(10, 64), sid(1));
+    let mut c = fixp_ws::session::Session::client(
+        config,
+        TestEncoding::new(),
+        MemoryStore::new(10, 64),
+        sid(1),
+    );
     c.handle_connected(1);
     let Out::Msg(Msg::Negotiate { id, ts, .. }) = drain(&mut c)[0].clone() else {
         panic!()
@@ -429,7 +433,7 @@ fn recovery_queue_overflow_terminates() {
         recovery_capacity: 4,
         ..Default::default()
     };
-    let mut c = fixp_ws::session::Session::client(config, TestEncoding, store(), sid(2));
+    let mut c = fixp_ws::session::Session::client(config, TestEncoding::new(), store(), sid(2));
     c.handle_connected(1);
     let Out::Msg(Msg::Negotiate { id, ts, .. }) = drain(&mut c)[0].clone() else {
         panic!()

@@ -192,9 +192,9 @@ fn idle_sides_send_sequence_heartbeats_each_at_its_own_interval() {
         };
         fixp_ws::session::Acceptor::new(
             config,
-            TestEncoding,
+            TestEncoding::new(),
             fixp_ws::session::AcceptAll,
-            (|_| (TestEncoding, store())) as fn(_) -> _,
+            (|_| (TestEncoding::new(), store())) as fn(_) -> _,
         )
     };
     p.connect();

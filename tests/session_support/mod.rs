@@ -3,410 +3,31 @@
 #![allow(dead_code)]
 
 use fixp_ws::codec::fixp::{
-    EstablishmentRejectCode, FlowType, NegotiationRejectCode, RetransmitRejectCode, TerminationCode,
+    EstablishmentRejectCode, FlowType, NegotiationRejectCode, RetransmitRejectCode,
 };
-use fixp_ws::codec::{
-    DecodeError, EncodeError, Encoding, FixpMessage, FrameKind, Inbound, SessionId,
-};
+use fixp_ws::codec::{Encoding, FixpMessage, FrameKind, Inbound, SessionId};
 use fixp_ws::session::{
     AcceptAll, Acceptor, AcceptorConfig, ConnectionId, Event, MemoryStore, Session, SessionConfig,
     Transmit,
 };
 
-/// Tag of an application message in [`TestEncoding`].
-pub const APP_TAG: u8 = 0xFF;
+/// The encoding the session tests run on: the project's SBE encoding.
+pub type TestEncoding = fixp_ws::codec::sbe::SbeEncoding;
 
-/// A minimal binary encoding: one tag byte (the template id, or 0xFF for application
-/// messages), then the fields little-endian, var data as u16 length + bytes.
-#[derive(Debug, Default, Clone)]
-pub struct TestEncoding;
-
-struct W<'a> {
-    out: &'a mut [u8],
-    pos: usize,
-}
-
-impl W<'_> {
-    fn put(&mut self, b: &[u8]) -> Result<(), EncodeError> {
-        let end = self.pos + b.len();
-        let dst = self
-            .out
-            .get_mut(self.pos..end)
-            .ok_or(EncodeError::BufferTooSmall { needed: end })?;
-        dst.copy_from_slice(b);
-        self.pos = end;
-        Ok(())
-    }
-    fn u8(&mut self, v: u8) -> Result<(), EncodeError> {
-        self.put(&[v])
-    }
-    fn u32(&mut self, v: u32) -> Result<(), EncodeError> {
-        self.put(&v.to_le_bytes())
-    }
-    fn u64(&mut self, v: u64) -> Result<(), EncodeError> {
-        self.put(&v.to_le_bytes())
-    }
-    fn opt(&mut self, v: Option<u64>) -> Result<(), EncodeError> {
-        self.u64(v.unwrap_or(u64::MAX))
-    }
-    fn id(&mut self, id: SessionId) -> Result<(), EncodeError> {
-        self.put(&id.0)
-    }
-    fn var(&mut self, b: &[u8]) -> Result<(), EncodeError> {
-        self.put(&(b.len() as u16).to_le_bytes())?;
-        self.put(b)
-    }
-}
-
-struct R<'a> {
-    b: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> R<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
-        let s = self
-            .b
-            .get(self.pos..self.pos + n)
-            .ok_or(DecodeError::Truncated {
-                needed: self.pos + n,
-                available: self.b.len(),
-            })?;
-        self.pos += n;
-        Ok(s)
-    }
-    fn u8(&mut self) -> Result<u8, DecodeError> {
-        Ok(self.take(1)?[0])
-    }
-    fn u32(&mut self) -> Result<u32, DecodeError> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().unwrap()))
-    }
-    fn u64(&mut self) -> Result<u64, DecodeError> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().unwrap()))
-    }
-    fn opt(&mut self) -> Result<Option<u64>, DecodeError> {
-        let v = self.u64()?;
-        Ok((v != u64::MAX).then_some(v))
-    }
-    fn id(&mut self) -> Result<SessionId, DecodeError> {
-        Ok(SessionId(self.take(16)?.try_into().unwrap()))
-    }
-    fn var(&mut self) -> Result<&'a [u8], DecodeError> {
-        let n = u16::from_le_bytes(self.take(2)?.try_into().unwrap()) as usize;
-        self.take(n)
-    }
-    fn flow(&mut self) -> Result<FlowType, DecodeError> {
-        let v = self.u8()?;
-        FlowType::from_wire(v).ok_or(DecodeError::InvalidEnum {
-            field: "flow",
-            value: v as u64,
-        })
-    }
-}
-
-impl Encoding for TestEncoding {
-    fn name(&self) -> &'static str {
-        "test"
-    }
-
-    fn frame_kind(&self) -> FrameKind {
-        FrameKind::Binary
-    }
-
-    fn decode<'a>(
-        &'a mut self,
-        frame: &'a [u8],
-        _kind: FrameKind,
-    ) -> Result<Inbound<'a>, DecodeError> {
-        let mut r = R { b: frame, pos: 0 };
-        let tag = r.u8()?;
-        if tag == APP_TAG {
-            return Ok(Inbound::Application(frame));
-        }
-        let bad = |field: &'static str, v: u8| DecodeError::InvalidEnum {
-            field,
-            value: v as u64,
-        };
-        let m = match tag {
-            1 => FixpMessage::Negotiate {
-                session_id: r.id()?,
-                timestamp: r.u64()?,
-                client_flow: r.flow()?,
-                credentials: r.var()?,
-            },
-            2 => FixpMessage::NegotiationResponse {
-                session_id: r.id()?,
-                request_timestamp: r.u64()?,
-                server_flow: r.flow()?,
-                credentials: r.var()?,
-            },
-            3 => FixpMessage::NegotiationReject {
-                session_id: r.id()?,
-                request_timestamp: r.u64()?,
-                code: {
-                    let v = r.u8()?;
-                    NegotiationRejectCode::from_wire(v).ok_or(bad("code", v))?
-                },
-                reason: r.var()?,
-            },
-            4 => FixpMessage::Topic {
-                session_id: r.id()?,
-                flow: r.flow()?,
-                keepalive_interval: r.u32()?,
-                classification: r.var()?,
-            },
-            5 => FixpMessage::Establish {
-                session_id: r.id()?,
-                timestamp: r.u64()?,
-                keepalive_interval: r.u32()?,
-                next_seq_no: r.opt()?,
-                credentials: r.var()?,
-            },
-            6 => FixpMessage::EstablishmentAck {
-                session_id: r.id()?,
-                request_timestamp: r.u64()?,
-                keepalive_interval: r.u32()?,
-                next_seq_no: r.opt()?,
-            },
-            7 => FixpMessage::EstablishmentReject {
-                session_id: r.id()?,
-                request_timestamp: r.u64()?,
-                code: {
-                    let v = r.u8()?;
-                    EstablishmentRejectCode::from_wire(v).ok_or(bad("code", v))?
-                },
-                reason: r.var()?,
-            },
-            8 => FixpMessage::Sequence {
-                next_seq_no: r.u64()?,
-            },
-            9 => FixpMessage::Context {
-                session_id: r.id()?,
-                next_seq_no: r.u64()?,
-            },
-            10 => FixpMessage::UnsequencedHeartbeat,
-            11 => FixpMessage::RetransmitRequest {
-                session_id: r.id()?,
-                timestamp: r.u64()?,
-                from_seq_no: r.u64()?,
-                count: r.u32()?,
-            },
-            12 => FixpMessage::Retransmission {
-                session_id: r.id()?,
-                request_timestamp: r.u64()?,
-                next_seq_no: r.u64()?,
-                count: r.u32()?,
-            },
-            13 => FixpMessage::RetransmitReject {
-                session_id: r.id()?,
-                request_timestamp: r.u64()?,
-                code: {
-                    let v = r.u8()?;
-                    RetransmitRejectCode::from_wire(v).ok_or(bad("code", v))?
-                },
-                reason: r.var()?,
-            },
-            14 => FixpMessage::Terminate {
-                session_id: r.id()?,
-                code: {
-                    let v = r.u8()?;
-                    TerminationCode::from_wire(v).ok_or(bad("code", v))?
-                },
-                reason: r.var()?,
-            },
-            15 => FixpMessage::FinishedSending {
-                session_id: r.id()?,
-                last_seq_no: r.opt()?,
-            },
-            16 => FixpMessage::FinishedReceiving {
-                session_id: r.id()?,
-            },
-            17 => FixpMessage::Applied {
-                from_seq_no: r.u64()?,
-                count: r.u32()?,
-            },
-            18 => FixpMessage::NotApplied {
-                from_seq_no: r.u64()?,
-                count: r.u32()?,
-            },
-            t => {
-                return Err(DecodeError::UnknownTemplate {
-                    schema_id: 0,
-                    template_id: t as u16,
-                })
-            }
-        };
-        if r.pos != frame.len() {
-            return Err(DecodeError::TrailingBytes {
-                extra: frame.len() - r.pos,
-            });
-        }
-        Ok(Inbound::Fixp(m))
-    }
-
-    fn encode(&mut self, msg: &FixpMessage<'_>, out: &mut [u8]) -> Result<usize, EncodeError> {
-        let mut w = W { out, pos: 0 };
-        w.u8(msg.template() as u16 as u8)?;
-        match *msg {
-            FixpMessage::Negotiate {
-                session_id,
-                timestamp,
-                client_flow,
-                credentials,
-            } => {
-                w.id(session_id)?;
-                w.u64(timestamp)?;
-                w.u8(client_flow.to_wire())?;
-                w.var(credentials)?;
-            }
-            FixpMessage::NegotiationResponse {
-                session_id,
-                request_timestamp,
-                server_flow,
-                credentials,
-            } => {
-                w.id(session_id)?;
-                w.u64(request_timestamp)?;
-                w.u8(server_flow.to_wire())?;
-                w.var(credentials)?;
-            }
-            FixpMessage::NegotiationReject {
-                session_id,
-                request_timestamp,
-                code,
-                reason,
-            } => {
-                w.id(session_id)?;
-                w.u64(request_timestamp)?;
-                w.u8(code.to_wire())?;
-                w.var(reason)?;
-            }
-            FixpMessage::Topic {
-                session_id,
-                flow,
-                keepalive_interval,
-                classification,
-            } => {
-                w.id(session_id)?;
-                w.u8(flow.to_wire())?;
-                w.u32(keepalive_interval)?;
-                w.var(classification)?;
-            }
-            FixpMessage::Establish {
-                session_id,
-                timestamp,
-                keepalive_interval,
-                next_seq_no,
-                credentials,
-            } => {
-                w.id(session_id)?;
-                w.u64(timestamp)?;
-                w.u32(keepalive_interval)?;
-                w.opt(next_seq_no)?;
-                w.var(credentials)?;
-            }
-            FixpMessage::EstablishmentAck {
-                session_id,
-                request_timestamp,
-                keepalive_interval,
-                next_seq_no,
-            } => {
-                w.id(session_id)?;
-                w.u64(request_timestamp)?;
-                w.u32(keepalive_interval)?;
-                w.opt(next_seq_no)?;
-            }
-            FixpMessage::EstablishmentReject {
-                session_id,
-                request_timestamp,
-                code,
-                reason,
-            } => {
-                w.id(session_id)?;
-                w.u64(request_timestamp)?;
-                w.u8(code.to_wire())?;
-                w.var(reason)?;
-            }
-            FixpMessage::Sequence { next_seq_no } => w.u64(next_seq_no)?,
-            FixpMessage::Context {
-                session_id,
-                next_seq_no,
-            } => {
-                w.id(session_id)?;
-                w.u64(next_seq_no)?;
-            }
-            FixpMessage::UnsequencedHeartbeat => {}
-            FixpMessage::RetransmitRequest {
-                session_id,
-                timestamp,
-                from_seq_no,
-                count,
-            } => {
-                w.id(session_id)?;
-                w.u64(timestamp)?;
-                w.u64(from_seq_no)?;
-                w.u32(count)?;
-            }
-            FixpMessage::Retransmission {
-                session_id,
-                request_timestamp,
-                next_seq_no,
-                count,
-            } => {
-                w.id(session_id)?;
-                w.u64(request_timestamp)?;
-                w.u64(next_seq_no)?;
-                w.u32(count)?;
-            }
-            FixpMessage::RetransmitReject {
-                session_id,
-                request_timestamp,
-                code,
-                reason,
-            } => {
-                w.id(session_id)?;
-                w.u64(request_timestamp)?;
-                w.u8(code.to_wire())?;
-                w.var(reason)?;
-            }
-            FixpMessage::Terminate {
-                session_id,
-                code,
-                reason,
-            } => {
-                w.id(session_id)?;
-                w.u8(code.to_wire())?;
-                w.var(reason)?;
-            }
-            FixpMessage::FinishedSending {
-                session_id,
-                last_seq_no,
-            } => {
-                w.id(session_id)?;
-                w.opt(last_seq_no)?;
-            }
-            FixpMessage::FinishedReceiving { session_id } => w.id(session_id)?,
-            FixpMessage::Applied { from_seq_no, count }
-            | FixpMessage::NotApplied { from_seq_no, count } => {
-                w.u64(from_seq_no)?;
-                w.u32(count)?;
-            }
-            FixpMessage::MessageTemplate { .. } => {}
-        }
-        Ok(w.pos)
-    }
-}
+/// SBE header of the test application messages: blockLength 8, template 1, schema 100
+/// (Conga's orders schema id, so not FIXP), version 0.
+pub const APP_HEADER: [u8; 8] = [8, 0, 1, 0, 100, 0, 0, 0];
 
 /// Encodes a session message with [`TestEncoding`].
 pub fn enc(msg: &FixpMessage<'_>) -> Vec<u8> {
     let mut buf = [0u8; 512];
-    let n = TestEncoding.encode(msg, &mut buf).unwrap();
+    let n = TestEncoding::new().encode(msg, &mut buf).unwrap();
     buf[..n].to_vec()
 }
 
 /// Decodes a frame with [`TestEncoding`] into an owned description for assertions.
 pub fn dec(frame: &[u8]) -> Decoded {
-    let mut e = TestEncoding;
+    let mut e = TestEncoding::new();
     match e.decode(frame, FrameKind::Binary).unwrap() {
         Inbound::Application(b) => Decoded::App(b.to_vec()),
         Inbound::Fixp(m) => Decoded::Fixp(format!("{m:?}"), owned(m)),
@@ -606,16 +227,16 @@ pub enum Out {
     Close(u16, String),
 }
 
-/// Application message bytes with payload `n` (tag + 8 bytes).
+/// Application message bytes with payload `n` (SBE header + 8 bytes).
 pub fn app(n: u64) -> Vec<u8> {
-    let mut v = vec![APP_TAG];
+    let mut v = APP_HEADER.to_vec();
     v.extend_from_slice(&n.to_le_bytes());
     v
 }
 
 /// The payload number of an application message made by [`app`].
 pub fn app_value(bytes: &[u8]) -> u64 {
-    u64::from_le_bytes(bytes[1..9].try_into().unwrap())
+    u64::from_le_bytes(bytes[8..16].try_into().unwrap())
 }
 
 /// Drains a session's transmits.
@@ -631,7 +252,7 @@ pub fn drain<S: fixp_ws::session::RetransmitStore>(s: &mut Session<TestEncoding,
 pub fn to_out(t: Transmit<'_>) -> Out {
     match t {
         Transmit::Frame { bytes, .. } => match dec(bytes) {
-            Decoded::App(b) => Out::App(b[1..].to_vec()),
+            Decoded::App(b) => Out::App(b[8..].to_vec()),
             Decoded::Fixp(_, m) => Out::Msg(m),
         },
         Transmit::Close { code, reason } => Out::Close(code, reason.to_string()),
@@ -693,7 +314,7 @@ pub fn store() -> MemoryStore {
 }
 
 fn factory(_: SessionId) -> (TestEncoding, MemoryStore) {
-    (TestEncoding, store())
+    (TestEncoding::new(), store())
 }
 
 /// An acceptor with `server_flow`.
@@ -702,7 +323,7 @@ pub fn acceptor(server_flow: FlowType) -> TestAcceptor {
     config.session.flow = server_flow;
     Acceptor::new(
         config,
-        TestEncoding,
+        TestEncoding::new(),
         AcceptAll,
         factory as fn(SessionId) -> (TestEncoding, MemoryStore),
     )
@@ -714,7 +335,7 @@ pub fn client(flow: FlowType, id: SessionId) -> Session<TestEncoding, MemoryStor
         flow,
         ..SessionConfig::default()
     };
-    Session::client(config, TestEncoding, store(), id)
+    Session::client(config, TestEncoding::new(), store(), id)
 }
 
 /// Client + acceptor over one simulated connection; frames move only when `pump` runs.
@@ -855,7 +476,7 @@ pub fn frame_bytes(t: &Transmit<'_>) -> Vec<u8> {
 pub fn raw(out: &Out) -> Vec<u8> {
     match out {
         Out::App(p) => {
-            let mut v = vec![APP_TAG];
+            let mut v = APP_HEADER.to_vec();
             v.extend_from_slice(p);
             v
         }
