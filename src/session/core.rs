@@ -877,6 +877,11 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
         self.replaying = false;
         self.replay = None;
         self.timers = [None; TIMER_COUNT];
+        if self.state == SessionState::Negotiating {
+            // The server may have seen that Negotiate: the next attempt uses a new id.
+            self.id_counter += 1;
+            self.session_id = derive_session_id(self.session_id, self.id_counter);
+        }
         let next = match self.state {
             SessionState::Negotiating | SessionState::Idle => SessionState::Idle,
             SessionState::Finalized => SessionState::Finalized,
