@@ -409,12 +409,17 @@ where
         auth: AuthDecision,
     ) {
         let reject = |code, reason: &'static str| Some((code, reason));
-        let verdict = if self.by_connection.contains_key(&connection) {
-            reject(
-                NegotiationRejectCode::Unspecified,
-                "already negotiated on this connection",
-            )
-        } else if id.is_nil() {
+        if let Some(previous) = self.by_connection.remove(&connection) {
+            // A client retrying Negotiate (new id) on the same connection: the earlier
+            // negotiated session stays in the table, unbound.
+            if let Some(c) = self.connection_of.get_mut(previous) {
+                *c = None;
+            }
+            if let Some(Some(session)) = self.sessions.get_mut(previous) {
+                session.handle_disconnected(now);
+            }
+        }
+        let verdict = if id.is_nil() {
             reject(
                 NegotiationRejectCode::Unspecified,
                 "Invalid SessionID Format",
