@@ -239,3 +239,109 @@ fn termination_reasons_map_to_close_codes() {
         fixp_ws::codec::fixp::TerminationCode::ReRequestInProgress
     );
 }
+
+#[test]
+fn extreme_sequence_numbers_from_the_peer_do_not_panic() {
+    let (mut c, now) = established_client(FlowType::Idempotent, FlowType::Idempotent, None);
+    feed(
+        &mut c,
+        now,
+        &FixpMessage::Sequence {
+            next_seq_no: u64::MAX - 1,
+        },
+    );
+    feed_app(&mut c, now, 1);
+    feed_app(&mut c, now, 2);
+    let id = c.session_id();
+    feed(
+        &mut c,
+        now,
+        &FixpMessage::FinishedSending {
+            session_id: id,
+            last_seq_no: Some(u64::MAX - 1),
+        },
+    );
+    drain(&mut c);
+    let evs = events(&mut c);
+    assert!(has(&evs, "Gap"), "{evs:?}");
+    let (mut c, now) = established_client(FlowType::Idempotent, FlowType::Recoverable, Some(1));
+    feed_app(&mut c, now, 1);
+    feed(
+        &mut c,
+        now,
+        &FixpMessage::FinishedSending {
+            session_id: id,
+            last_seq_no: Some(u64::MAX - 1),
+        },
+    );
+    feed(
+        &mut c,
+        now,
+        &FixpMessage::FinishedSending {
+            session_id: id,
+            last_seq_no: Some(u64::MAX),
+        },
+    );
+    let out = drain(&mut c);
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, Out::Msg(Msg::RetransmitRequest { count: 2500, .. }))),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn random_and_mutated_frames_never_panic_and_close_with_a_typed_reason() {
+    use rand::rngs::SmallRng;
+    use rand::{Rng, SeedableRng};
+    let mut rng = SmallRng::seed_from_u64(42);
+    let id = sid(3);
+    let valid = [
+        enc(&FixpMessage::Sequence { next_seq_no: 5 }),
+        enc(&FixpMessage::RetransmitRequest {
+            session_id: id,
+            timestamp: 1,
+            from_seq_no: 1,
+            count: 3,
+        }),
+        enc(&FixpMessage::FinishedSending {
+            session_id: id,
+            last_seq_no: Some(9),
+        }),
+        enc(&FixpMessage::NotApplied {
+            from_seq_no: 1,
+            count: 1,
+        }),
+        app(1),
+    ];
+    let mut closes = 0;
+    for round in 0..3000 {
+        let flows = [
+            FlowType::Recoverable,
+            FlowType::Idempotent,
+            FlowType::Unsequenced,
+            FlowType::None,
+        ];
+        let (mut c, now) = established_client(flows[round % 4], flows[(round / 4) % 4], Some(1));
+        for _ in 0..4 {
+            let mut frame = valid[rng.random_range(0..valid.len())].clone();
+            match rng.random_range(0..3) {
+                0 => {
+                    let i = rng.random_range(0..frame.len());
+                    frame[i] = rng.random();
+                }
+                1 => frame.truncate(rng.random_range(0..frame.len())),
+                _ => frame = (0..rng.random_range(0..40)).map(|_| rng.random()).collect(),
+            }
+            c.handle_frame(now, &frame, FrameKind::Binary);
+        }
+        let out = drain(&mut c);
+        if let Some((code, reason)) = close_of(&out) {
+            closes += 1;
+            assert!(matches!(code, 1000 | 1002 | 1011), "{code} {reason}");
+            assert!(reason.len() <= MAX_CLOSE_REASON);
+        }
+        while c.poll_event().is_some() {}
+    }
+    assert!(closes > 1000, "{closes}");
+}

@@ -1107,7 +1107,7 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
         }
         if flow == FlowType::Idempotent {
             let seq = self.cursor;
-            self.cursor += 1;
+            self.cursor = self.cursor.saturating_add(1);
             if seq < self.expected {
                 self.duplicates_dropped += 1;
                 return;
@@ -1115,19 +1115,19 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
             if seq > self.expected {
                 self.report_gap(now, seq);
             }
-            self.expected = seq + 1;
+            self.expected = seq.saturating_add(1);
             self.deliver(seq, kind, frame);
             return;
         }
         // Recoverable.
         if self.replaying {
             let seq = self.replay_cursor;
-            self.replay_cursor += 1;
+            self.replay_cursor = self.replay_cursor.saturating_add(1);
             self.replay_remaining = self.replay_remaining.saturating_sub(1);
             if seq < self.expected {
                 self.duplicates_dropped += 1;
             } else if seq == self.expected {
-                self.expected += 1;
+                self.expected = self.expected.saturating_add(1);
                 self.deliver(seq, kind, frame);
             } else {
                 return self.violation(now, Violation::ReplayOutOfOrder);
@@ -1144,11 +1144,11 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
             return;
         }
         let seq = self.cursor;
-        self.cursor += 1;
+        self.cursor = self.cursor.saturating_add(1);
         if seq < self.expected {
             self.duplicates_dropped += 1;
         } else if seq == self.expected && self.recovery.is_empty() {
-            self.expected += 1;
+            self.expected = self.expected.saturating_add(1);
             self.deliver(seq, kind, frame);
             self.known_next = self.known_next.max(self.expected);
         } else {
@@ -1247,7 +1247,7 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
                 return self.events_overflow();
             }
             if seq == self.expected {
-                self.expected += 1;
+                self.expected = self.expected.saturating_add(1);
                 push_delivery(&mut self.events, seq, kind, bytes);
             } else {
                 self.duplicates_dropped += 1;
@@ -1406,11 +1406,11 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
         if let (Some(last), Some(flow)) = (last, self.in_flow) {
             match flow {
                 FlowType::Recoverable => {
-                    self.known_next = self.known_next.max(last + 1);
+                    self.known_next = self.known_next.max(last.saturating_add(1));
                     self.maybe_request(now);
                 }
                 FlowType::Idempotent if last >= self.expected => {
-                    self.report_gap(now, last + 1);
+                    self.report_gap(now, last.saturating_add(1));
                 }
                 _ => {}
             }
