@@ -499,3 +499,59 @@ fn finalized_session_id_can_never_be_reused() {
         "{out:?}"
     );
 }
+
+#[test]
+fn seconds_based_timestamp_is_rejected_unspecified_when_epoch_checking_is_on() {
+    let config = fixp_ws::session::AcceptorConfig {
+        min_request_timestamp: 1_000_000_000_000_000_000,
+        ..Default::default()
+    };
+    let mut server: TestAcceptor = fixp_ws::session::Acceptor::new(
+        config,
+        TestEncoding::new(),
+        fixp_ws::session::AcceptAll,
+        (|_| (TestEncoding::new(), store())) as fn(_) -> _,
+    );
+    let seconds = enc(&FixpMessage::Negotiate {
+        session_id: sid(1),
+        timestamp: 1_700_000_000,
+        client_flow: FlowType::Idempotent,
+        credentials: &[],
+    });
+    server.handle_frame(1, ConnectionId(1), &seconds, FrameKind::Binary);
+    let out = first_out(&mut server);
+    assert_eq!(
+        out[0].1,
+        Out::Msg(Msg::NegotiationReject {
+            id: sid(1),
+            ts: 1_700_000_000,
+            code: NegotiationRejectCode::Unspecified
+        })
+    );
+}
+
+#[test]
+fn second_establish_on_the_established_connection_is_rejected_already_established() {
+    let mut p = Pair::new(FlowType::Idempotent, FlowType::Recoverable);
+    p.connect();
+    let id = p.client.session_id();
+    let (now, conn) = (p.now, p.conn);
+    let est = enc(&FixpMessage::Establish {
+        session_id: id,
+        timestamp: now + 5,
+        keepalive_interval: 1000,
+        next_seq_no: None,
+        credentials: &[],
+    });
+    p.server.handle_frame(now, conn, &est, FrameKind::Binary);
+    let out = first_out(&mut p.server);
+    assert_eq!(
+        out[0].1,
+        Out::Msg(Msg::EstablishmentReject {
+            id,
+            ts: now + 5,
+            code: EstablishmentRejectCode::AlreadyEstablished
+        })
+    );
+    assert_eq!(p.server_session().state(), SessionState::Established);
+}

@@ -202,6 +202,10 @@ impl Model {
                 self.now += self.rng.random_range(0..700) * MS;
                 self.client.handle_timeout(self.now);
                 self.server.handle_timeout(self.now);
+                // A deadline in the past would make an engine spin.
+                let now = self.now;
+                assert!(self.client.next_deadline().is_none_or(|d| d > now));
+                assert!(self.server.next_deadline().is_none_or(|d| d > now));
             }
             91..=92 => self.drop_link(),
             93..=96 => self.connect(),

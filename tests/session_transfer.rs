@@ -338,3 +338,84 @@ fn send_before_establishment_is_refused() {
     let mut c = client(FlowType::Idempotent, sid(1));
     assert_eq!(c.send(0, &app(1)), Err(SendError::NotEstablished));
 }
+
+#[test]
+fn graceful_unbind_closes_1000_and_the_session_is_re_established_later() {
+    let mut p = Pair::new(FlowType::Idempotent, FlowType::Recoverable);
+    p.connect();
+    let id = p.client.session_id();
+    let now = p.now;
+    p.client.send(now, &app(1)).unwrap();
+    p.client
+        .terminate(now, fixp_ws::session::TerminateReason::Unbind);
+    p.pump();
+    assert_eq!(
+        close_of(&p.client_log),
+        Some((1000, "Finished: unbind".to_string()))
+    );
+    assert_eq!(p.client.state(), SessionState::NotEstablished);
+    p.now += 60_000 * MS;
+    p.connect();
+    assert_eq!(p.client.state(), SessionState::Established);
+    assert_eq!(p.client.session_id(), id);
+    assert_eq!(p.client.send(p.now, &app(2)), Ok(2));
+    p.pump();
+    assert_eq!(messages(&p.server_events()), vec![(1, 1), (2, 2)]);
+}
+
+#[test]
+fn conga_quiescent_ten_seconds_idle_then_suspend_and_reopen_with_same_session_id() {
+    let mut p = Pair::new(FlowType::Idempotent, FlowType::Recoverable);
+    p.connect();
+    let id = p.client.session_id();
+    for _ in 0..20 {
+        p.advance(500 * MS);
+    }
+    assert_eq!(
+        p.client.state(),
+        SessionState::Established,
+        "heartbeats kept it up"
+    );
+    assert_eq!(p.server_session().state(), SessionState::Established);
+    let now = p.now;
+    p.client
+        .terminate(now, fixp_ws::session::TerminateReason::Unbind);
+    p.pump();
+    p.connect();
+    assert_eq!(p.client.state(), SessionState::Established);
+    assert_eq!(p.client.session_id(), id);
+}
+
+#[test]
+fn conga_self_trade_orders_numbered_one_and_two_and_three_reports_received() {
+    let mut p = Pair::new(FlowType::Idempotent, FlowType::Recoverable);
+    p.connect();
+    let now = p.now;
+    assert_eq!(p.client.send(now, &app(101)), Ok(1));
+    assert_eq!(p.client.send(now, &app(102)), Ok(2));
+    p.pump();
+    assert_eq!(messages(&p.server_events()), vec![(1, 101), (2, 102)]);
+    for report in [201, 202, 203] {
+        p.server_session().send(now, &app(report)).unwrap();
+    }
+    p.pump();
+    assert_eq!(
+        messages(&events(&mut p.client)),
+        vec![(1, 201), (2, 202), (3, 203)]
+    );
+}
+
+#[test]
+fn next_deadline_is_never_in_the_past_after_handle_timeout() {
+    let mut c = client(FlowType::Idempotent, sid(4));
+    c.handle_connected(10);
+    for step in 1..200u64 {
+        let now = 10 + step * 137 * MS;
+        c.handle_timeout(now);
+        if let Some(d) = c.next_deadline() {
+            assert!(d > now, "deadline {d} not after {now} in {:?}", c.state());
+        }
+        drain(&mut c);
+        events(&mut c);
+    }
+}

@@ -68,6 +68,10 @@ pub struct AcceptorConfig {
     pub keepalive_range_ms: (u32, u32),
     /// Rejects and closes waiting for unbound connections.
     pub reject_capacity: usize,
+    /// Negotiate/Establish timestamps below this are rejected `Unspecified` (for example
+    /// `1_000_000_000_000_000_000` to refuse seconds-based values). Default 0: lenient, since
+    /// Conga and silverflash send a monotonic clock, not epoch nanoseconds (digest A12).
+    pub min_request_timestamp: u64,
     /// Template for each server session (its `flow` is the server flow).
     pub session: SessionConfig,
 }
@@ -86,6 +90,7 @@ impl Default for AcceptorConfig {
             ],
             keepalive_range_ms: (100, 60_000),
             reject_capacity: 64,
+            min_request_timestamp: 0,
             session: SessionConfig {
                 flow: FlowType::Recoverable,
                 ..SessionConfig::default()
@@ -297,11 +302,14 @@ where
         }
     }
 
-    /// Timers of every session.
+    /// Timers of every session; frees finalized sessions whose connection is gone.
     pub fn handle_timeout(&mut self, now: u64) {
         for slot in 0..self.sessions.len() {
             if let Some(Some(session)) = self.sessions.get_mut(slot) {
                 session.handle_timeout(now);
+            }
+            if matches!(self.connection_of.get(slot), Some(None)) {
+                self.reap(slot);
             }
         }
     }
@@ -424,6 +432,8 @@ where
                 NegotiationRejectCode::Unspecified,
                 "Invalid SessionID Format",
             )
+        } else if ts < self.config.min_request_timestamp {
+            reject(NegotiationRejectCode::Unspecified, "Invalid Timestamp")
         } else if self.by_id.contains_key(&id) || self.finalized_set.contains(&id) {
             reject(NegotiationRejectCode::DuplicateId, "SessionId already used")
         } else if auth != AuthDecision::Accept {
@@ -509,6 +519,9 @@ where
                 EstablishmentRejectCode::Unspecified,
                 "Invalid SessionID Format",
             ),
+            _ if ts < self.config.min_request_timestamp => {
+                reject(EstablishmentRejectCode::Unspecified, "Invalid Timestamp")
+            }
             None => reject(
                 EstablishmentRejectCode::Unnegotiated,
                 "unknown or finalized SessionId",

@@ -106,6 +106,9 @@ enum In {
         ts: u64,
         code: RetransmitRejectCode,
     },
+    Establish {
+        ts: u64,
+    },
     Terminate(TerminationCode),
     FinishedSending(Option<u64>),
     FinishedReceiving,
@@ -198,6 +201,7 @@ fn detach(inbound: Inbound<'_>) -> In {
             ts: request_timestamp,
             code,
         },
+        FixpMessage::Establish { timestamp, .. } => In::Establish { ts: timestamp },
         FixpMessage::Terminate { code, .. } => In::Terminate(code),
         FixpMessage::FinishedSending { last_seq_no, .. } => In::FinishedSending(last_seq_no),
         FixpMessage::FinishedReceiving { .. } => In::FinishedReceiving,
@@ -741,6 +745,9 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
     }
 
     fn arm_keepalive(&mut self, now: u64) {
+        if self.state != SessionState::Established {
+            return;
+        }
         self.timers[Timer::Keepalive as usize] =
             Some(now.saturating_add(u64::from(self.config.keepalive_interval_ms) * NS_PER_MS));
     }
@@ -946,7 +953,7 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
         match msg {
             In::App(_) => self.violation(now, Violation::AppBeforeEstablished),
             In::Terminate(code) => self.on_terminate(now, code),
-            In::Other(TemplateId::Establish) if self.role == Role::Server => {
+            In::Establish { .. } if self.role == Role::Server => {
                 // The acceptor handles Establish for unbound sessions; a bound one here is
                 // a second Establish on the negotiating connection after a reject.
                 self.violation(now, Violation::EstablishWithoutNegotiation)
@@ -1072,13 +1079,13 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
             In::Context => self.violation(now, Violation::ContextOnWebSocket),
             In::Topic => self.violation(now, Violation::TopicOnWebSocket),
             In::Other(TemplateId::MessageTemplate) => {}
-            In::Other(TemplateId::Establish) if self.role == Role::Server => {
+            In::Establish { ts } if self.role == Role::Server => {
                 let id = self.session_id;
                 self.push_msg(
                     now,
                     &FixpMessage::EstablishmentReject {
                         session_id: id,
-                        request_timestamp: 0,
+                        request_timestamp: ts,
                         code: EstablishmentRejectCode::AlreadyEstablished,
                         reason: b"already established",
                     },
@@ -1486,6 +1493,7 @@ fn template_of(msg: &In) -> TemplateId {
         In::RetransmitRequest { .. } => TemplateId::RetransmitRequest,
         In::Retransmission { .. } => TemplateId::Retransmission,
         In::RetransmitReject { .. } => TemplateId::RetransmitReject,
+        In::Establish { .. } => TemplateId::Establish,
         In::Terminate(_) => TemplateId::Terminate,
         In::FinishedSending(_) => TemplateId::FinishedSending,
         In::FinishedReceiving => TemplateId::FinishedReceiving,
