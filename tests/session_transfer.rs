@@ -419,3 +419,58 @@ fn next_deadline_is_never_in_the_past_after_handle_timeout() {
         events(&mut c);
     }
 }
+
+#[test]
+fn event_queue_overflow_closes_1011_without_losing_a_recoverable_message() {
+    let config = fixp_ws::session::SessionConfig {
+        flow: FlowType::Idempotent,
+        event_capacity: 6,
+        ..Default::default()
+    };
+    let mut c = fixp_ws::session::Session::client(config, TestEncoding::new(), store(), sid(8));
+    c.handle_connected(1);
+    let Out::Msg(Msg::Negotiate { id, ts, .. }) = drain(&mut c)[0].clone() else {
+        panic!()
+    };
+    feed(
+        &mut c,
+        2,
+        &FixpMessage::NegotiationResponse {
+            session_id: id,
+            request_timestamp: ts,
+            server_flow: FlowType::Recoverable,
+            credentials: &[],
+        },
+    );
+    let Out::Msg(Msg::Establish { ts, .. }) = drain(&mut c)[0].clone() else {
+        panic!()
+    };
+    feed(
+        &mut c,
+        3,
+        &FixpMessage::EstablishmentAck {
+            session_id: id,
+            request_timestamp: ts,
+            keepalive_interval: 1000,
+            next_seq_no: Some(1),
+        },
+    );
+    drain(&mut c);
+    while c.poll_event().is_some() {}
+    for i in 1..=6 {
+        feed_app(&mut c, 4, i);
+    }
+    let (code, reason) = close_of(&drain(&mut c)).expect("Close");
+    assert_eq!(code, 1011);
+    assert!(reason.contains("event queue overflow"), "{reason}");
+    let evs = events(&mut c);
+    let delivered = messages(&evs);
+    // Three slots are kept for the termination events.
+    assert_eq!(delivered, vec![(1, 1), (2, 2), (3, 3)]);
+    assert!(has(&evs, "Terminated(EventOverflow)"), "{evs:?}");
+    assert_eq!(
+        c.status().next_seq_expected,
+        4,
+        "message 4 was not consumed"
+    );
+}

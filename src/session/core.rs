@@ -47,6 +47,10 @@ enum Timer {
 
 const TIMER_COUNT: usize = 4;
 
+/// Event slots kept free for the events of a termination (state change, finalized,
+/// terminated), so the application always learns why the binding ended.
+const RESERVED_EVENTS: usize = 3;
+
 /// A replay we are sending (we produce a Recoverable flow).
 #[derive(Clone, Copy, Debug)]
 struct Replay {
@@ -333,7 +337,7 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
         let frame = config.max_frame_len;
         Session {
             outbox: SlotRing::new(config.outbox_capacity.max(2), frame.max(MAX_CLOSE_REASON)),
-            events: SlotRing::new(config.event_capacity.max(2), frame),
+            events: SlotRing::new(config.event_capacity.max(RESERVED_EVENTS + 1), frame),
             recovery: SlotRing::new(config.recovery_capacity, frame),
             config,
             role,
@@ -700,7 +704,7 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
         let close = OutMeta::Close(reason.close_code());
         let reserve = self.outbox.free() == 0;
         if reserve {
-            // Keep ordering: drop the newest pending frame to make room for the Close.
+            // No room for the Close: drop the pending frames, the binding is ending anyway.
             self.outbox.clear();
         }
         let _ = self
@@ -731,7 +735,7 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
 
     /// Queues an event; `reserved` events may use the last slot.
     fn push_event(&mut self, event: Event<'static>, reserved: bool) {
-        if !reserved && self.events.free() <= 1 {
+        if !reserved && self.events.free() <= RESERVED_EVENTS {
             self.events_overflow();
             return;
         }
@@ -1105,6 +1109,10 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
         if kind != InKind::App && self.config.flow != FlowType::Idempotent {
             return self.violation(now, Violation::NotAppliedOnNonIdempotent);
         }
+        if self.events.free() <= RESERVED_EVENTS {
+            // Refuse before consuming a number: nothing is marked delivered that was not.
+            return self.events_overflow();
+        }
         if self.peer_finished.is_some() && !self.replaying {
             return self.violation(now, Violation::AfterFinishedSending);
         }
@@ -1206,7 +1214,7 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
     }
 
     fn deliver(&mut self, seq: u64, kind: InKind, frame: &[u8]) {
-        if self.events.free() <= 1 {
+        if self.events.free() <= RESERVED_EVENTS {
             return self.events_overflow();
         }
         push_delivery(&mut self.events, seq, kind, frame);
@@ -1250,7 +1258,7 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
             if seq > self.expected {
                 break;
             }
-            if self.events.free() <= 1 {
+            if self.events.free() <= RESERVED_EVENTS {
                 return self.events_overflow();
             }
             if seq == self.expected {
