@@ -4,7 +4,7 @@
 //!
 //! Client → server is Idempotent: never delivered twice, every lost number reported as a gap
 //! (NotApplied). Server → client is Recoverable: every message delivered exactly once, in
-//! order.
+//! order. A second schedule runs both directions Recoverable.
 
 mod session_support;
 
@@ -24,6 +24,7 @@ enum Frame {
 
 struct Model {
     rng: SmallRng,
+    client_flow: FlowType,
     client: Session<TestEncoding, MemoryStore>,
     server: TestAcceptor,
     conn: u64,
@@ -39,10 +40,11 @@ struct Model {
 }
 
 impl Model {
-    fn new(seed: u64) -> Self {
+    fn new(seed: u64, client_flow: FlowType) -> Self {
         Model {
             rng: SmallRng::seed_from_u64(seed),
-            client: client(FlowType::Idempotent, sid((seed % 250) as u8 + 1)),
+            client_flow,
+            client: client(client_flow, sid((seed % 250) as u8 + 1)),
             server: acceptor(FlowType::Recoverable),
             conn: 0,
             connected: false,
@@ -163,7 +165,11 @@ impl Model {
     /// random order), then returns to its current numbering.
     fn inject_retry(&mut self) {
         let next = self.client.status().next_seq_to_send;
-        if !self.connected || self.client.state() != SessionState::Established || next < 3 {
+        if self.client_flow != FlowType::Idempotent
+            || !self.connected
+            || self.client.state() != SessionState::Established
+            || next < 3
+        {
             return;
         }
         let a = self.rng.random_range(next.saturating_sub(6).max(1)..next);
@@ -249,6 +255,16 @@ impl Model {
         // Recoverable server → client: every app message exactly once, in order.
         let expected: Vec<u64> = self.server_app_seqs.iter().copied().collect();
         assert_eq!(self.client_delivered, expected, "exactly once, in order");
+        if self.client_flow == FlowType::Recoverable {
+            let client_next = self.client.status().next_seq_to_send;
+            let all: Vec<u64> = (1..client_next).collect();
+            assert_eq!(
+                self.server_delivered, all,
+                "client flow: exactly once, in order"
+            );
+            assert!(self.server_gaps.is_empty());
+            return;
+        }
         // Idempotent client → server: never twice; every missing number reported as a gap.
         let delivered: BTreeSet<u64> = self.server_delivered.iter().copied().collect();
         assert_eq!(
@@ -285,7 +301,7 @@ fn lossy_link_recoverable_exactly_once_in_order_idempotent_at_most_once_with_gap
     let mut sent = 0;
     let mut drops = 0;
     for seed in 0..4000u64 {
-        let mut m = Model::new(seed);
+        let mut m = Model::new(seed, FlowType::Idempotent);
         m.connect();
         for _ in 0..250 {
             let was = m.connected;
@@ -301,4 +317,20 @@ fn lossy_link_recoverable_exactly_once_in_order_idempotent_at_most_once_with_gap
     // The schedule really exercised the paths.
     assert!(sent > 20_000, "{sent}");
     assert!(drops > 2_000, "{drops}");
+}
+
+#[test]
+fn lossy_link_recoverable_both_ways_exactly_once_in_order() {
+    let mut sent = 0;
+    for seed in 0..1500u64 {
+        let mut m = Model::new(seed, FlowType::Recoverable);
+        m.connect();
+        for _ in 0..250 {
+            m.step();
+        }
+        m.heal();
+        m.check();
+        sent += m.server_delivered.len() + m.client_delivered.len();
+    }
+    assert!(sent > 15_000, "{sent}");
 }

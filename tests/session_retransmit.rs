@@ -469,3 +469,41 @@ fn recovery_queue_overflow_terminates() {
     assert_eq!(code, 1011);
     assert!(reason.contains("recovery queue overflow"), "{reason}");
 }
+
+#[test]
+fn server_requests_recoverable_client_messages_lost_in_a_drop_after_reestablish() {
+    let config = fixp_ws::session::SessionConfig {
+        flow: FlowType::Recoverable,
+        ..Default::default()
+    };
+    let mut p = Pair::new(FlowType::Recoverable, FlowType::Recoverable);
+    p.client = fixp_ws::session::Session::client(config, TestEncoding::new(), store(), sid(12));
+    p.connect();
+    let now = p.now;
+    p.client.send(now, &app(1)).unwrap();
+    p.pump();
+    for i in 2..=4 {
+        p.client.send(now, &app(i)).unwrap();
+    }
+    p.drop_connection();
+    p.now += 10 * MS;
+    let before = p.client_log.len();
+    p.connect();
+    // Establish carries NextSeqNo 5; the server asks for 2..=4 right after its Ack.
+    assert!(matches!(
+        p.client_log[before],
+        Out::Msg(Msg::Establish { next: Some(5), .. })
+    ));
+    assert!(p.server_log.iter().any(|o| matches!(
+        o,
+        Out::Msg(Msg::RetransmitRequest {
+            from: 2,
+            count: 3,
+            ..
+        })
+    )));
+    assert_eq!(
+        messages(&p.server_events()),
+        (1..=4).map(|i| (i, i)).collect::<Vec<_>>()
+    );
+}
