@@ -623,10 +623,12 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
         let limit = self
             .peer_keepalive_ns
             .saturating_mul(u64::from(self.config.lapse_multiple.max(1)));
-        if silent >= limit {
+        // A peer interval of 0 (undefined by the spec) disables lapse supervision.
+        let supervised = self.peer_keepalive_ns > 0;
+        if supervised && silent >= limit {
             return self.terminate(now, TerminateReason::PeerTimeout);
         }
-        if silent >= self.peer_keepalive_ns && !self.lapse_warned {
+        if supervised && silent >= self.peer_keepalive_ns && !self.lapse_warned {
             self.lapse_warned = true;
             self.timers[Timer::Lapse as usize] = None;
             self.push_event(Event::PeerLapse { silent_ns: silent }, false);

@@ -30,7 +30,8 @@
 //!   and after replay; inbound application messages without one continue the numbering (1 for
 //!   a new session).
 //! - A7: peer silence beyond its interval raises [`Event::PeerLapse`]; beyond
-//!   `lapse_multiple` (default 2) intervals the binding is closed.
+//!   `lapse_multiple` (default 2) intervals the binding is closed. A peer interval of 0 (which
+//!   the spec leaves undefined; the acceptor's range rejects it by default) disables this.
 //! - A8: Close replaces Terminate: 1000 finished/unbind, 1002 protocol violation (and
 //!   timeout), 1008 refused, 1011 internal; reason `"TerminationCode: text"`, ≤ 123 bytes. A
 //!   received Terminate is answered with a Close; Terminate is never sent.
