@@ -28,53 +28,7 @@ pub const PRICE_EXPONENT: i8 = -2;
 /// order swept; its BookSweep scenario sweeps ten.
 pub const MAX_FILLS: usize = 32;
 
-/// Declares a Conga single-byte enum with its SBE wire values and its JSON (= schema) names.
-macro_rules! conga_enum {
-    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $value:expr),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-        pub enum $name {
-            $($(#[$vmeta])* $variant),+
-        }
-
-        impl $name {
-            /// Every value, in schema order.
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            /// The SBE wire byte.
-            pub fn to_wire(self) -> u8 {
-                match self {
-                    $($name::$variant => $value,)+
-                }
-            }
-
-            /// The value for an SBE wire byte, or `None` for a byte the schema does not define.
-            pub fn from_wire(value: u8) -> Option<Self> {
-                $(if value == $value {
-                    return Some($name::$variant);
-                })+
-                None
-            }
-
-            /// The JSON name (Conga's Java constant, identical to the schema's name).
-            pub fn name(self) -> &'static str {
-                match self {
-                    $($name::$variant => stringify!($variant),)+
-                }
-            }
-
-            /// The value with this JSON name.
-            pub fn from_name(name: &str) -> Option<Self> {
-                match name {
-                    $(stringify!($variant) => Some($name::$variant),)+
-                    _ => None,
-                }
-            }
-        }
-    };
-}
-
-conga_enum! {
+wire_enum! {
     /// Order side (`char`).
     Side {
         /// Buy (`'1'`).
@@ -84,7 +38,7 @@ conga_enum! {
     }
 }
 
-conga_enum! {
+wire_enum! {
     /// Order type (`char`).
     OrdType {
         /// Market order (`'1'`): never rests.
@@ -94,7 +48,7 @@ conga_enum! {
     }
 }
 
-conga_enum! {
+wire_enum! {
     /// Execution type of an ExecutionReport (`char`).
     ExecType {
         /// `'0'`.
@@ -126,7 +80,7 @@ conga_enum! {
     }
 }
 
-conga_enum! {
+wire_enum! {
     /// Order status (`char`).
     OrdStatus {
         /// `'0'`.
@@ -160,7 +114,7 @@ conga_enum! {
     }
 }
 
-conga_enum! {
+wire_enum! {
     /// Why a cancel was rejected (`uint8`).
     CxlRejReason {
         /// 0.

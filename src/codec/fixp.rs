@@ -55,51 +55,6 @@ impl fmt::Debug for SessionId {
     }
 }
 
-/// Declares a FIXP uint8 enum with its wire values and its names as the schema spells them.
-macro_rules! wire_enum {
-    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $value:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-        #[repr(u8)]
-        pub enum $name {
-            $($(#[$vmeta])* $variant = $value),+
-        }
-
-        impl $name {
-            /// Every value, in wire order.
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            /// The wire value.
-            pub fn to_wire(self) -> u8 {
-                self as u8
-            }
-
-            /// The value for a wire byte, or `None` for a byte the schema does not define.
-            pub fn from_wire(value: u8) -> Option<Self> {
-                match value {
-                    $($value => Some($name::$variant),)+
-                    _ => None,
-                }
-            }
-
-            /// The schema's name of the value (also its Conga JSON name where Conga has one).
-            pub fn name(self) -> &'static str {
-                match self {
-                    $($name::$variant => stringify!($variant),)+
-                }
-            }
-
-            /// The value with this schema name.
-            pub fn from_name(name: &str) -> Option<Self> {
-                match name {
-                    $(stringify!($variant) => Some($name::$variant),)+
-                    _ => None,
-                }
-            }
-        }
-    };
-}
-
 wire_enum! {
     /// The delivery guarantee of one direction of a session.
     FlowType {

@@ -7,6 +7,52 @@
 //! Encodings are plug-ins behind [`Encoding`]: one FIXP message per WebSocket message, SBE in
 //! binary frames and JSON in text frames.
 
+/// Declares a single-byte SBE enum (uint8 or char) with its wire values and its schema names,
+/// which are also its JSON names. Used by the FIXP and Conga message models.
+macro_rules! wire_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $value:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant = $value),+
+        }
+
+        impl $name {
+            /// Every value, in wire order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The wire value.
+            pub fn to_wire(self) -> u8 {
+                self as u8
+            }
+
+            /// The value for a wire byte, or `None` for a byte the schema does not define.
+            pub fn from_wire(value: u8) -> Option<Self> {
+                match value {
+                    $($value => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+
+            /// The schema's name of the value (also its JSON name).
+            pub fn name(self) -> &'static str {
+                match self {
+                    $($name::$variant => stringify!($variant),)+
+                }
+            }
+
+            /// The value with this schema name.
+            pub fn from_name(name: &str) -> Option<Self> {
+                match name {
+                    $(stringify!($variant) => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
 pub mod conga;
 pub mod fixp;
 pub mod json;
