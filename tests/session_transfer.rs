@@ -5,7 +5,8 @@ mod session_support;
 
 use fixp_ws::codec::fixp::FlowType;
 use fixp_ws::codec::FixpMessage;
-use fixp_ws::session::{SendError, SessionState};
+use fixp_ws::codec::FrameKind;
+use fixp_ws::session::{ConnectionId, Event, MemoryStore, SendError, Session, SessionState};
 use session_support::*;
 
 #[test]
@@ -472,5 +473,59 @@ fn event_queue_overflow_closes_1011_without_losing_a_recoverable_message() {
         c.status().next_seq_expected,
         4,
         "message 4 was not consumed"
+    );
+}
+
+/// Moves frames between one client and the acceptor (connection `conn`) until quiet.
+fn pump_one(
+    c: &mut Session<TestEncoding, MemoryStore>,
+    server: &mut TestAcceptor,
+    conn: ConnectionId,
+    now: u64,
+) {
+    loop {
+        let mut moved = false;
+        while let Some(t) = c.poll_transmit() {
+            moved = true;
+            server.handle_frame(now, conn, &frame_bytes(&t), FrameKind::Binary);
+        }
+        while let Some((to, t)) = server.poll_transmit() {
+            moved = true;
+            assert_eq!(to, conn, "only one connection has traffic in this test");
+            c.handle_frame(now, &frame_bytes(&t), FrameKind::Binary);
+        }
+        if !moved {
+            return;
+        }
+    }
+}
+
+#[test]
+fn acceptor_serves_events_of_busy_sessions_round_robin() {
+    let mut server = acceptor(FlowType::Recoverable);
+    let now = 1_700_000_000_000_000_000;
+    let mut a = client(FlowType::Idempotent, sid(1));
+    let mut b = client(FlowType::Idempotent, sid(2));
+    for (c, conn) in [(&mut a, ConnectionId(1)), (&mut b, ConnectionId(2))] {
+        c.handle_connected(now);
+        pump_one(c, &mut server, conn, now);
+        assert_eq!(c.state(), fixp_ws::session::SessionState::Established);
+        for n in 0..3 {
+            c.send(now, &app(n)).unwrap();
+        }
+        pump_one(c, &mut server, conn, now);
+    }
+    let mut order = Vec::new();
+    while let Some((id, event)) = server.poll_event() {
+        if let Event::Message { .. } = event {
+            order.push(id);
+        }
+    }
+    let (ia, ib) = (a.session_id(), b.session_id());
+    assert_eq!(order.iter().filter(|&&id| id == ia).count(), 3);
+    assert_eq!(order.iter().filter(|&&id| id == ib).count(), 3);
+    assert!(
+        order.windows(2).all(|w| w[0] != w[1]),
+        "one session's messages were served in a run: {order:?}"
     );
 }

@@ -129,6 +129,7 @@ where
     finalized_set: HashSet<SessionId>,
     rejects: SlotRing<RejectMeta>,
     transmit_cursor: usize,
+    event_cursor: usize,
 }
 
 impl<E: Encoding, S: RetransmitStore, A: Authenticator, F> std::fmt::Debug for Acceptor<E, S, A, F>
@@ -168,6 +169,7 @@ where
                     .max(crate::session::MAX_CLOSE_REASON),
             ),
             transmit_cursor: 0,
+            event_cursor: 0,
             sessions,
             config,
             encoding,
@@ -355,10 +357,13 @@ where
 
     /// The next application event and the session it belongs to.
     pub fn poll_event(&mut self) -> Option<(SessionId, Event<'_>)> {
-        let found = self
-            .sessions
-            .iter()
-            .position(|s| s.as_ref().is_some_and(|s| s.has_event()))?;
+        // Round-robin from after the last session served, so a busy session cannot starve
+        // the others.
+        let n = self.sessions.len();
+        let found = (0..n)
+            .map(|i| (self.event_cursor + i) % n)
+            .find(|&slot| matches!(self.sessions.get(slot), Some(Some(s)) if s.has_event()))?;
+        self.event_cursor = (found + 1) % n;
         let session = self.sessions.get_mut(found)?.as_mut()?;
         let id = session.session_id();
         let event = session.poll_event()?;
