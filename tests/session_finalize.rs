@@ -264,3 +264,47 @@ fn unsequenced_flows_finalize_with_null_last_seq_no() {
     assert!(p.client_log.contains(&Out::Msg(Msg::FinishedSending(None))));
     assert_eq!(p.client.state(), SessionState::Finalized);
 }
+
+#[test]
+fn terminate_finished_before_finalization_is_answered_logical_flow_interrupted() {
+    // §10.1 case 24: a Terminate(Finished) before the flows are finalized is answered with
+    // UnspecifiedError "Logical Flow Interrupted"; the session is not finalized and can be
+    // re-established.
+    let (mut c, now) = established_client(FlowType::Idempotent, FlowType::Recoverable, Some(1));
+    c.send(now, &app(1)).unwrap();
+    drain(&mut c);
+    let id = c.session_id();
+    feed(
+        &mut c,
+        now,
+        &FixpMessage::Terminate {
+            session_id: id,
+            code: fixp_ws::codec::fixp::TerminationCode::Finished,
+            reason: &[],
+        },
+    );
+    let (code, reason) = close_of(&drain(&mut c)).expect("a Close answers the Terminate");
+    assert_eq!(code, 1002);
+    assert_eq!(reason, "UnspecifiedError: Logical Flow Interrupted");
+    assert_eq!(c.state(), SessionState::NotEstablished);
+    assert!(has(&events(&mut c), "FlowInterrupted"));
+}
+
+#[test]
+fn terminate_with_an_error_code_is_answered_and_keeps_the_session() {
+    let (mut c, now) = established_client(FlowType::Idempotent, FlowType::Recoverable, Some(1));
+    let id = c.session_id();
+    feed(
+        &mut c,
+        now,
+        &FixpMessage::Terminate {
+            session_id: id,
+            code: fixp_ws::codec::fixp::TerminationCode::UnspecifiedError,
+            reason: b"bye",
+        },
+    );
+    let (code, reason) = close_of(&drain(&mut c)).expect("a Close answers the Terminate");
+    assert_eq!(code, 1000);
+    assert!(reason.starts_with("UnspecifiedError:"), "{reason}");
+    assert_eq!(c.state(), SessionState::NotEstablished);
+}

@@ -1063,7 +1063,18 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
 
     fn on_terminate(&mut self, now: u64, code: TerminationCode) {
         // Answer a (non-WebSocket) Terminate with a Close; Terminate itself is never sent.
-        self.terminate(now, TerminateReason::PeerTerminated(code));
+        // `Finished` is only a clean end once both flows are finalized (spec usage example
+        // "Terminate before finalization": answered UnspecifiedError, Logical Flow Interrupted).
+        let both_finalized = self.finished_sending.is_some()
+            && self.peer_finished_receiving
+            && self.peer_finished.is_some()
+            && self.sent_finished_receiving;
+        let reason = match code {
+            TerminationCode::Finished if both_finalized => TerminateReason::Finished,
+            TerminationCode::Finished => TerminateReason::FlowInterrupted,
+            other => TerminateReason::PeerTerminated(other),
+        };
+        self.terminate(now, reason);
     }
 
     fn on_established_msg(&mut self, now: u64, msg: In, frame: &[u8]) {

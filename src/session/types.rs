@@ -220,6 +220,9 @@ pub enum TerminateReason {
     PeerTerminated(TerminationCode),
     /// The transport was lost without a Close.
     TransportLost,
+    /// The peer terminated with `Finished` before both flows were finalized: answered as
+    /// UnspecifiedError "Logical Flow Interrupted" (Close 1002); the session stays alive.
+    FlowInterrupted,
 }
 
 impl TerminateReason {
@@ -232,6 +235,7 @@ impl TerminateReason {
             | TerminateReason::PeerTerminated(_)
             | TerminateReason::TransportLost => 1000,
             TerminateReason::Violation(_)
+            | TerminateReason::FlowInterrupted
             | TerminateReason::ReRequestInProgress
             | TerminateReason::PeerTimeout => 1002,
             TerminateReason::Refused => 1008,
@@ -271,6 +275,7 @@ impl fmt::Display for TerminateReason {
             TerminateReason::PeerClosed(code) => write!(f, "peer closed ({code})"),
             TerminateReason::PeerTerminated(code) => write!(f, "peer terminated ({code:?})"),
             TerminateReason::TransportLost => f.write_str("transport lost"),
+            TerminateReason::FlowInterrupted => f.write_str("Logical Flow Interrupted"),
         }
     }
 }
