@@ -148,9 +148,9 @@ pub(super) fn load_commit_word(bytes: &[u8], at: usize) -> Option<u32> {
         // Not a mapping (those are page-aligned): a plain buffer no one else writes.
         return read_u32(bytes, at);
     }
-    // SAFETY: in bounds and 4-aligned (both checked above). The memory may be a shared file
-    // mapping that a writer (possibly another process) stores to concurrently; an atomic load is
-    // the only access we make to this word, so concurrent stores are not a data race.
+    // The memory may be a shared file mapping that a writer (possibly another process) stores
+    // to concurrently; an atomic load is the only access we make to this word.
+    // SAFETY: in bounds and 4-aligned (both checked above); atomic access only, so no data race.
     let word = unsafe { &*(ptr as *const AtomicU32) };
     Some(word.load(Ordering::Acquire))
 }

@@ -109,10 +109,10 @@ impl JournalReader {
         let mut segments = Vec::with_capacity(paths.len());
         for path in paths {
             let file = File::open(&path).map_err(io(&path))?;
-            // SAFETY: a read-only shared mapping. The writer (maybe another process) may store to
-            // these pages while we read; every record is re-validated (length word loaded with
-            // Acquire, sequence, segment epoch and checksum) before its bytes are trusted, and the
-            // writer never truncates segment files, so the mapping stays valid.
+            // The writer (maybe another process) may store to these pages while we read; every
+            // record is re-validated (length word loaded with Acquire, sequence, segment epoch and
+            // checksum) before its bytes are trusted.
+            // SAFETY: read-only shared map; the writer never truncates segment files.
             let map = unsafe { Mmap::map(&file) }.map_err(io(&path))?;
             segments.push(ReadSegment { path, map });
         }

@@ -110,9 +110,9 @@ impl Segment {
                 reason: format!("segment is {len} bytes, the configuration says {segment_bytes}"),
             });
         }
-        // SAFETY: the file is ours: the journal directory's writer lock (taken before any segment
-        // is opened) guarantees no other writer maps it, and it is never truncated while mapped. Read-only
-        // mappings in other processes (tools) only load from it. The size was checked above.
+        // The journal directory's writer lock (taken before any segment is opened) means no other
+        // writer maps this file, and it is never truncated while mapped; tools map it read-only.
+        // SAFETY: sole writer, size checked above, never truncated while the map lives.
         let mut map = unsafe { MmapOptions::new().populate().map_mut(&file) }.map_err(io)?;
         prefault(&mut map);
         Ok(Segment {
@@ -130,9 +130,9 @@ impl Segment {
             return;
         }
         let ptr = self.map.as_mut_ptr().wrapping_add(at) as *const AtomicU32;
-        // SAFETY: in bounds and 4-aligned (checked above; maps are page-aligned). Readers in
-        // other processes access this word only with atomic loads, and this process's readers
-        // need `&self`, which `&mut self` excludes.
+        // Readers in other processes access this word only with atomic loads, and this
+        // process's readers need `&self`, which `&mut self` excludes.
+        // SAFETY: in bounds and 4-aligned (checked above; maps are page-aligned).
         unsafe { &*ptr }.store(value, Ordering::Release);
     }
 }
