@@ -71,6 +71,10 @@ struct Cli {
     /// Round trips before measuring, per row.
     #[arg(long, default_value_t = 2_000)]
     warmup: u64,
+    /// Run the whole set of rows this many times, interleaved, and merge each row's
+    /// histograms: load from other processes then hits every row alike.
+    #[arg(long, default_value_t = 1)]
+    repeat: u32,
     /// Wait mode of both threads.
     #[arg(long, value_enum, default_value_t = Wait::Busy)]
     wait: Wait,
@@ -211,18 +215,30 @@ fn run(cli: &Cli) -> Result<(), String> {
     rows.dedup();
     let load_before = load_average();
     let started = Instant::now();
-    let mut summaries = Vec::new();
-    for row in rows {
-        let recorder = Recorder::new(config.warmup)?;
-        let recorder = match row {
-            Row::Tcp => rows::tcp(&config, recorder),
-            Row::Ws => rows::websocket(&config, recorder, false),
-            Row::Wss => rows::websocket(&config, recorder, true),
-            Row::Fixp => rows::fixp(&config, recorder),
+    let mut merged: Vec<Option<Histogram<u64>>> = vec![None; rows.len()];
+    for _ in 0..cli.repeat.max(1) {
+        for (row, total) in rows.iter().zip(merged.iter_mut()) {
+            let recorder = Recorder::new(config.warmup)?;
+            let recorder = match row {
+                Row::Tcp => rows::tcp(&config, recorder),
+                Row::Ws => rows::websocket(&config, recorder, false),
+                Row::Wss => rows::websocket(&config, recorder, true),
+                Row::Fixp => rows::fixp(&config, recorder),
+            }
+            .map_err(|e| format!("{}: {e}", row.name()))?;
+            match total {
+                Some(h) => h
+                    .add(&recorder.histogram)
+                    .map_err(|e| format!("histogram: {e}"))?,
+                None => *total = Some(recorder.histogram),
+            }
         }
-        .map_err(|e| format!("{}: {e}", row.name()))?;
-        summaries.push(summarize(row, &recorder.histogram));
     }
+    let summaries: Vec<Summary> = rows
+        .iter()
+        .zip(&merged)
+        .filter_map(|(row, h)| h.as_ref().map(|h| summarize(*row, h)))
+        .collect();
     let elapsed = started.elapsed();
     let load_after = load_average();
     let baseline = summaries
@@ -257,6 +273,7 @@ fn run(cli: &Cli) -> Result<(), String> {
             "size": config.size,
             "count": config.count,
             "warmup": config.warmup,
+            "repeat": cli.repeat.max(1),
             "wait": format!("{:?}", config.wait).to_lowercase(),
             "pinned": cli.pin,
             "cores": cores.len(),
@@ -269,11 +286,12 @@ fn run(cli: &Cli) -> Result<(), String> {
         return Ok(());
     }
     println!(
-        "fixp-perf: {} B, {} round trips after {} warm-up, {:?}, pinned {:?}, {} cores, \
+        "fixp-perf: {} B, {} round trips after {} warm-up, x{}, {:?}, pinned {:?}, {} cores, \
          load {load_before} -> {load_after}, {:.1} s",
         config.size,
         config.count,
         config.warmup,
+        cli.repeat.max(1),
         config.wait,
         cli.pin,
         cores.len(),

@@ -42,13 +42,17 @@ where
     let (server_core, client_core) = (config.server_core, config.client_core);
     let server = thread::spawn(move || {
         if let Some(core) = server_core {
-            core_affinity::set_for_current(core);
+            if !core_affinity::set_for_current(core) {
+                return Err(format!("cannot pin the server thread to core {}", core.id));
+            }
         }
         server(&server_stop)
     });
     let client = thread::spawn(move || {
         if let Some(core) = client_core {
-            core_affinity::set_for_current(core);
+            if !core_affinity::set_for_current(core) {
+                return Err(format!("cannot pin the client thread to core {}", core.id));
+            }
         }
         client()
     });
