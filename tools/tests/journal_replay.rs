@@ -5,10 +5,12 @@ use std::path::Path;
 use std::process::Command;
 
 use fixp_ws::codec::fixp::FlowType;
+use fixp_ws::codec::json::JsonEncoding;
 use fixp_ws::codec::sbe::SbeEncoding;
-use fixp_ws::codec::{FixpMessage, SessionId};
+use fixp_ws::codec::{Encoding, FixpMessage, SessionId};
 use fixp_ws::journal::{
-    read_meta, JournalConfig, JournalReader, RingConfig, SessionJournal, ENCODING_SBE_LE,
+    read_meta, JournalConfig, JournalReader, RingConfig, SessionJournal, ENCODING_JSON,
+    ENCODING_SBE_LE,
 };
 use fixp_ws::session::{
     AcceptAll, Acceptor, AcceptorConfig, ConnectionId, Event, MemoryStore, RetransmitStore,
@@ -61,15 +63,17 @@ fn app(tag: u8, n: u64) -> Vec<u8> {
     m
 }
 
-type Server =
-    Acceptor<SbeEncoding, MemoryStore, AcceptAll, fn(SessionId) -> (SbeEncoding, MemoryStore)>;
-
-fn factory(_: SessionId) -> (SbeEncoding, MemoryStore) {
-    (SbeEncoding::new(), MemoryStore::new(1024, 1024))
+fn factory<E: Default>(_: SessionId) -> (E, MemoryStore) {
+    (E::default(), MemoryStore::new(1024, 1024))
 }
 
 /// Moves frames both ways until quiet; the client journals what it is delivered.
-fn shuttle(now: u64, client: &mut Session<SbeEncoding, Journaled>, server: &mut Server) {
+fn shuttle<E: Encoding, F: FnMut(SessionId) -> (E, MemoryStore)>(
+    now: u64,
+    client: &mut Session<E, Journaled>,
+    server: &mut Acceptor<E, MemoryStore, AcceptAll, F>,
+    encoding: u16,
+) {
     loop {
         let mut moved = false;
         while let Some(t) = client.poll_transmit() {
@@ -91,7 +95,7 @@ fn shuttle(now: u64, client: &mut Session<SbeEncoding, Journaled>, server: &mut 
                 let bytes = bytes.to_vec();
                 let g = client.store_mut().0.generation_mut().unwrap();
                 g.inbound
-                    .append_after_gap(seq, now, ENCODING_SBE_LE, &bytes)
+                    .append_after_gap(seq, now, encoding, &bytes)
                     .unwrap();
             }
         }
@@ -101,24 +105,35 @@ fn shuttle(now: u64, client: &mut Session<SbeEncoding, Journaled>, server: &mut 
     }
 }
 
-/// A live session: the client sends 20 orders, the server answers each with a report; the
+/// A live SBE session: the client sends 20 orders, the server answers each with a report; the
 /// client's journal records both directions. Returns the SessionId.
 fn record_session(root: &Path, server_flow: FlowType) -> SessionId {
+    record_session_with::<SbeEncoding>(root, server_flow, ENCODING_SBE_LE, app)
+}
+
+fn record_session_with<E: Encoding + Default>(
+    root: &Path,
+    server_flow: FlowType,
+    encoding: u16,
+    app: fn(u8, u64) -> Vec<u8>,
+) -> SessionId {
     let id = SessionId::from_random_bytes([9; 16]);
     let mut journal = SessionJournal::open(root, config()).unwrap();
     journal
         .start_generation(id, FlowType::Recoverable, server_flow)
-        .unwrap();
+        .unwrap()
+        .outbound
+        .set_store_encoding(encoding);
     let mut client = Session::client(
         SessionConfig {
             flow: FlowType::Recoverable,
             ..SessionConfig::default()
         },
-        SbeEncoding::new(),
+        E::default(),
         Journaled(journal),
         id,
     );
-    let mut server: Server = Acceptor::new(
+    let mut server = Acceptor::new(
         AcceptorConfig {
             session: SessionConfig {
                 flow: server_flow,
@@ -126,18 +141,18 @@ fn record_session(root: &Path, server_flow: FlowType) -> SessionId {
             },
             ..AcceptorConfig::default()
         },
-        SbeEncoding::new(),
+        E::default(),
         AcceptAll,
-        factory,
+        factory::<E>,
     );
     let mut now = 1_000_000u64;
     client.handle_connected(now);
-    shuttle(now, &mut client, &mut server);
+    shuttle(now, &mut client, &mut server, encoding);
     for n in 1..=20u64 {
         now += 700_000_000; // heartbeats fall between some of the messages
         client.handle_timeout(now);
         client.send(now, &app(1, n)).unwrap();
-        shuttle(now, &mut client, &mut server);
+        shuttle(now, &mut client, &mut server, encoding);
         while server.poll_event().is_some() {}
         now += 3_000;
         server
@@ -145,7 +160,7 @@ fn record_session(root: &Path, server_flow: FlowType) -> SessionId {
             .unwrap()
             .send(now, &app(2, n))
             .unwrap();
-        shuttle(now, &mut client, &mut server);
+        shuttle(now, &mut client, &mut server, encoding);
     }
     id
 }
@@ -187,14 +202,13 @@ fn copy_with(src: &Path, dst: &Path, edit: impl Fn(&str, u64, &[u8]) -> Option<V
             records.push((
                 r.record.seq,
                 r.record.timestamp_ns,
+                r.record.encoding,
                 r.record.payload.to_vec(),
             ))
         });
-        for (seq, ts, payload) in records {
+        for (seq, ts, encoding, payload) in records {
             if let Some(p) = edit(dir, seq, &payload) {
-                target
-                    .append_after_gap(seq, ts, ENCODING_SBE_LE, &p)
-                    .unwrap();
+                target.append_after_gap(seq, ts, encoding, &p).unwrap();
             }
         }
     }
@@ -329,5 +343,81 @@ fn tampered_records_with_valid_checksums_are_divergences_with_both_payloads() {
     assert!(
         d["reason"].as_str().unwrap().contains("numbered it 10"),
         "{d}"
+    );
+}
+
+#[test]
+fn text_report_and_errors() {
+    let root = tempfile::tempdir().unwrap();
+    record_session(root.path(), FlowType::Idempotent);
+    let out = Command::new(env!("CARGO_BIN_EXE_fixp-journal"))
+        .arg("replay")
+        .arg(root.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.starts_with("# session "), "{text}");
+    assert!(
+        text.contains("window: 20 inbound, 20 outbound records; replayed: 20 delivered, 20 sent")
+    );
+    assert!(text.contains("deterministic: yes"), "{text}");
+    assert!(text.trim_end().ends_with("MATCH"), "{text}");
+
+    // A direction directory has no meta file: replay needs the generation.
+    let gen_dir = fixp_ws::journal::list_generations(root.path())
+        .unwrap()
+        .pop()
+        .unwrap()
+        .1;
+    let out = Command::new(env!("CARGO_BIN_EXE_fixp-journal"))
+        .arg("replay")
+        .arg(gen_dir.join("in"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("meta file"));
+}
+
+/// A Conga-style JSON application message.
+fn json_app(tag: u8, n: u64) -> Vec<u8> {
+    let kind = if tag == 1 {
+        "NewOrderSingle"
+    } else {
+        "ExecutionReport"
+    };
+    format!("{{\"@type\":\"{kind}\",\"ClOrdID\":\"o{n}\"}}").into_bytes()
+}
+
+#[test]
+fn json_session_replays_and_shows_json_payloads() {
+    let root = tempfile::tempdir().unwrap();
+    record_session_with::<JsonEncoding>(
+        root.path(),
+        FlowType::Recoverable,
+        ENCODING_JSON,
+        json_app,
+    );
+    let (code, report) = replay(root.path(), &[]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["delivered"], 20);
+    assert_eq!(report["sent"], 20);
+
+    let copy = tempfile::tempdir().unwrap();
+    copy_with(root.path(), copy.path(), |dir, seq, p| {
+        Some(if dir == "in" && seq == 3 {
+            br#"{"@type":"Sequence","nextSeqNo":3}"#.to_vec()
+        } else {
+            p.to_vec()
+        })
+    });
+    let (code, report) = replay(copy.path(), &[]);
+    assert_eq!(code, 1, "{report}");
+    let d = &report["divergence"];
+    assert_eq!(d["seq"], 3, "{report}");
+    assert_eq!(d["recorded"], r#"{"@type":"Sequence","nextSeqNo":3}"#);
+    assert_eq!(
+        d["replayed"],
+        r#"{"@type":"ExecutionReport","ClOrdID":"o4"}"#
     );
 }
