@@ -21,6 +21,8 @@ use serde_json::{json, Value};
 
 #[path = "journal/replay.rs"]
 mod replay;
+#[path = "journal/resend.rs"]
+mod resend;
 
 #[derive(Parser)]
 #[command(
@@ -70,6 +72,13 @@ struct ReplayArgs {
     /// One JSON object instead of text.
     #[arg(long)]
     json: bool,
+    /// Instead of comparing, re-send the window's outbound application messages to this peer
+    /// (`ws://host:port/path` or `wss://…`) through a fresh client session.
+    #[arg(long)]
+    to: Option<String>,
+    /// PEM file of the CA that signed the peer's certificate (for `wss://`).
+    #[arg(long)]
+    ca: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -532,6 +541,28 @@ fn replay_cmd(a: &ReplayArgs) -> Res<ExitCode> {
     };
     let inbound = records("in");
     let outbound = records("out");
+    if let Some(to) = &a.to {
+        let url = resend::Url::parse(to)?;
+        let done = resend::resend(&meta, &outbound, &url, a.ca.as_deref())?;
+        if a.json {
+            println!(
+                "{}",
+                json!({
+                    "to": to,
+                    "session_id": done.session_id,
+                    "sent": done.sent,
+                    "received": done.received,
+                    "ended": done.ended,
+                })
+            );
+        } else {
+            println!(
+                "re-sent {} application messages to {to} as session {}; received {}; ended: {}",
+                done.sent, done.session_id, done.received, done.ended
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let encoding = inbound
         .iter()
         .chain(&outbound)

@@ -421,3 +421,140 @@ fn json_session_replays_and_shows_json_payloads() {
         r#"{"@type":"ExecutionReport","ClOrdID":"o4"}"#
     );
 }
+
+/// A FIXP server over WSS on its own thread: accepts one connection, answers every application
+/// message with one of its own, and returns what it was delivered once the client closes.
+fn wss_server() -> (
+    std::net::SocketAddr,
+    String,
+    std::thread::JoinHandle<Vec<Vec<u8>>>,
+) {
+    use fixp_ws::transport::{
+        HandshakeProgress, ReadStatus, ServerIdentity, WsListener, WsOptions,
+    };
+    use mio::{Events, Poll, Token};
+    use std::time::{Duration, Instant};
+
+    let identity = ServerIdentity::self_signed().unwrap();
+    let poll = Poll::new().unwrap();
+    let listener = WsListener::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        Some(identity.server_config().unwrap()),
+        WsOptions::default(),
+        poll.registry(),
+        Token(0),
+    )
+    .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let handle = std::thread::spawn(move || {
+        let (mut poll, mut listener) = (poll, listener);
+        let mut events = Events::with_capacity(16);
+        let mut acceptor = Acceptor::new(
+            AcceptorConfig::default(),
+            SbeEncoding::new(),
+            AcceptAll,
+            factory::<SbeEncoding>,
+        );
+        let mut conn = None;
+        let mut delivered = Vec::new();
+        let start = Instant::now();
+        let mut now = 1u64;
+        while start.elapsed() < Duration::from_secs(20) {
+            poll.poll(&mut events, Some(Duration::from_millis(5)))
+                .unwrap();
+            now += 1_000_000;
+            if conn.is_none() {
+                conn = listener.accept(poll.registry(), Token(1)).unwrap();
+            }
+            let Some(c) = conn.as_mut() else { continue };
+            if c.poll_handshake().unwrap() != HandshakeProgress::Open {
+                continue;
+            }
+            // A client that vanished without a Close ends the connection too.
+            let status = c
+                .read_frames(|kind, bytes| acceptor.handle_frame(now, CONN, bytes, kind))
+                .unwrap_or(ReadStatus::Closed(Default::default()));
+            let before = delivered.len();
+            while let Some((id, event)) = acceptor.poll_event() {
+                if let Event::Message { bytes, .. } = event {
+                    delivered.push((id, bytes.to_vec()));
+                }
+            }
+            for (k, (id, _)) in delivered.iter().enumerate().skip(before) {
+                let answer = app(2, k as u64 + 1);
+                if let Some(session) = acceptor.session_mut(*id) {
+                    let _ = session.send(now, &answer);
+                }
+            }
+            while let Some((_, t)) = acceptor.poll_transmit() {
+                // The client may already have closed: late answers are dropped.
+                let _ = match t {
+                    Transmit::Frame { bytes, kind } => c.send(kind, bytes),
+                    Transmit::Close { code, reason } => c.close(code, reason),
+                };
+            }
+            if c.flush_pending() {
+                let _ = c.flush();
+            }
+            if matches!(status, ReadStatus::Closed(_)) {
+                break;
+            }
+        }
+        delivered.into_iter().map(|(_, b)| b).collect()
+    });
+    (addr, identity.cert_pem.clone(), handle)
+}
+
+#[test]
+fn replay_to_a_live_peer_resends_the_window_in_order() {
+    let root = tempfile::tempdir().unwrap();
+    record_session(root.path(), FlowType::Recoverable);
+    let (addr, cert_pem, server) = wss_server();
+    let ca = root.path().join("ca.pem");
+    std::fs::write(&ca, cert_pem).unwrap();
+    let url = format!("wss://localhost:{}/fixp", addr.port());
+    let out = Command::new(env!("CARGO_BIN_EXE_fixp-journal"))
+        .arg("replay")
+        .arg(root.path())
+        .args([
+            "--from-seq",
+            "3",
+            "--to-seq",
+            "17",
+            "--json",
+            "--to",
+            &url,
+            "--ca",
+        ])
+        .arg(&ca)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(report["sent"], 15);
+    // Answers that arrive after the client's quiet period are not waited for: at most 15.
+    assert!(report["received"].as_u64().unwrap() <= 15, "{report}");
+    assert_ne!(
+        report["session_id"],
+        SessionId::from_random_bytes([9; 16]).to_string()
+    );
+    let delivered = server.join().unwrap();
+    let expected: Vec<Vec<u8>> = (3..=17).map(|n| app(1, n)).collect();
+    assert_eq!(delivered, expected);
+
+    // wss:// without a CA is refused before connecting.
+    let out = Command::new(env!("CARGO_BIN_EXE_fixp-journal"))
+        .arg("replay")
+        .arg(root.path())
+        .args(["--to", &url])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--ca"));
+}
