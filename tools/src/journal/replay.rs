@@ -12,7 +12,9 @@
 //! The replay builds a client [`Session`] with the generation's SessionId and outbound flow
 //! type, and a scripted peer that answers its Negotiate and Establish (peer flow = the recorded
 //! inbound flow, keepalive 0 so silence between records is not a lapse) and answers every
-//! RetransmitRequest with `RetransmitReject(OutOfRange)`: the peer only has the window. The
+//! RetransmitRequest with `RetransmitReject(OutOfRange)`: the peer only has the window (the
+//! replaying session is a client whichever side recorded; application sequencing is the same
+//! in both roles). The
 //! window's records are then merged by timestamp: an inbound record becomes a peer frame (a
 //! `Sequence` first whenever its number is not the next one), an outbound record becomes a
 //! `Session::send`, each at the recorded time on a simulated clock; due timers fire first.
