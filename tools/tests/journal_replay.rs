@@ -253,7 +253,7 @@ fn replay_of_a_window_starts_mid_session() {
 fn a_flipped_byte_in_the_inbound_journal_is_a_divergence() {
     let root = tempfile::tempdir().unwrap();
     record_session(root.path(), FlowType::Recoverable);
-    // The first inbound record's payload starts at 64 (segment header) + 32 (record header).
+    // The first inbound record's payload follows the segment header and the record header.
     let gen_dir = fixp_ws::journal::list_generations(root.path())
         .unwrap()
         .pop()
@@ -261,7 +261,7 @@ fn a_flipped_byte_in_the_inbound_journal_is_a_divergence() {
         .1;
     let seg = gen_dir.join("in").join("seg-0000.log");
     let mut bytes = std::fs::read(&seg).unwrap();
-    bytes[64 + 32 + 8] ^= 0xff;
+    bytes[fixp_ws::journal::SEGMENT_HEADER_LEN + fixp_ws::journal::RECORD_HEADER_LEN + 8] ^= 0xff;
     std::fs::write(&seg, bytes).unwrap();
     let (code, report) = replay(root.path(), &[]);
     assert_eq!(code, 1, "{report}");
