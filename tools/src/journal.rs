@@ -1,4 +1,5 @@
-//! `fixp-journal`: inspect fixp-ws journals read-only (dump, follow, verify, stats).
+//! `fixp-journal`: inspect fixp-ws journals read-only (dump, follow, verify, stats) and replay
+//! a recorded window through a fresh session core (replay).
 //!
 //! The path given may be a session's journal root (the newest generation is used, or
 //! `--generation N`), a generation directory (`gen-NNNNNNNN`), or one direction's directory
@@ -17,6 +18,11 @@ use fixp_ws::journal::{
     SessionMeta, ENCODING_JSON, ENCODING_SBE_LE,
 };
 use serde_json::{json, Value};
+
+#[path = "journal/replay.rs"]
+mod replay;
+#[path = "journal/resend.rs"]
+mod resend;
 
 #[derive(Parser)]
 #[command(
@@ -39,6 +45,40 @@ enum Cmd {
     Verify(Target),
     /// Counts, rates, gaps, sizes, first/last sequence number and time.
     Stats(Target),
+    /// Drive a fresh session core with a recorded window and compare its deliveries and sends
+    /// with the journals (twice, for determinism); exit 1 on a divergence.
+    Replay(ReplayArgs),
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    /// Journal root or generation directory (both directions are needed).
+    path: PathBuf,
+    /// Generation to read (default: the newest).
+    #[arg(long)]
+    generation: Option<u64>,
+    /// First sequence number (of each direction's own numbering).
+    #[arg(long)]
+    from_seq: Option<u64>,
+    /// Last sequence number (of each direction's own numbering).
+    #[arg(long)]
+    to_seq: Option<u64>,
+    /// Earliest timestamp (ns).
+    #[arg(long)]
+    from_ns: Option<u64>,
+    /// Latest timestamp (ns).
+    #[arg(long)]
+    to_ns: Option<u64>,
+    /// One JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Instead of comparing, re-send the window's outbound application messages to this peer
+    /// (`ws://host:port/path` or `wss://…`) through a fresh client session.
+    #[arg(long)]
+    to: Option<String>,
+    /// PEM file of the CA that signed the peer's certificate (for `wss://`).
+    #[arg(long)]
+    ca: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -117,6 +157,7 @@ fn main() -> ExitCode {
         Cmd::Follow(a) => follow(&a),
         Cmd::Verify(t) => verify(&t),
         Cmd::Stats(t) => stats(&t),
+        Cmd::Replay(a) => replay_cmd(&a),
     };
     match result {
         Ok(code) => code,
@@ -471,4 +512,99 @@ fn stats(t: &Target) -> Res<ExitCode> {
         println!("  problems     {}", report.problems.len());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn replay_cmd(a: &ReplayArgs) -> Res<ExitCode> {
+    let resolved = resolve(&Target {
+        path: a.path.clone(),
+        generation: a.generation,
+        direction: Dir::Both,
+    })?;
+    let meta = resolved.meta.ok_or_else(|| {
+        format!(
+            "{}: replay needs a journal root or generation directory with its meta file",
+            a.path.display()
+        )
+    })?;
+    let window = replay::Window {
+        from_seq: a.from_seq,
+        to_seq: a.to_seq,
+        from_ns: a.from_ns,
+        to_ns: a.to_ns,
+    };
+    let records = |want: &str| {
+        resolved
+            .journals
+            .iter()
+            .find(|(dir, _)| *dir == want)
+            .map_or_else(Vec::new, |(_, r)| replay::read_window(r, &window))
+    };
+    let inbound = records("in");
+    let outbound = records("out");
+    if let Some(to) = &a.to {
+        let url = resend::Url::parse(to)?;
+        let done = resend::resend(&meta, &outbound, &url, a.ca.as_deref())?;
+        if a.json {
+            println!(
+                "{}",
+                json!({
+                    "to": to,
+                    "session_id": done.session_id,
+                    "sent": done.sent,
+                    "received": done.received,
+                    "ended": done.ended,
+                })
+            );
+        } else {
+            println!(
+                "re-sent {} application messages to {to} as session {}; received {}; ended: {}",
+                done.sent, done.session_id, done.received, done.ended
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let encoding = inbound
+        .iter()
+        .chain(&outbound)
+        .map(|r| r.encoding)
+        .next()
+        .unwrap_or(ENCODING_SBE_LE);
+    let report = replay::replay(&meta, &inbound, &outbound)?;
+    let matched = report.divergence.is_none() && report.deterministic;
+    if a.json {
+        println!("{}", report.to_json(&meta, encoding));
+    } else {
+        print_meta(&Some(meta), false);
+        println!(
+            "window: {} inbound, {} outbound records; replayed: {} delivered, {} sent",
+            report.inbound, report.outbound, report.delivered, report.sent
+        );
+        println!(
+            "deterministic: {} (two runs, {} transcript bytes compared)",
+            if report.deterministic { "yes" } else { "NO" },
+            report.transcript_bytes
+        );
+        for note in &report.notes {
+            println!("note: {note}");
+        }
+        match &report.divergence {
+            None if matched => println!("MATCH"),
+            None => println!("DIVERGENCE: the two runs differ"),
+            Some(d) => {
+                println!("DIVERGENCE {} seq {}: {}", d.direction, d.seq, d.reason);
+                let show = |b: &Option<Vec<u8>>| {
+                    b.as_deref().map_or("(none)".to_string(), |b| {
+                        replay::show(encoding, b).to_string()
+                    })
+                };
+                println!("  recorded: {}", show(&d.recorded));
+                println!("  replayed: {}", show(&d.replayed));
+            }
+        }
+    }
+    Ok(if matched {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
