@@ -13,14 +13,26 @@
 //! or wire formats (the codec).
 
 pub mod cores;
+pub mod handle;
 pub mod idle;
 pub mod metrics;
+pub mod runtime;
 pub mod spsc;
+pub mod wire;
 
 pub use cores::{CoreList, PinError};
+pub use handle::{
+    FromEngine, HandleSendError, MessageSlot, SessionCounterSnapshot, SessionCounters,
+    SessionHandle, ToEngine, SLOT_BYTES,
+};
 pub use idle::{Backoff, BackoffPhase, BlockWithTimeout, BusySpin, IdleStrategy};
 pub use metrics::{
     histogram_exchange, ConnectionCounters, CounterSnapshot, HistogramBounds, HistogramReader,
     HistogramRecorder,
 };
+pub use runtime::{
+    EngineBuilder, EngineConfig, EngineCounters, EngineError, EngineHandle, EngineMetrics,
+    IdleMode, InitiatorConfig, ShutdownMode, Stage,
+};
 pub use spsc::{spsc_queue, AppMessage, Consumer, MessageTooLong, Producer};
+pub use wire::EngineEncoding;

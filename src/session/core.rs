@@ -1227,7 +1227,12 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
             Some(flow) if is_sequenced(flow) => flow,
             _ => return self.violation(now, Violation::SequenceOnUnsequencedFlow),
         };
-        if self.peer_finished.is_some() {
+        if let Some(finished) = self.peer_finished {
+            // Once its flow is finished the peer heartbeats with Sequence(LastSeqNo + 1):
+            // that states no new number and is accepted; anything else is a violation.
+            if finished.is_some_and(|last| next == last + 1) {
+                return;
+            }
             return self.violation(now, Violation::AfterFinishedSending);
         }
         self.replaying = false;
