@@ -589,7 +589,7 @@ impl EngineBuilder {
 /// The running engine, seen from the application.
 #[derive(Debug)]
 pub struct EngineHandle {
-    thread: Option<JoinHandle<Result<(), PinError>>>,
+    thread: Option<JoinHandle<Result<Vec<Histogram<u64>>, PinError>>>,
     shutdown: Arc<AtomicBool>,
     waker: Arc<Waker>,
     accepted: Consumer<SessionHandle>,
@@ -620,9 +620,15 @@ impl EngineHandle {
 
     /// Waits for the engine thread; an error if pinning failed or the thread panicked.
     pub fn join(&mut self) -> Result<(), String> {
+        self.metrics.refresh();
         let result = match self.thread.take() {
             Some(thread) => match thread.join() {
-                Ok(Ok(())) => Ok(()),
+                Ok(Ok(last)) => {
+                    for (total, rest) in self.metrics.totals.iter_mut().zip(last.iter()) {
+                        let _ = total.add(rest);
+                    }
+                    Ok(())
+                }
                 Ok(Err(e)) => Err(e.to_string()),
                 Err(_) => Err("engine thread panicked".to_owned()),
             },
@@ -664,7 +670,7 @@ struct Engine {
 }
 
 impl Engine {
-    fn run(mut self) -> Result<(), PinError> {
+    fn run(mut self) -> Result<Vec<Histogram<u64>>, PinError> {
         if let Some((cores, index)) = &self.config.pin {
             cores.pin_current(*index)?;
         }
@@ -685,7 +691,12 @@ impl Engine {
                 self.run_with(&mut idle);
             }
         }
-        Ok(())
+        let [a, b, c] = self.recorders.stages;
+        Ok(vec![
+            a.into_unpublished(),
+            b.into_unpublished(),
+            c.into_unpublished(),
+        ])
     }
 
     fn run_with<I: IdleStrategy>(&mut self, idle: &mut I) {
@@ -728,9 +739,6 @@ impl Engine {
                     }
                 }
             };
-        }
-        for recorder in &mut self.recorders.stages {
-            recorder.publish();
         }
         self.counters.cycles.store(cycles, Ordering::Relaxed);
     }
@@ -1079,6 +1087,7 @@ impl Engine {
                     break;
                 };
                 work += 1;
+                let popped = if timings { self.clock.now() } else { now };
                 let outcome = apply(&mut init.session, &mut init.route, command, now);
                 match outcome {
                     Applied::Sent => {
@@ -1088,7 +1097,7 @@ impl Engine {
                             if let Some(conn) = conn {
                                 transmit_session(&mut init.session, conn, now, close_timeout);
                             }
-                            let spent = self.clock.now().saturating_sub(now);
+                            let spent = self.clock.now().saturating_sub(popped);
                             self.recorders.stages[Stage::Outbound as usize].record(spent.max(1));
                         }
                     }
@@ -1131,6 +1140,7 @@ impl Engine {
                     break;
                 };
                 work += 1;
+                let popped = if timings { self.clock.now() } else { now };
                 match apply(session, &mut served.route, command, now) {
                     Applied::Sent => {
                         if timings {
@@ -1142,7 +1152,7 @@ impl Engine {
                                     }
                                 }
                             }
-                            let spent = self.clock.now().saturating_sub(now);
+                            let spent = self.clock.now().saturating_sub(popped);
                             self.recorders.stages[Stage::Outbound as usize].record(spent.max(1));
                         }
                     }
