@@ -1058,13 +1058,6 @@ impl Engine {
         });
     }
 
-    /// Drops a connection without a closing handshake (test hook and fatal errors).
-    fn kill_conn(&mut self, slot: usize) {
-        if let Some(Some(conn)) = self.conns.get_mut(slot) {
-            conn.dead = true;
-        }
-    }
-
     // ----- strategy commands -----
 
     fn drain_commands(&mut self, now: u64) -> usize {
@@ -1104,11 +1097,15 @@ impl Engine {
                     Applied::Waiting => break,
                     Applied::Done => {}
                     Applied::Terminated => init.done = true,
-                    Applied::Drop => kill = init.conn,
+                    Applied::Drop => {
+                        // Dropped before any later command is applied.
+                        kill = init.conn;
+                        break;
+                    }
                 }
             }
             if let Some(slot) = kill {
-                self.kill_conn(slot);
+                self.drop_conn(slot, now);
             }
         }
         for index in 0..self.served.len() {
@@ -1158,13 +1155,16 @@ impl Engine {
                     }
                     Applied::Waiting => break,
                     Applied::Done | Applied::Terminated => {}
-                    Applied::Drop => kill = served.conn,
+                    Applied::Drop => {
+                        kill = served.conn;
+                        break;
+                    }
                 }
             }
             if let Some(conn) = kill {
                 let slot = usize::try_from(conn.0 & SLOT_MASK).unwrap_or(usize::MAX);
                 if self.conn_by_id(conn).is_some() {
-                    self.kill_conn(slot);
+                    self.drop_conn(slot, now);
                 }
             }
         }
@@ -1339,11 +1339,21 @@ impl Engine {
     fn reap(&mut self, now: u64) {
         for slot in 0..self.conns.len() {
             let dead = matches!(self.conns.get(slot), Some(Some(c)) if c.dead || c.ws.is_closed());
-            if !dead {
-                continue;
+            if dead {
+                self.drop_conn(slot, now);
             }
+        }
+        // Forget served sessions the acceptor has freed, once their events are delivered.
+        let acceptor = &self.acceptor;
+        self.served
+            .retain(|s| acceptor.session(s.id).is_some() || s.route.pending.is_some());
+    }
+
+    /// Drops a connection now (no closing handshake) and tells its session.
+    fn drop_conn(&mut self, slot: usize, now: u64) {
+        {
             let Some(Some(mut conn)) = self.conns.get_mut(slot).map(Option::take) else {
-                continue;
+                return;
             };
             let _ = conn.ws.deregister(self.poll.registry());
             match conn.owner {
@@ -1365,10 +1375,6 @@ impl Engine {
             }
             drop(conn);
         }
-        // Forget served sessions the acceptor has freed, once their events are delivered.
-        let acceptor = &self.acceptor;
-        self.served
-            .retain(|s| acceptor.session(s.id).is_some() || s.route.pending.is_some());
     }
 
     fn begin_shutdown(&mut self, now: u64) {
