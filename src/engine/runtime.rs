@@ -388,6 +388,8 @@ struct Conn {
     buffer: SendBuffer,
     stalled_since: Option<u64>,
     dead: bool,
+    /// The last read stopped at its budget: read again without waiting for readiness.
+    more: bool,
 }
 
 /// The queues and counters of one session, on the engine side.
@@ -726,8 +728,10 @@ impl Engine {
                 break;
             }
             idle.idle(work);
+            let more_input = self.conns.iter().flatten().any(|c| c.more);
             timeout = match idle.poll_timeout() {
                 Some(t) if t.is_zero() => Some(t),
+                _ if more_input => Some(Duration::ZERO),
                 other => {
                     let until = self
                         .next_deadline()
@@ -794,6 +798,13 @@ impl Engine {
                 self.drive_conn(token.0 - CONN_BASE, now);
             }
         }
+        // Connections whose last read stopped at its budget: no readiness event will come.
+        for slot in 0..self.conns.len() {
+            if matches!(self.conns.get(slot), Some(Some(c)) if c.more && !c.dead) {
+                work += 1;
+                self.drive_conn(slot, now);
+            }
+        }
         work += self.drain_commands(now);
         self.timers(now);
         work += self.transmit_all(now);
@@ -850,6 +861,7 @@ impl Engine {
                             buffer: SendBuffer::new(self.config.send_buffer_bytes),
                             stalled_since: None,
                             dead: false,
+                            more: false,
                         });
                     }
                     self.drive_conn(slot, now);
@@ -898,6 +910,7 @@ impl Engine {
                         buffer: SendBuffer::new(self.config.send_buffer_bytes),
                         stalled_since: None,
                         dead: false,
+                        more: false,
                     });
                 }
             }
@@ -967,26 +980,40 @@ impl Engine {
         if conn.dead {
             return;
         }
-        // Reads: every frame goes to its session now; events are drained later in the cycle.
+        // Reads: every frame goes to its session now; its events reach the strategy later in
+        // the cycle. A read takes no more frames than the strategy's queue has room for (and
+        // the per-cycle limit): a full strategy queue holds input back in the socket.
         let id = conn.id;
+        let limit = self.config.drain_limit;
         let status = match conn.owner {
             Owner::Server(_) => {
+                let budget = match conn.session {
+                    Some(sid) => self
+                        .served
+                        .iter()
+                        .find(|s| s.id == sid)
+                        .map_or(limit, |s| s.route.from_engine.free().min(limit)),
+                    None => limit,
+                };
                 let acceptor = &mut self.acceptor;
                 self.selector.set(conn.encoding);
-                conn.ws.read_frames(|kind, bytes| {
+                conn.ws.read_frames_up_to(budget, |kind, bytes| {
                     acceptor.handle_frame(now, id, bytes, kind);
                 })
             }
             Owner::Client(index) => match self.initiators.get_mut(index) {
                 Some(init) => {
+                    let budget = init.route.from_engine.free().min(limit);
                     let session = &mut init.session;
-                    conn.ws
-                        .read_frames(|kind, bytes| session.handle_frame(now, bytes, kind))
+                    conn.ws.read_frames_up_to(budget, |kind, bytes| {
+                        session.handle_frame(now, bytes, kind)
+                    })
                 }
-                None => Ok(ReadStatus::Drained),
+                None => Ok((ReadStatus::Drained, false)),
             },
         };
-        match status {
+        conn.more = matches!(status, Ok((_, true)));
+        match status.map(|(s, _)| s) {
             Ok(ReadStatus::Drained) => {}
             Ok(ReadStatus::Closing) => {
                 if conn.phase != Phase::Closing {
