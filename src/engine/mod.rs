@@ -18,6 +18,7 @@ pub mod idle;
 pub mod metrics;
 pub mod runtime;
 pub mod spsc;
+pub mod store;
 pub mod wire;
 
 pub use cores::{CoreList, PinError};
@@ -32,7 +33,8 @@ pub use metrics::{
 };
 pub use runtime::{
     EngineBuilder, EngineConfig, EngineCounters, EngineError, EngineHandle, EngineMetrics,
-    IdleMode, InitiatorConfig, ShutdownMode, Stage,
+    IdleMode, InitiatorConfig, JournalSetup, ShutdownMode, Stage,
 };
 pub use spsc::{spsc_queue, AppMessage, Consumer, MessageTooLong, Producer};
+pub use store::EngineStore;
 pub use wire::EngineEncoding;

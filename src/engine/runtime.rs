@@ -27,7 +27,9 @@ use crate::engine::metrics::{
     histogram_exchange, BoundsError, HistogramBounds, HistogramReader, HistogramRecorder,
 };
 use crate::engine::spsc::{spsc_queue, Consumer, Producer};
+use crate::engine::store::EngineStore;
 use crate::engine::wire::{EncodingSelector, EngineEncoding};
+use crate::journal::{JournalConfig, JournalError, SessionJournal};
 use crate::session::{
     AcceptAll, Acceptor, AcceptorConfig, ConnectionId, Event, MemoryStore, SendError, Session,
     SessionConfig, SessionState, TerminateReason, Transmit,
@@ -144,8 +146,21 @@ pub struct InitiatorConfig {
     pub encoding: WireEncoding,
     /// The session's settings (its `flow` is the client flow).
     pub session: SessionConfig,
-    /// The SessionId (a UUID v4) to negotiate.
+    /// The SessionId (a UUID v4) to negotiate (ignored when a journal resumes a session).
     pub session_id: SessionId,
+    /// Keep the session in a journal directory (`None`: in memory). When the directory holds
+    /// a session of the same outbound flow type, it is resumed: same SessionId, Establish
+    /// without Negotiate, sequence numbers continuing where the journals end.
+    pub journal: Option<JournalSetup>,
+}
+
+/// Where and how an initiator journals its session.
+#[derive(Clone, Debug)]
+pub struct JournalSetup {
+    /// The session's journal root (one writer at a time: it is locked).
+    pub dir: std::path::PathBuf,
+    /// Ring sizes and flushing.
+    pub config: JournalConfig,
 }
 
 /// Why the engine could not be built or started.
@@ -163,6 +178,9 @@ pub enum EngineError {
     /// Too many listeners.
     #[error("at most {MAX_LISTENERS} listeners")]
     TooManyListeners,
+    /// The session journal could not be opened.
+    #[error("journal: {0}")]
+    Journal(#[from] JournalError),
 }
 
 /// The thread-safe view of the engine's stage timings (nanoseconds).
@@ -422,9 +440,9 @@ impl Route {
     }
 }
 
-type EngineSession = Session<EngineEncoding, MemoryStore>;
-type Factory = Box<dyn FnMut(SessionId) -> (EngineEncoding, MemoryStore) + Send>;
-type EngineAcceptor = Acceptor<EngineEncoding, MemoryStore, AcceptAll, Factory>;
+type EngineSession = Session<EngineEncoding, EngineStore>;
+type Factory = Box<dyn FnMut(SessionId) -> (EngineEncoding, EngineStore) + Send>;
+type EngineAcceptor = Acceptor<EngineEncoding, EngineStore, AcceptAll, Factory>;
 
 struct Initiator {
     session: EngineSession,
@@ -500,22 +518,54 @@ impl EngineBuilder {
     }
 
     /// Adds an initiator session; it connects when the engine starts. Returns its handle.
-    pub fn initiate(&mut self, config: InitiatorConfig) -> SessionHandle {
+    /// With a journal, a session found there is resumed (see [`InitiatorConfig::journal`]).
+    pub fn initiate(&mut self, config: InitiatorConfig) -> Result<SessionHandle, EngineError> {
         let wake = self.wake();
+        let encoding = EngineEncoding::fixed(config.encoding);
+        let session = match &config.journal {
+            None => Session::client(
+                config.session.clone(),
+                encoding,
+                EngineStore::Memory(MemoryStore::new(
+                    self.config.retransmit_capacity,
+                    config.session.max_frame_len,
+                )),
+                config.session_id,
+            ),
+            Some(setup) => {
+                let journal = SessionJournal::open(&setup.dir, setup.config)?;
+                let resume = journal
+                    .session()
+                    .filter(|meta| meta.outbound_flow == config.session.flow)
+                    .map(|meta| {
+                        (
+                            meta,
+                            journal.next_outbound_seq().unwrap_or(1),
+                            journal.next_inbound_seq().unwrap_or(1),
+                        )
+                    });
+                let store = EngineStore::Journal(Box::new(journal));
+                match resume {
+                    Some((meta, next_out, next_in)) => Session::client_resumed(
+                        config.session.clone(),
+                        encoding,
+                        store,
+                        meta.session_id,
+                        meta.inbound_flow,
+                        next_out,
+                        next_in,
+                    ),
+                    None => {
+                        Session::client(config.session.clone(), encoding, store, config.session_id)
+                    }
+                }
+            }
+        };
         let (route, handle) = Route::pair(
-            config.session_id,
+            session.session_id(),
             config.encoding,
             self.config.queue_capacity,
             &wake,
-        );
-        let session = Session::client(
-            config.session.clone(),
-            EngineEncoding::fixed(config.encoding),
-            MemoryStore::new(
-                self.config.retransmit_capacity,
-                config.session.max_frame_len,
-            ),
-            config.session_id,
         );
         self.initiators.push(Initiator {
             session,
@@ -527,7 +577,7 @@ impl EngineBuilder {
             attempts: 0,
             done: false,
         });
-        handle
+        Ok(handle)
     }
 
     /// Spawns the engine thread.
@@ -544,7 +594,7 @@ impl EngineBuilder {
         let factory: Factory = Box::new(move |_id| {
             (
                 EngineEncoding::fixed(factory_selector.get()),
-                MemoryStore::new(store_capacity, frame_len),
+                EngineStore::Memory(MemoryStore::new(store_capacity, frame_len)),
             )
         });
         let acceptor = Acceptor::new(
@@ -1097,6 +1147,7 @@ impl Engine {
             let Some(init) = self.initiators.get_mut(index) else {
                 continue;
             };
+            ensure_generation(&mut init.session);
             for _ in 0..limit {
                 let Some(command) = init
                     .route
@@ -1325,7 +1376,11 @@ impl Engine {
                 };
                 established |= event == Event::StateChanged(SessionState::Established);
                 work += 1;
-                push_event(&mut init.route, event, now);
+                let item = to_item(&init.route, event, now);
+                if let FromEngine::Message(slot) = &item {
+                    journal_inbound(&mut init.session, slot, init.config.encoding);
+                }
+                let _ = init.route.from_engine.push(item);
                 if timings {
                     let spent = self.clock.now().saturating_sub(now);
                     self.recorders.stages[Stage::Inbound as usize].record(spent.max(1));
@@ -1498,7 +1553,51 @@ fn apply(session: &mut EngineSession, route: &mut Route, command: ToEngine, now:
 }
 
 fn push_event(route: &mut Route, event: Event<'_>, now: u64) {
-    let item = match event {
+    let item = to_item(route, event, now);
+    // The caller checked there is room (one producer: room cannot shrink).
+    let _ = route.from_engine.push(item);
+}
+
+/// Starts the journal generation of a just-established session that has none yet.
+fn ensure_generation(session: &mut EngineSession) {
+    if session.state() != SessionState::Established {
+        return;
+    }
+    let status = session.status();
+    if let EngineStore::Journal(journal) = session.store_mut() {
+        if journal.session().map(|m| m.session_id) != Some(status.session_id) {
+            let inbound = status
+                .inbound_flow
+                .unwrap_or(crate::codec::fixp::FlowType::Recoverable);
+            // On failure sends are refused with a store error the strategy sees.
+            let _ = journal.start_generation(status.session_id, status.outbound_flow, inbound);
+        }
+    }
+}
+
+/// Records a delivered inbound message in the session's journal (if it has one), so that a
+/// restart knows the next number to expect.
+fn journal_inbound(session: &mut EngineSession, slot: &MessageSlot, encoding: WireEncoding) {
+    if slot.seq == 0 {
+        return;
+    }
+    if let EngineStore::Journal(journal) = session.store_mut() {
+        if let Some(generation) = journal.generation_mut() {
+            let code = match encoding {
+                WireEncoding::Sbe => crate::codec::sofh::SBE_LITTLE_ENDIAN,
+                WireEncoding::Json => crate::codec::sofh::JSON,
+            };
+            // Numbers only grow (duplicates are dropped before delivery); a refused record
+            // only means a restart would ask for it again.
+            let _ = generation
+                .inbound
+                .append_after_gap(slot.seq, slot.recv_ns, code, slot.bytes());
+        }
+    }
+}
+
+fn to_item(route: &Route, event: Event<'_>, now: u64) -> FromEngine {
+    match event {
         Event::Message { seq, bytes } => match MessageSlot::new(bytes, seq, now) {
             Ok(slot) => {
                 SessionCounters::bump(&route.counters.messages_in);
@@ -1510,9 +1609,7 @@ fn push_event(route: &mut Route, event: Event<'_>, now: u64) {
             SessionCounters::bump(&route.counters.events);
             FromEngine::Event(detach(other))
         }
-    };
-    // The caller checked there is room (one producer: room cannot shrink).
-    let _ = route.from_engine.push(item);
+    }
 }
 
 /// An event without borrowed bytes (every variant but `Message`, which is handled apart).

@@ -379,6 +379,31 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
         Self::new(config, Role::Client, encoding, store, session_id)
     }
 
+    /// A client session resumed from a journal after a restart: `session_id` was negotiated
+    /// before, so the first connection sends Establish (no Negotiate) with
+    /// `next_seq_to_send`, and inbound delivery continues at `next_seq_expected` (a
+    /// Recoverable server flow is asked to retransmit what was missed).
+    pub fn client_resumed(
+        config: SessionConfig,
+        encoding: E,
+        store: S,
+        session_id: SessionId,
+        server_flow: FlowType,
+        next_seq_to_send: u64,
+        next_seq_expected: u64,
+    ) -> Self {
+        let mut session = Self::new(config, Role::Client, encoding, store, session_id);
+        session.state = SessionState::NotEstablished;
+        session.in_flow = Some(server_flow);
+        session.next_out = next_seq_to_send.max(1);
+        let next_in = next_seq_expected.max(1);
+        session.expected = next_in;
+        session.cursor = next_in;
+        session.replay_cursor = next_in;
+        session.known_next = next_in;
+        session
+    }
+
     /// A server session for a just-accepted Negotiate: bound, answers with NegotiationResponse.
     pub(crate) fn server_negotiated(
         now: u64,

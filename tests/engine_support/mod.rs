@@ -96,20 +96,23 @@ pub fn start_client(
             .map(|pem| client_config_from_ca_pem(pem).expect("client tls")),
     };
     let mut builder = EngineBuilder::new(test_config(keepalive_ms)).expect("engine");
-    let handle = builder.initiate(InitiatorConfig {
-        target,
-        options: WsOptions {
-            subprotocols: vec![subprotocol],
-            ..WsOptions::default()
-        },
-        encoding,
-        session: SessionConfig {
-            flow,
-            keepalive_interval_ms: keepalive_ms,
-            ..SessionConfig::default()
-        },
-        session_id: session_id(seed),
-    });
+    let handle = builder
+        .initiate(InitiatorConfig {
+            target,
+            options: WsOptions {
+                subprotocols: vec![subprotocol],
+                ..WsOptions::default()
+            },
+            encoding,
+            session: SessionConfig {
+                flow,
+                keepalive_interval_ms: keepalive_ms,
+                ..SessionConfig::default()
+            },
+            session_id: session_id(seed),
+            journal: None,
+        })
+        .expect("initiate");
     (builder.start().expect("start"), handle)
 }
 

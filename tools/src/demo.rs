@@ -23,8 +23,10 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 use fixp_ws::codec::SessionId;
 use fixp_ws::engine::{
-    CoreList, EngineBuilder, EngineConfig, EngineHandle, IdleMode, InitiatorConfig, Stage,
+    CoreList, EngineBuilder, EngineConfig, EngineHandle, IdleMode, InitiatorConfig, JournalSetup,
+    Stage,
 };
+use fixp_ws::journal::{JournalConfig, RingConfig};
 use fixp_ws::session::SessionConfig;
 use fixp_ws::transport::{
     client_config_from_ca_file, client_config_from_ca_pem, ClientTarget, ServerIdentity,
@@ -114,6 +116,10 @@ enum Command {
         /// Reports to print.
         #[arg(long, default_value_t = 20)]
         print: usize,
+        /// Journal the session in this directory: a later `connect` with the same directory
+        /// continues the session (same SessionId, sequence numbers continuing).
+        #[arg(long)]
+        journal: Option<PathBuf>,
         #[command(flatten)]
         engine: EngineArgs,
     },
@@ -186,10 +192,20 @@ fn parse_url(url: &str) -> Result<(bool, String, u16, String), String> {
     Ok((tls, host, port, path))
 }
 
+/// Journal rings for a demo session: 2 × 1 MiB per direction.
+fn small_ring() -> RingConfig {
+    RingConfig {
+        segment_bytes: 1 << 20,
+        segment_count: 2,
+        max_messages: 1 << 16,
+    }
+}
+
 fn start_trader(
     target: ClientTarget,
     path: &str,
     encoding: WireEncoding,
+    journal: Option<&std::path::Path>,
     args: &EngineArgs,
     cores: &Option<CoreList>,
 ) -> Result<(EngineHandle, fixp_ws::engine::SessionHandle), String> {
@@ -198,20 +214,30 @@ fn start_trader(
         WireEncoding::Json => Subprotocol::FixpJson,
     };
     let mut builder = EngineBuilder::new(engine_config(args, cores)).map_err(|e| e.to_string())?;
-    let handle = builder.initiate(InitiatorConfig {
-        target,
-        options: WsOptions {
-            path: path.to_owned(),
-            subprotocols: vec![subprotocol],
-            ..WsOptions::default()
-        },
-        encoding,
-        session: SessionConfig {
-            keepalive_interval_ms: args.keepalive_ms,
-            ..SessionConfig::default()
-        },
-        session_id: random_session_id(),
-    });
+    let handle = builder
+        .initiate(InitiatorConfig {
+            target,
+            options: WsOptions {
+                path: path.to_owned(),
+                subprotocols: vec![subprotocol],
+                ..WsOptions::default()
+            },
+            encoding,
+            session: SessionConfig {
+                keepalive_interval_ms: args.keepalive_ms,
+                ..SessionConfig::default()
+            },
+            session_id: random_session_id(),
+            journal: journal.map(|dir| JournalSetup {
+                dir: dir.to_path_buf(),
+                config: JournalConfig {
+                    outbound: small_ring(),
+                    inbound: small_ring(),
+                    ..JournalConfig::default()
+                },
+            }),
+        })
+        .map_err(|e| e.to_string())?;
     let engine = builder.start().map_err(|e| e.to_string())?;
     Ok((engine, handle))
 }
@@ -305,8 +331,18 @@ fn main() -> ExitCode {
             encoding,
             orders,
             print,
+            journal,
             engine,
-        } => run_connect(&url, &ca, encoding, orders, print, &engine, &cores),
+        } => run_connect(
+            &url,
+            &ca,
+            encoding,
+            orders,
+            print,
+            journal.as_deref(),
+            &engine,
+            &cores,
+        ),
         Command::Run {
             orders,
             print,
@@ -368,12 +404,14 @@ fn run_serve(
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_connect(
     url: &str,
     ca: &std::path::Path,
     encoding: Encoding,
     orders: u64,
     print: usize,
+    journal: Option<&std::path::Path>,
     args: &EngineArgs,
     cores: &Option<CoreList>,
 ) -> Result<(), String> {
@@ -393,7 +431,7 @@ fn run_connect(
         Encoding::Json => WireEncoding::Json,
     };
     let target = ClientTarget { addr, host, tls };
-    let (mut engine, mut handle) = start_trader(target, &path, encoding, args, cores)?;
+    let (mut engine, mut handle) = start_trader(target, &path, encoding, journal, args, cores)?;
     let label = format!("{encoding:?}").to_lowercase();
     let summary = trader::trade(&mut handle, orders, print, &label).map_err(|e| e.to_string())?;
     print_summary(&label, &summary);
@@ -439,7 +477,8 @@ fn run_all(
             host: "localhost".into(),
             tls: Some(Arc::clone(&ca)),
         };
-        let (mut engine, mut handle) = start_trader(target, &path, encoding, &client_args, cores)?;
+        let (mut engine, mut handle) =
+            start_trader(target, &path, encoding, None, &client_args, cores)?;
         match trader::trade(&mut handle, orders, print, &label) {
             Ok(summary) => print_summary(&label, &summary),
             Err(e) => {
