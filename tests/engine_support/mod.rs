@@ -83,6 +83,25 @@ pub fn start_client(
     keepalive_ms: u32,
     seed: u64,
 ) -> (EngineHandle, SessionHandle) {
+    start_client_with(
+        server,
+        encoding,
+        flow,
+        keepalive_ms,
+        seed,
+        test_config(keepalive_ms),
+    )
+}
+
+/// [`start_client`] with an engine configuration.
+pub fn start_client_with(
+    server: &Server,
+    encoding: WireEncoding,
+    flow: FlowType,
+    keepalive_ms: u32,
+    seed: u64,
+    config: EngineConfig,
+) -> (EngineHandle, SessionHandle) {
     let subprotocol = match encoding {
         WireEncoding::Sbe => Subprotocol::FixpSbe,
         WireEncoding::Json => Subprotocol::FixpJson,
@@ -95,7 +114,7 @@ pub fn start_client(
             .as_ref()
             .map(|pem| client_config_from_ca_pem(pem).expect("client tls")),
     };
-    let mut builder = EngineBuilder::new(test_config(keepalive_ms)).expect("engine");
+    let mut builder = EngineBuilder::new(config).expect("engine");
     let handle = builder
         .initiate(InitiatorConfig {
             target,
