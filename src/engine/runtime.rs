@@ -1033,30 +1033,46 @@ impl Engine {
         // Reads: every frame goes to its session now; its events reach the strategy later in
         // the cycle. A read takes no more frames than the strategy's queue has room for (and
         // the per-cycle limit): a full strategy queue holds input back in the socket.
+        // Each frame's events go to the strategy at once, stamped with the frame's read time.
         let id = conn.id;
         let limit = self.config.drain_limit;
+        let clock = self.clock;
+        let timings = self.config.timings;
+        let inbound = &mut self.recorders.stages[Stage::Inbound as usize];
         let status = match conn.owner {
             Owner::Server(_) => {
-                let budget = match conn.session {
-                    Some(sid) => self
-                        .served
-                        .iter()
-                        .find(|s| s.id == sid)
-                        .map_or(limit, |s| s.route.from_engine.free().min(limit)),
-                    None => limit,
-                };
+                let mut route = conn
+                    .session
+                    .and_then(|sid| self.served.iter_mut().find(|s| s.id == sid))
+                    .map(|s| &mut s.route);
+                let budget = route
+                    .as_ref()
+                    .map_or(limit, |r| r.from_engine.free().min(limit));
                 let acceptor = &mut self.acceptor;
                 self.selector.set(conn.encoding);
                 conn.ws.read_frames_up_to(budget, |kind, bytes| {
+                    let read_ns = if timings { clock.now() } else { now };
                     acceptor.handle_frame(now, id, bytes, kind);
+                    if let (Some(route), Some(session)) = (route.as_mut(), acceptor.session_on(id))
+                    {
+                        if forward_events(session, route, read_ns, None) > 0 && timings {
+                            inbound.record(clock.now().saturating_sub(read_ns).max(1));
+                        }
+                    }
                 })
             }
             Owner::Client(index) => match self.initiators.get_mut(index) {
                 Some(init) => {
                     let budget = init.route.from_engine.free().min(limit);
                     let session = &mut init.session;
+                    let route = &mut init.route;
+                    let encoding = init.config.encoding;
                     conn.ws.read_frames_up_to(budget, |kind, bytes| {
-                        session.handle_frame(now, bytes, kind)
+                        let read_ns = if timings { clock.now() } else { now };
+                        session.handle_frame(now, bytes, kind);
+                        if forward_events(session, route, read_ns, Some(encoding)) > 0 && timings {
+                            inbound.record(clock.now().saturating_sub(read_ns).max(1));
+                        }
                     })
                 }
                 None => Ok((ReadStatus::Drained, false)),
@@ -1362,53 +1378,29 @@ impl Engine {
 
     // ----- events to strategies -----
 
+    /// Events not produced by a frame (timers, state changes, recovery) reach the strategy here.
     fn deliver_events(&mut self, now: u64) -> usize {
         let mut work = 0;
-        let timings = self.config.timings;
-        for index in 0..self.initiators.len() {
-            let Some(init) = self.initiators.get_mut(index) else {
-                continue;
-            };
-            let mut established = false;
-            while init.route.from_engine.free() > 0 {
-                let Some(event) = init.session.poll_event() else {
-                    break;
-                };
-                established |= event == Event::StateChanged(SessionState::Established);
-                work += 1;
-                let item = to_item(&init.route, event, now);
-                if let FromEngine::Message(slot) = &item {
-                    journal_inbound(&mut init.session, slot, init.config.encoding);
-                }
-                let _ = init.route.from_engine.push(item);
-                if timings {
-                    let spent = self.clock.now().saturating_sub(now);
-                    self.recorders.stages[Stage::Inbound as usize].record(spent.max(1));
-                }
-            }
+        let reconnect_min = ns(self.config.reconnect_min);
+        for init in &mut self.initiators {
+            work += forward_events(
+                &mut init.session,
+                &mut init.route,
+                now,
+                Some(init.config.encoding),
+            );
             if init.session.has_event() && init.route.from_engine.free() == 0 {
                 SessionCounters::bump(&init.route.counters.strategy_backpressure);
             }
-            if established {
-                init.backoff_ns = ns(self.config.reconnect_min);
+            if init.session.state() == SessionState::Established {
+                init.backoff_ns = reconnect_min;
             }
         }
         for served in &mut self.served {
             let Some(session) = self.acceptor.session_mut(served.id) else {
                 continue;
             };
-            while served.route.from_engine.free() > 0 {
-                let Some(event) = session.poll_event() else {
-                    break;
-                };
-                work += 1;
-                let is_message = matches!(event, Event::Message { .. });
-                push_event(&mut served.route, event, now);
-                if timings && is_message {
-                    let spent = self.clock.now().saturating_sub(now);
-                    self.recorders.stages[Stage::Inbound as usize].record(spent.max(1));
-                }
-            }
+            work += forward_events(session, &mut served.route, now, None);
             if session.has_event() && served.route.from_engine.free() == 0 {
                 SessionCounters::bump(&served.route.counters.strategy_backpressure);
             }
@@ -1552,10 +1544,29 @@ fn apply(session: &mut EngineSession, route: &mut Route, command: ToEngine, now:
     }
 }
 
-fn push_event(route: &mut Route, event: Event<'_>, now: u64) {
-    let item = to_item(route, event, now);
-    // The caller checked there is room (one producer: room cannot shrink).
-    let _ = route.from_engine.push(item);
+/// Moves a session's events to its strategy queue while the queue has room (messages stamped
+/// `recv_ns`, journaled first when the session has a journal and `journal` names the
+/// encoding). Returns how many were moved.
+fn forward_events(
+    session: &mut EngineSession,
+    route: &mut Route,
+    recv_ns: u64,
+    journal: Option<WireEncoding>,
+) -> usize {
+    let mut moved = 0;
+    // One producer: room seen here cannot shrink before the push.
+    while route.from_engine.free() > 0 {
+        let Some(event) = session.poll_event() else {
+            break;
+        };
+        let item = to_item(route, event, recv_ns);
+        if let (FromEngine::Message(slot), Some(encoding)) = (&item, journal) {
+            journal_inbound(session, slot, encoding);
+        }
+        let _ = route.from_engine.push(item);
+        moved += 1;
+    }
+    moved
 }
 
 /// Starts the journal generation of a just-established session that has none yet.
