@@ -150,3 +150,35 @@ fn pings_without_fixp_traffic_still_time_the_session_out() {
     server.engine.shutdown();
     server.engine.join().expect("engine");
 }
+
+#[test]
+fn a_connection_that_never_upgrades_is_dropped_at_the_handshake_timeout() {
+    use std::io::Read;
+    let mut config = test_config(100);
+    config.handshake_timeout = Duration::from_millis(200);
+    let mut server = start_server(false, config);
+    let mut silent = TcpStream::connect(server.addr).expect("tcp");
+    silent.set_read_timeout(Some(GUARD)).expect("read timeout");
+    let mut byte = [0u8; 1];
+    // The engine drops the socket: EOF (or a reset), not a timeout of ours.
+    match silent.read(&mut byte) {
+        Ok(0) => {}
+        Ok(n) => panic!("unexpected {n} bytes"),
+        Err(e) => assert!(
+            matches!(
+                e.kind(),
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted
+            ),
+            "{e}"
+        ),
+    }
+    server.engine.shutdown();
+    server.engine.join().expect("engine");
+    let failures = server
+        .engine
+        .metrics()
+        .counters()
+        .handshake_failures
+        .load(Ordering::Relaxed);
+    assert_eq!(failures, 1);
+}

@@ -1033,7 +1033,10 @@ impl Engine {
         // Reads: every frame goes to its session now; its events reach the strategy later in
         // the cycle. A read takes no more frames than the strategy's queue has room for (and
         // the per-cycle limit): a full strategy queue holds input back in the socket.
-        // Each frame's events go to the strategy at once, stamped with the frame's read time.
+        // Each frame's events go to the strategy at once, stamped with the time the transport
+        // handed the frame over. The inbound stage of a frame runs from the end of the previous
+        // one (or the start of the read) to its push: the socket read, TLS decryption and
+        // WebSocket parsing done for it inside the transport, its decode and the session.
         let id = conn.id;
         let limit = self.config.drain_limit;
         let clock = self.clock;
@@ -1050,13 +1053,16 @@ impl Engine {
                     .map_or(limit, |r| r.from_engine.free().min(limit));
                 let acceptor = &mut self.acceptor;
                 self.selector.set(conn.encoding);
+                let mut mark = if timings { clock.now() } else { now };
                 conn.ws.read_frames_up_to(budget, |kind, bytes| {
                     let read_ns = if timings { clock.now() } else { now };
                     acceptor.handle_frame(now, id, bytes, kind);
                     if let (Some(route), Some(session)) = (route.as_mut(), acceptor.session_on(id))
                     {
                         if forward_events(session, route, read_ns, None) > 0 && timings {
-                            inbound.record(clock.now().saturating_sub(read_ns).max(1));
+                            let done = clock.now();
+                            inbound.record(done.saturating_sub(mark).max(1));
+                            mark = done;
                         }
                     }
                 })
@@ -1067,11 +1073,14 @@ impl Engine {
                     let session = &mut init.session;
                     let route = &mut init.route;
                     let encoding = init.config.encoding;
+                    let mut mark = if timings { clock.now() } else { now };
                     conn.ws.read_frames_up_to(budget, |kind, bytes| {
                         let read_ns = if timings { clock.now() } else { now };
                         session.handle_frame(now, bytes, kind);
                         if forward_events(session, route, read_ns, Some(encoding)) > 0 && timings {
-                            inbound.record(clock.now().saturating_sub(read_ns).max(1));
+                            let done = clock.now();
+                            inbound.record(done.saturating_sub(mark).max(1));
+                            mark = done;
                         }
                     })
                 }
