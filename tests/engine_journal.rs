@@ -140,3 +140,52 @@ fn restarted_client_engine_continues_its_journaled_session() {
     server.engine.shutdown();
     server.engine.join().expect("server engine");
 }
+
+#[test]
+fn a_finalized_journaled_session_is_not_resumed_but_renegotiated_from_one() {
+    use fixp_ws::codec::fixp::EstablishmentRejectCode;
+    use fixp_ws::engine::ToEngine;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut server = start_server(true, test_config(100));
+    let (mut first_engine, mut first) = journaled_client(&server, dir.path(), 3);
+    let mut seen = Seen::default();
+    wait_until(&mut first, &mut seen, "established", |s| {
+        s.has(Event::StateChanged(SessionState::Established))
+    });
+    let _served = accept(&mut server);
+    for i in 1..=3 {
+        send(&mut first, &order(i, WireEncoding::Sbe));
+    }
+    first.command(ToEngine::Finalize).expect("queue");
+    wait_until(&mut first, &mut seen, "finalized", |s| {
+        s.has(Event::Finalized)
+    });
+    first_engine.shutdown();
+    first_engine.join().expect("first engine");
+
+    // The journal still names the finalized id: Establish is refused (Unnegotiated) and the
+    // session negotiates a fresh SessionId, numbered from 1 both ways.
+    let (mut engine, mut client) = journaled_client(&server, dir.path(), 4);
+    let mut seen = Seen::default();
+    wait_until(&mut client, &mut seen, "established anew", |s| {
+        s.has(Event::StateChanged(SessionState::Established))
+    });
+    assert!(seen.has(Event::EstablishmentRejected(
+        EstablishmentRejectCode::Unnegotiated
+    )));
+    let mut renewed = accept(&mut server);
+    for i in 1..=2 {
+        send(&mut client, &order(10 + i, WireEncoding::Sbe));
+    }
+    let mut server_seen = Seen::default();
+    wait_until(&mut renewed, &mut server_seen, "2 orders", |s| {
+        s.messages.len() >= 2
+    });
+    let seqs: Vec<u64> = server_seen.messages.iter().map(|(s, _)| *s).collect();
+    assert_eq!(seqs, vec![1, 2]);
+    assert_ne!(renewed.session_id(), client.session_id(), "a new SessionId");
+    engine.shutdown();
+    engine.join().expect("engine");
+    server.engine.shutdown();
+    server.engine.join().expect("server engine");
+}

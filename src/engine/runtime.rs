@@ -446,6 +446,8 @@ type EngineAcceptor = Acceptor<EngineEncoding, EngineStore, AcceptAll, Factory>;
 
 struct Initiator {
     session: EngineSession,
+    /// The SessionId the retransmit store holds messages of.
+    store_id: SessionId,
     route: Route,
     config: InitiatorConfig,
     conn: Option<usize>,
@@ -568,6 +570,7 @@ impl EngineBuilder {
             &wake,
         );
         self.initiators.push(Initiator {
+            store_id: session.session_id(),
             session,
             route,
             config,
@@ -1172,6 +1175,18 @@ impl Engine {
             let Some(init) = self.initiators.get_mut(index) else {
                 continue;
             };
+            if init.session.session_id() != init.store_id {
+                // Renegotiated under a new SessionId (the server did not know the old one):
+                // numbering restarts at 1, so the in-memory store starts empty too (a journal
+                // starts a new generation once established).
+                init.store_id = init.session.session_id();
+                if let EngineStore::Memory(store) = init.session.store_mut() {
+                    *store = MemoryStore::new(
+                        self.config.retransmit_capacity,
+                        init.config.session.max_frame_len,
+                    );
+                }
+            }
             ensure_generation(&mut init.session);
             for _ in 0..limit {
                 let Some(command) = init

@@ -1046,14 +1046,32 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
                 self.push_event(Event::EstablishmentRejected(code), false);
                 self.terminate(now, TerminateReason::Refused);
                 if code == EstablishmentRejectCode::Unnegotiated {
-                    // The server does not know the id: the next connection negotiates anew.
+                    // The server does not know the id: the next connection negotiates anew,
+                    // a new session numbered from 1 both ways.
                     self.id_counter += 1;
                     self.session_id = derive_session_id(self.session_id, self.id_counter);
+                    self.restart_numbering();
                     self.set_state(SessionState::Idle);
                 }
             }
             other => self.on_not_established(now, other),
         }
+    }
+
+    /// A new SessionId starts both flows afresh (the retransmit store is the owner's to renew).
+    fn restart_numbering(&mut self) {
+        self.next_out = 1;
+        self.need_sequence = false;
+        self.replay = None;
+        self.expected = 1;
+        self.cursor = 1;
+        self.replay_cursor = 1;
+        self.replay_remaining = 0;
+        self.replaying = false;
+        self.known_next = 1;
+        self.request = None;
+        self.recovery.clear();
+        self.in_flow = None;
     }
 
     /// Both roles: the binding is established; the peer declared `keepalive_ms` and, for its

@@ -93,7 +93,10 @@ pub fn trade(
             Err(TradeError::Ended(format!("negotiation rejected: {c:?}")))
         }
         FromEngine::Event(Event::EstablishmentRejected(c)) => {
-            Err(TradeError::Ended(format!("establishment rejected: {c:?}")))
+            // For example a journaled session that was finalized: the session negotiates a new
+            // SessionId on the engine's next connection (digest A1).
+            println!("[{label}] establishment rejected ({c:?}); negotiating a new session");
+            Ok(false)
         }
         _ => Ok(false),
     })?;
