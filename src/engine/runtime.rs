@@ -1129,7 +1129,7 @@ impl Engine {
     }
 
     /// After frames on a server connection: if the acceptor bound a session to it, route it.
-    fn bind_served(&mut self, slot: usize, _now: u64) {
+    fn bind_served(&mut self, slot: usize, now: u64) {
         let Some(Some(conn)) = self.conns.get_mut(slot) else {
             return;
         };
@@ -1152,7 +1152,7 @@ impl Engine {
         if self.accepted.push(handle).is_err() {
             // The application is not taking new sessions: refuse this one.
             if let Some(session) = self.acceptor.session_on(id) {
-                session.terminate(_now, TerminateReason::Refused);
+                session.terminate(now, TerminateReason::Refused);
             }
             return;
         }
@@ -1478,6 +1478,31 @@ impl Engine {
     fn begin_shutdown(&mut self, now: u64) {
         self.shutting_down = Some(now);
         let finalize = self.config.shutdown_mode == ShutdownMode::Finalize;
+        // Connections without a bound session first (their sessions have no Close to send):
+        // handshakes are dropped, open ones closed (1001 from a server, 1000 from a client).
+        let close_timeout = ns(self.config.close_timeout);
+        for conn in self.conns.iter_mut().flatten() {
+            let (unbound, code) = match conn.owner {
+                Owner::Client(index) => (
+                    self.initiators
+                        .get(index)
+                        .is_some_and(|init| !init.session.is_bound()),
+                    crate::transport::CLOSE_NORMAL,
+                ),
+                Owner::Server(_) => (conn.session.is_none(), CLOSE_GOING_AWAY),
+            };
+            if !unbound {
+                continue;
+            }
+            if conn.phase == Phase::Open {
+                let _ = conn.ws.close(code, "shutting down");
+                conn.phase = Phase::Closing;
+                conn.deadline = Some(now + close_timeout);
+            } else if conn.phase == Phase::Handshake {
+                conn.dead = true;
+            }
+        }
+        // Bound sessions end through the session: Close 1000 (unbind) or finalization.
         for init in &mut self.initiators {
             init.reconnect_at = None;
             end_session(&mut init.session, finalize, now);
@@ -1487,21 +1512,6 @@ impl Engine {
             if let Some(session) = self.acceptor.session_mut(served.id) {
                 end_session(session, finalize, now);
             }
-        }
-        let close_timeout = ns(self.config.close_timeout);
-        for conn in self.conns.iter_mut().flatten() {
-            if matches!(conn.owner, Owner::Server(_)) && conn.session.is_none() {
-                if conn.phase == Phase::Open {
-                    let _ = conn.ws.close(CLOSE_GOING_AWAY, "server shutting down");
-                    conn.phase = Phase::Closing;
-                    conn.deadline = Some(now + close_timeout);
-                } else if conn.phase == Phase::Handshake {
-                    conn.dead = true;
-                }
-            }
-        }
-        for listener in &mut self.listeners {
-            let _ = listener;
         }
     }
 }
