@@ -307,6 +307,17 @@ impl Clock {
     }
 }
 
+/// A connection's id: a never-reused epoch above the slot index, so an id of a closed
+/// connection does not name the next connection in the same slot.
+fn connection_id(epoch: u64, slot: usize) -> ConnectionId {
+    ConnectionId((epoch << SLOT_BITS) | (slot as u64 & SLOT_MASK))
+}
+
+/// The slot a connection id names (its epoch must still be checked against the slot's).
+fn slot_of(id: ConnectionId) -> usize {
+    usize::try_from(id.0 & SLOT_MASK).unwrap_or(usize::MAX)
+}
+
 fn ns(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX / 4)
 }
@@ -875,12 +886,11 @@ impl Engine {
     fn new_conn_id(&mut self, slot: usize) -> ConnectionId {
         let epoch = self.next_epoch;
         self.next_epoch += 1;
-        ConnectionId((epoch << SLOT_BITS) | (slot as u64 & SLOT_MASK))
+        connection_id(epoch, slot)
     }
 
     fn conn_by_id(&mut self, id: ConnectionId) -> Option<&mut Conn> {
-        let slot = usize::try_from(id.0 & SLOT_MASK).ok()?;
-        let conn = self.conns.get_mut(slot)?.as_mut()?;
+        let conn = self.conns.get_mut(slot_of(id))?.as_mut()?;
         // The epoch fences a reused slot: a stale id names nothing.
         (conn.id == id).then_some(conn)
     }
@@ -1260,7 +1270,7 @@ impl Engine {
                     Applied::Sent => {
                         if timings {
                             if let Some(conn) = served.conn {
-                                let slot = usize::try_from(conn.0 & SLOT_MASK).unwrap_or(0);
+                                let slot = slot_of(conn);
                                 if let Some(Some(c)) = self.conns.get_mut(slot) {
                                     if c.id == conn {
                                         transmit_session(session, c, now, close_timeout);
@@ -1280,7 +1290,7 @@ impl Engine {
                 }
             }
             if let Some(conn) = kill {
-                let slot = usize::try_from(conn.0 & SLOT_MASK).unwrap_or(usize::MAX);
+                let slot = slot_of(conn);
                 if self.conn_by_id(conn).is_some() {
                     self.drop_conn(slot, now);
                 }
@@ -1376,7 +1386,7 @@ impl Engine {
         let mut overflow = None;
         while let Some((id, transmit)) = self.acceptor.poll_transmit() {
             work += 1;
-            let slot = usize::try_from(id.0 & SLOT_MASK).unwrap_or(usize::MAX);
+            let slot = slot_of(id);
             let Some(Some(conn)) = self.conns.get_mut(slot) else {
                 continue;
             };
@@ -1776,6 +1786,25 @@ fn flush_buffer(conn: &mut Conn) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connection_ids_are_fenced_by_epoch() {
+        let first = connection_id(1, 5);
+        let reused = connection_id(2, 5);
+        assert_ne!(first, reused, "same slot, new epoch, new id");
+        assert_eq!(slot_of(first), 5);
+        assert_eq!(slot_of(reused), 5);
+        assert_eq!(slot_of(connection_id(7, 0)), 0);
+    }
+
+    #[test]
+    fn clock_is_epoch_based_and_never_goes_back() {
+        let clock = Clock::new();
+        let a = clock.now();
+        let b = clock.now();
+        assert!(b >= a);
+        assert!(a > 1_600_000_000_000_000_000, "epoch nanoseconds");
+    }
 
     #[test]
     fn send_buffer_keeps_frames_in_order_and_refuses_past_its_limit() {
