@@ -43,6 +43,7 @@ fn journaled_client(
             session: SessionConfig {
                 flow: FlowType::Recoverable,
                 keepalive_interval_ms: 100,
+                lapse_multiple: LAPSE_MULTIPLE,
                 ..SessionConfig::default()
             },
             session_id: session_id(seed),

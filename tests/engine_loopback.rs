@@ -55,7 +55,7 @@ fn round_trip(encoding: WireEncoding) {
     }
 
     // Idle for several keepalive intervals: heartbeats keep both sides bound.
-    std::thread::sleep(Duration::from_millis(500));
+    std::thread::sleep(Duration::from_millis(600));
     client_seen.take(&mut client);
     server_seen.take(&mut served);
     assert!(

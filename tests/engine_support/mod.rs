@@ -20,6 +20,9 @@ use fixp_ws::transport::{
 /// Safety net against hangs only.
 pub const GUARD: Duration = Duration::from_secs(20);
 
+/// Silent keepalive intervals before a binding ends, in tests.
+pub const LAPSE_MULTIPLE: u32 = 10;
+
 /// Engine settings for tests: blocking idle strategy, short keepalives.
 pub fn test_config(keepalive_ms: u32) -> EngineConfig {
     let mut config = EngineConfig {
@@ -27,6 +30,9 @@ pub fn test_config(keepalive_ms: u32) -> EngineConfig {
         ..EngineConfig::default()
     };
     config.acceptor.session.keepalive_interval_ms = keepalive_ms;
+    // Short keepalives, but a binding ends only after LAPSE_MULTIPLE silent intervals: a busy
+    // test machine that starves a thread for a few intervals does not end sessions.
+    config.acceptor.session.lapse_multiple = LAPSE_MULTIPLE;
     config.acceptor.keepalive_range_ms = (10, 60_000);
     config.reconnect_min = Duration::from_millis(10);
     config.reconnect_max = Duration::from_millis(100);
@@ -126,6 +132,7 @@ pub fn start_client_with(
             session: SessionConfig {
                 flow,
                 keepalive_interval_ms: keepalive_ms,
+                lapse_multiple: LAPSE_MULTIPLE,
                 ..SessionConfig::default()
             },
             session_id: session_id(seed),
