@@ -242,6 +242,19 @@ fn start_trader(
     Ok((engine, handle))
 }
 
+fn print_counters(label: &str, handle: &fixp_ws::engine::SessionHandle) {
+    let c = handle.counters().snapshot();
+    println!(
+        "[{label}] session counters: messages_out={} messages_in={} events={} strategy_backpressure={} session_backpressure={} connections={}",
+        c.messages_out,
+        c.messages_in,
+        c.events,
+        c.strategy_backpressure,
+        c.session_backpressure,
+        c.connections
+    );
+}
+
 fn print_summary(label: &str, s: &trader::TradeSummary) {
     let types: Vec<String> = s.by_type.iter().map(|(n, c)| format!("{n}={c}")).collect();
     println!(
@@ -435,6 +448,7 @@ fn run_connect(
     let label = format!("{encoding:?}").to_lowercase();
     let summary = trader::trade(&mut handle, orders, print, &label).map_err(|e| e.to_string())?;
     print_summary(&label, &summary);
+    print_counters(&label, &handle);
     engine.shutdown();
     engine.join()?;
     print_metrics(&label, &mut engine);
@@ -480,7 +494,10 @@ fn run_all(
         let (mut engine, mut handle) =
             start_trader(target, &path, encoding, None, &client_args, cores)?;
         match trader::trade(&mut handle, orders, print, &label) {
-            Ok(summary) => print_summary(&label, &summary),
+            Ok(summary) => {
+                print_summary(&label, &summary);
+                print_counters(&label, &handle);
+            }
             Err(e) => {
                 outcome = Err(format!("{label}: {e}"));
             }
