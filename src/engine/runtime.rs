@@ -1451,10 +1451,10 @@ impl Engine {
                 self.drop_conn(slot, now);
             }
         }
-        // Forget served sessions the acceptor has freed, once their events are delivered.
+        // Forget served sessions the acceptor has freed (it frees a finalized session only
+        // once its events were taken, so the strategy has seen Finalized).
         let acceptor = &self.acceptor;
-        self.served
-            .retain(|s| acceptor.session(s.id).is_some() || s.route.pending.is_some());
+        self.served.retain(|s| acceptor.session(s.id).is_some());
     }
 
     /// Drops a connection now (no closing handshake) and tells its session.
