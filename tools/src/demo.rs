@@ -93,7 +93,7 @@ enum Command {
         /// Where to write the generated self-signed certificate for clients to trust.
         #[arg(long, default_value = "fixp-demo-cert.pem")]
         cert_out: PathBuf,
-        /// Stop after this many seconds (default: run until killed).
+        /// Stop after this many seconds (default: until Ctrl-C; both stop gracefully).
         #[arg(long)]
         seconds: Option<u64>,
         #[command(flatten)]
@@ -401,6 +401,12 @@ fn run_serve(
     let (engine, bound) = serve(addr, path.clone(), identity, args, cores)?;
     println!("exchange listening on wss://{bound}{path} (subprotocols fixp-sbe, fixp-json, binary, text)");
     let stop = Arc::new(AtomicBool::new(false));
+    {
+        // Ctrl-C stops the exchange gracefully: every session is closed with a Close frame.
+        let stop = Arc::clone(&stop);
+        ctrlc::set_handler(move || stop.store(true, Ordering::Release))
+            .map_err(|e| format!("Ctrl-C handler: {e}"))?;
+    }
     if let Some(seconds) = seconds {
         let stop = Arc::clone(&stop);
         std::thread::spawn(move || {
