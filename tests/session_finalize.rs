@@ -135,9 +135,30 @@ fn finished_sending_with_gap_on_idempotent_flow_sends_not_applied_then_finished_
 }
 
 #[test]
+fn finished_peer_heartbeat_sequence_is_accepted() {
+    let (mut c, now) = established_client(FlowType::Idempotent, FlowType::Recoverable, Some(1));
+    let id = c.session_id();
+    feed_app(&mut c, now, 1);
+    feed(
+        &mut c,
+        now,
+        &FixpMessage::FinishedSending {
+            session_id: id,
+            last_seq_no: Some(1),
+        },
+    );
+    assert_eq!(drain(&mut c), vec![Out::Msg(Msg::FinishedReceiving)]);
+    feed(&mut c, now, &FixpMessage::Sequence { next_seq_no: 2 });
+    assert_eq!(close_of(&drain(&mut c)), None, "heartbeat, not a violation");
+    assert_eq!(c.state(), SessionState::Established);
+}
+
+#[test]
 fn messages_after_finished_sending_are_violations() {
+    // Sequence(LastSeqNo + 1) is the finished peer's heartbeat (accepted, see below); a
+    // Sequence announcing further messages is a violation.
     for late in [
-        FixpMessage::Sequence { next_seq_no: 2 },
+        FixpMessage::Sequence { next_seq_no: 3 },
         FixpMessage::Applied {
             from_seq_no: 1,
             count: 1,

@@ -150,6 +150,12 @@ impl HistogramRecorder {
         self.current.saturating_record(value);
     }
 
+    /// Ends recording and returns the values not yet published (for a final report after
+    /// the engine thread stops).
+    pub fn into_unpublished(self) -> Histogram<u64> {
+        self.current
+    }
+
     /// Values recorded since the last publish.
     pub fn pending(&self) -> u64 {
         self.current.len()

@@ -379,6 +379,31 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
         Self::new(config, Role::Client, encoding, store, session_id)
     }
 
+    /// A client session resumed from a journal after a restart: `session_id` was negotiated
+    /// before, so the first connection sends Establish (no Negotiate) with
+    /// `next_seq_to_send`, and inbound delivery continues at `next_seq_expected` (a
+    /// Recoverable server flow is asked to retransmit what was missed).
+    pub fn client_resumed(
+        config: SessionConfig,
+        encoding: E,
+        store: S,
+        session_id: SessionId,
+        server_flow: FlowType,
+        next_seq_to_send: u64,
+        next_seq_expected: u64,
+    ) -> Self {
+        let mut session = Self::new(config, Role::Client, encoding, store, session_id);
+        session.state = SessionState::NotEstablished;
+        session.in_flow = Some(server_flow);
+        session.next_out = next_seq_to_send.max(1);
+        let next_in = next_seq_expected.max(1);
+        session.expected = next_in;
+        session.cursor = next_in;
+        session.replay_cursor = next_in;
+        session.known_next = next_in;
+        session
+    }
+
     /// A server session for a just-accepted Negotiate: bound, answers with NegotiationResponse.
     pub(crate) fn server_negotiated(
         now: u64,
@@ -1021,14 +1046,32 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
                 self.push_event(Event::EstablishmentRejected(code), false);
                 self.terminate(now, TerminateReason::Refused);
                 if code == EstablishmentRejectCode::Unnegotiated {
-                    // The server does not know the id: the next connection negotiates anew.
+                    // The server does not know the id: the next connection negotiates anew,
+                    // a new session numbered from 1 both ways.
                     self.id_counter += 1;
                     self.session_id = derive_session_id(self.session_id, self.id_counter);
+                    self.restart_numbering();
                     self.set_state(SessionState::Idle);
                 }
             }
             other => self.on_not_established(now, other),
         }
+    }
+
+    /// A new SessionId starts both flows afresh (the retransmit store is the owner's to renew).
+    fn restart_numbering(&mut self) {
+        self.next_out = 1;
+        self.need_sequence = false;
+        self.replay = None;
+        self.expected = 1;
+        self.cursor = 1;
+        self.replay_cursor = 1;
+        self.replay_remaining = 0;
+        self.replaying = false;
+        self.known_next = 1;
+        self.request = None;
+        self.recovery.clear();
+        self.in_flow = None;
     }
 
     /// Both roles: the binding is established; the peer declared `keepalive_ms` and, for its
@@ -1238,7 +1281,12 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
             Some(flow) if is_sequenced(flow) => flow,
             _ => return self.violation(now, Violation::SequenceOnUnsequencedFlow),
         };
-        if self.peer_finished.is_some() {
+        if let Some(finished) = self.peer_finished {
+            // Once its flow is finished the peer heartbeats with Sequence(LastSeqNo + 1):
+            // that states no new number and is accepted; anything else is a violation.
+            if finished.is_some_and(|last| next == last + 1) {
+                return;
+            }
             return self.violation(now, Violation::AfterFinishedSending);
         }
         self.replaying = false;

@@ -458,26 +458,48 @@ impl WsConnection {
     /// 1007 and any other protocol violation with 1002; the connection then discards input
     /// until the peer closes. [`ReadStatus::Closing`] has no time limit of its own: the engine
     /// should drop a connection that stays closing past its close timeout.
-    pub fn read_frames<F>(&mut self, mut on_frame: F) -> Result<ReadStatus, TransportError>
+    pub fn read_frames<F>(&mut self, on_frame: F) -> Result<ReadStatus, TransportError>
+    where
+        F: FnMut(FrameKind, &[u8]),
+    {
+        self.read_frames_up_to(usize::MAX, on_frame)
+            .map(|(status, _)| status)
+    }
+
+    /// Like [`read_frames`](Self::read_frames), but delivers at most `limit` data frames.
+    /// The flag is true when it stopped at the limit: more input may be buffered or waiting
+    /// in the socket, and no new readiness event will announce it, so call again (for example
+    /// on the next duty cycle) until the flag is false.
+    pub fn read_frames_up_to<F>(
+        &mut self,
+        limit: usize,
+        mut on_frame: F,
+    ) -> Result<(ReadStatus, bool), TransportError>
     where
         F: FnMut(FrameKind, &[u8]),
     {
         let ws = match &mut self.state {
             State::Open(ws) => ws,
-            State::Draining(_) => return self.drain(),
-            State::Closed => return Ok(ReadStatus::Closed(self.report)),
-            _ => return Ok(ReadStatus::Drained),
+            State::Draining(_) => return self.drain().map(|s| (s, false)),
+            State::Closed => return Ok((ReadStatus::Closed(self.report), false)),
+            _ => return Ok((ReadStatus::Drained, false)),
         };
+        let mut delivered = 0usize;
         loop {
+            if delivered >= limit {
+                return Ok((ReadStatus::Drained, true));
+            }
             match ws.read() {
                 Ok(Message::Binary(payload)) => {
                     self.stats.frames_in += 1;
                     self.stats.bytes_in += payload.len() as u64;
+                    delivered += 1;
                     on_frame(FrameKind::Binary, &payload);
                 }
                 Ok(Message::Text(payload)) => {
                     self.stats.frames_in += 1;
                     self.stats.bytes_in += payload.len() as u64;
+                    delivered += 1;
                     on_frame(FrameKind::Text, payload.as_bytes());
                 }
                 Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => {
@@ -489,27 +511,34 @@ impl WsConnection {
                     match ws.flush() {
                         Ok(()) => {}
                         Err(e) if is_would_block(&e) => self.flush_pending = true,
-                        Err(tungstenite::Error::ConnectionClosed) => return Ok(self.finish()),
+                        Err(tungstenite::Error::ConnectionClosed) => {
+                            return Ok((self.finish(), false))
+                        }
                         Err(e) => return Err(self.fail_hard(e)),
                     }
                 }
                 Err(e) if is_would_block(&e) => {
-                    return Ok(if ws.can_write() {
+                    let status = if ws.can_write() {
                         ReadStatus::Drained
                     } else {
                         ReadStatus::Closing
-                    });
+                    };
+                    return Ok((status, false));
                 }
                 Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
-                    return Ok(self.finish());
+                    return Ok((self.finish(), false));
                 }
                 Err(tungstenite::Error::Capacity(_)) => {
                     self.stats.oversized_closed += 1;
-                    return self.fail(CLOSE_MESSAGE_TOO_BIG, "message too big");
+                    return self
+                        .fail(CLOSE_MESSAGE_TOO_BIG, "message too big")
+                        .map(|s| (s, false));
                 }
                 Err(tungstenite::Error::Utf8(_)) => {
                     self.stats.invalid_utf8_closed += 1;
-                    return self.fail(CLOSE_INVALID_UTF8, "text frame is not UTF-8");
+                    return self
+                        .fail(CLOSE_INVALID_UTF8, "text frame is not UTF-8")
+                        .map(|s| (s, false));
                 }
                 Err(tungstenite::Error::Protocol(
                     tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
@@ -518,7 +547,9 @@ impl WsConnection {
                 }
                 Err(tungstenite::Error::Protocol(_)) => {
                     self.stats.protocol_closed += 1;
-                    return self.fail(CLOSE_PROTOCOL_ERROR, "protocol error");
+                    return self
+                        .fail(CLOSE_PROTOCOL_ERROR, "protocol error")
+                        .map(|s| (s, false));
                 }
                 Err(e) => return Err(self.fail_hard(e)),
             }

@@ -1,0 +1,258 @@
+//! Support for the engine tests: server and client engines on loopback with the blocking idle
+//! strategy, Conga order messages, and polling helpers with a guard against hangs (no test
+//! asserts on time).
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use fixp_ws::codec::conga::{CongaMessage, Id8, NewOrderSingle, OrdType, Price, Side};
+use fixp_ws::codec::fixp::FlowType;
+use fixp_ws::codec::SessionId;
+use fixp_ws::engine::{
+    EngineBuilder, EngineConfig, EngineHandle, FromEngine, IdleMode, InitiatorConfig, SessionHandle,
+};
+use fixp_ws::session::{Event, SessionConfig};
+use fixp_ws::transport::{
+    client_config_from_ca_pem, ClientTarget, ServerIdentity, Subprotocol, WireEncoding, WsOptions,
+};
+
+/// Safety net against hangs only.
+pub const GUARD: Duration = Duration::from_secs(20);
+
+/// Silent keepalive intervals before a binding ends, in tests.
+pub const LAPSE_MULTIPLE: u32 = 10;
+
+/// Engine settings for tests: blocking idle strategy, short keepalives.
+pub fn test_config(keepalive_ms: u32) -> EngineConfig {
+    let mut config = EngineConfig {
+        idle: IdleMode::Block(Duration::from_millis(20)),
+        ..EngineConfig::default()
+    };
+    config.acceptor.session.keepalive_interval_ms = keepalive_ms;
+    // Short keepalives, but a binding ends only after LAPSE_MULTIPLE silent intervals: a busy
+    // test machine that starves a thread for a few intervals does not end sessions.
+    config.acceptor.session.lapse_multiple = LAPSE_MULTIPLE;
+    config.acceptor.keepalive_range_ms = (10, 60_000);
+    config.reconnect_min = Duration::from_millis(10);
+    config.reconnect_max = Duration::from_millis(100);
+    config.retransmit_capacity = 1024;
+    config
+}
+
+/// A started server engine and what clients need to reach it.
+pub struct Server {
+    pub engine: EngineHandle,
+    pub addr: SocketAddr,
+    pub cert_pem: Option<String>,
+}
+
+/// Starts an acceptor engine on 127.0.0.1 (TLS with a fresh self-signed certificate if `tls`).
+pub fn start_server(tls: bool, config: EngineConfig) -> Server {
+    let (server_tls, cert_pem) = if tls {
+        let identity = ServerIdentity::self_signed().expect("certificate");
+        (
+            Some(identity.server_config().expect("server config")),
+            Some(identity.cert_pem.clone()),
+        )
+    } else {
+        (None, None)
+    };
+    let mut builder = EngineBuilder::new(config).expect("engine");
+    let addr = builder
+        .listen(
+            "127.0.0.1:0".parse().expect("addr"),
+            server_tls,
+            WsOptions::default(),
+        )
+        .expect("listen");
+    Server {
+        engine: builder.start().expect("start"),
+        addr,
+        cert_pem,
+    }
+}
+
+/// A random-enough v4 SessionId for a test.
+pub fn session_id(seed: u64) -> SessionId {
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    bytes[8..].copy_from_slice(&(std::process::id() as u64 ^ 0x9e37_79b9).to_le_bytes());
+    SessionId::from_random_bytes(bytes)
+}
+
+/// Starts an initiator engine with one session to `server`.
+pub fn start_client(
+    server: &Server,
+    encoding: WireEncoding,
+    flow: FlowType,
+    keepalive_ms: u32,
+    seed: u64,
+) -> (EngineHandle, SessionHandle) {
+    start_client_with(
+        server,
+        encoding,
+        flow,
+        keepalive_ms,
+        seed,
+        test_config(keepalive_ms),
+    )
+}
+
+/// [`start_client`] with an engine configuration.
+pub fn start_client_with(
+    server: &Server,
+    encoding: WireEncoding,
+    flow: FlowType,
+    keepalive_ms: u32,
+    seed: u64,
+    config: EngineConfig,
+) -> (EngineHandle, SessionHandle) {
+    let subprotocol = match encoding {
+        WireEncoding::Sbe => Subprotocol::FixpSbe,
+        WireEncoding::Json => Subprotocol::FixpJson,
+    };
+    let target = ClientTarget {
+        addr: server.addr,
+        host: "localhost".into(),
+        tls: server
+            .cert_pem
+            .as_ref()
+            .map(|pem| client_config_from_ca_pem(pem).expect("client tls")),
+    };
+    let mut builder = EngineBuilder::new(config).expect("engine");
+    let handle = builder
+        .initiate(InitiatorConfig {
+            target,
+            options: WsOptions {
+                subprotocols: vec![subprotocol],
+                ..WsOptions::default()
+            },
+            encoding,
+            session: SessionConfig {
+                flow,
+                keepalive_interval_ms: keepalive_ms,
+                lapse_multiple: LAPSE_MULTIPLE,
+                ..SessionConfig::default()
+            },
+            session_id: session_id(seed),
+            journal: None,
+        })
+        .expect("initiate");
+    (builder.start().expect("start"), handle)
+}
+
+/// A NewOrderSingle numbered `i`, encoded in `encoding`.
+pub fn order(i: u64, encoding: WireEncoding) -> Vec<u8> {
+    let message = CongaMessage::NewOrderSingle(NewOrderSingle {
+        cl_ord_id: Id8::new(&format!("o{i}")).expect("id"),
+        symbol: Id8::new("ABC").expect("symbol"),
+        side: if i.is_multiple_of(2) {
+            Side::Buy
+        } else {
+            Side::Sell
+        },
+        transact_time: 1_700_000_000_000_000_000 + i,
+        order_qty: 10,
+        ord_type: OrdType::Limit,
+        price: Some(Price(10_000 + i as i32)),
+    });
+    let mut out = vec![0u8; 1024];
+    let n = match encoding {
+        WireEncoding::Sbe => message.encode_sbe(&mut out),
+        WireEncoding::Json => message.encode_json(&mut out),
+    }
+    .expect("encode");
+    out.truncate(n);
+    out
+}
+
+/// The order number of an encoded order (from its ClOrdId).
+pub fn order_number(bytes: &[u8], encoding: WireEncoding) -> u64 {
+    let message = match encoding {
+        WireEncoding::Sbe => CongaMessage::decode_sbe(bytes),
+        WireEncoding::Json => CongaMessage::decode_json(bytes),
+    }
+    .expect("decode");
+    let CongaMessage::NewOrderSingle(order) = message else {
+        panic!("not an order: {message:?}");
+    };
+    order
+        .cl_ord_id
+        .as_str()
+        .trim_start_matches('o')
+        .parse()
+        .expect("number")
+}
+
+/// Waits for the server to hand over a new session.
+pub fn accept(server: &mut Server) -> SessionHandle {
+    let start = Instant::now();
+    loop {
+        if let Some(handle) = server.engine.accept() {
+            return handle;
+        }
+        assert!(start.elapsed() < GUARD, "no session accepted");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Everything a session handle received.
+#[derive(Default, Debug)]
+pub struct Seen {
+    pub messages: Vec<(u64, Vec<u8>)>,
+    pub events: Vec<Event<'static>>,
+}
+
+impl Seen {
+    pub fn take(&mut self, handle: &mut SessionHandle) -> usize {
+        let mut n = 0;
+        while let Some(item) = handle.poll() {
+            n += 1;
+            match item {
+                FromEngine::Message(m) => self.messages.push((m.seq, m.bytes().to_vec())),
+                FromEngine::Event(e) => self.events.push(e),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        n
+    }
+
+    pub fn has(&self, event: Event<'static>) -> bool {
+        self.events.contains(&event)
+    }
+
+    pub fn terminated(&self) -> bool {
+        self.events
+            .iter()
+            .any(|e| matches!(e, Event::Terminated(_)))
+    }
+}
+
+/// Polls `handle` into `seen` until `done(seen)`.
+pub fn wait_until(
+    handle: &mut SessionHandle,
+    seen: &mut Seen,
+    what: &str,
+    done: impl Fn(&Seen) -> bool,
+) {
+    let start = Instant::now();
+    while !done(seen) {
+        if seen.take(handle) == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(
+            start.elapsed() < GUARD,
+            "timed out waiting for {what}: {seen:?}"
+        );
+    }
+}
+
+/// Sends with retries on back-pressure.
+pub fn send(handle: &mut SessionHandle, bytes: &[u8]) {
+    let start = Instant::now();
+    while handle.send(bytes).is_err() {
+        assert!(start.elapsed() < GUARD, "queue stayed full");
+        std::thread::yield_now();
+    }
+}

@@ -1,0 +1,528 @@
+//! `fixp-demo`: a demo exchange and trader on the fixp-ws engine.
+//!
+//! - `serve`: the exchange, an acceptor engine on an address and path, with a certificate and
+//!   key or a self-signed certificate generated at start and written out as PEM;
+//! - `connect`: a trader, an initiator engine to a `wss://` URL trusting a CA file;
+//! - `run`: both in one process on loopback, trading in SBE and then in JSON, printing reports,
+//!   a summary and the engines' stage timings.
+
+#[path = "demo/exchange.rs"]
+mod exchange;
+#[path = "demo/trader.rs"]
+mod trader;
+#[path = "demo/wire.rs"]
+mod wire;
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use fixp_ws::codec::SessionId;
+use fixp_ws::engine::{
+    CoreList, EngineBuilder, EngineConfig, EngineHandle, IdleMode, InitiatorConfig, JournalSetup,
+    Stage,
+};
+use fixp_ws::journal::{JournalConfig, RingConfig};
+use fixp_ws::session::SessionConfig;
+use fixp_ws::transport::{
+    client_config_from_ca_file, client_config_from_ca_pem, ClientTarget, ServerIdentity,
+    Subprotocol, WireEncoding, WsOptions,
+};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "fixp-demo",
+    about = "FIXP over TLS WebSocket: demo exchange and trader"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Idle {
+    /// Busy-poll (one core at 100 % per engine; pin with --core).
+    Busy,
+    /// Spin, then yield, then park briefly.
+    Backoff,
+    /// Block in poll until an event (lowest CPU, highest latency).
+    Block,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Encoding {
+    /// SBE in binary frames (subprotocol fixp-sbe).
+    Sbe,
+    /// JSON in text frames (subprotocol fixp-json).
+    Json,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+struct EngineArgs {
+    /// Idle strategy of the engine thread.
+    #[arg(long, value_enum, default_value_t = Idle::Backoff)]
+    idle: Idle,
+    /// Pin the engine thread to this index of the process's core list.
+    #[arg(long)]
+    core: Option<usize>,
+    /// Keepalive interval, milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    keepalive_ms: u32,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the demo exchange (acceptor).
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        addr: SocketAddr,
+        /// WebSocket path.
+        #[arg(long, default_value = "/fixp")]
+        path: String,
+        /// Certificate chain (PEM). Without it a self-signed certificate is generated.
+        #[arg(long, requires = "key")]
+        cert: Option<PathBuf>,
+        /// Private key (PEM).
+        #[arg(long, requires = "cert")]
+        key: Option<PathBuf>,
+        /// Where to write the generated self-signed certificate for clients to trust.
+        #[arg(long, default_value = "fixp-demo-cert.pem")]
+        cert_out: PathBuf,
+        /// Stop after this many seconds (default: until Ctrl-C; both stop gracefully).
+        #[arg(long)]
+        seconds: Option<u64>,
+        #[command(flatten)]
+        engine: EngineArgs,
+    },
+    /// Trade against a server (initiator).
+    Connect {
+        /// Server URL, e.g. wss://localhost:8443/fixp.
+        #[arg(long)]
+        url: String,
+        /// CA (or the server's self-signed certificate) to trust, PEM.
+        #[arg(long)]
+        ca: PathBuf,
+        /// Encoding.
+        #[arg(long, value_enum, default_value_t = Encoding::Sbe)]
+        encoding: Encoding,
+        /// Orders to send.
+        #[arg(long, short = 'n', default_value_t = 10)]
+        orders: u64,
+        /// Reports to print.
+        #[arg(long, default_value_t = 20)]
+        print: usize,
+        /// Journal the session in this directory: a later `connect` with the same directory
+        /// continues the session (same SessionId, sequence numbers continuing).
+        #[arg(long)]
+        journal: Option<PathBuf>,
+        #[command(flatten)]
+        engine: EngineArgs,
+    },
+    /// Exchange and trader in one process on loopback: SBE, then JSON.
+    Run {
+        /// Orders per encoding.
+        #[arg(long, short = 'n', default_value_t = 1000)]
+        orders: u64,
+        /// Reports to print per encoding.
+        #[arg(long, default_value_t = 12)]
+        print: usize,
+        #[command(flatten)]
+        engine: EngineArgs,
+    },
+}
+
+fn engine_config(args: &EngineArgs, cores: &Option<CoreList>) -> EngineConfig {
+    let mut config = EngineConfig {
+        idle: match args.idle {
+            Idle::Busy => IdleMode::BusyPoll,
+            Idle::Backoff => IdleMode::SpinThenYield,
+            Idle::Block => IdleMode::Block(Duration::from_millis(100)),
+        },
+        pin: match (cores, args.core) {
+            (Some(list), Some(index)) => Some((list.clone(), index)),
+            _ => None,
+        },
+        retransmit_capacity: 8192,
+        ..EngineConfig::default()
+    };
+    config.acceptor.session.keepalive_interval_ms = args.keepalive_ms;
+    config
+}
+
+fn random_session_id() -> SessionId {
+    // A v4 UUID from the clock and the process id: unique enough for a demo session.
+    let t = wire::now_ns();
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&t.to_le_bytes());
+    bytes[8..].copy_from_slice(
+        &(u64::from(std::process::id()).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ t.rotate_left(17))
+            .to_le_bytes(),
+    );
+    SessionId::from_random_bytes(bytes)
+}
+
+/// Host, port and path of a `wss://` (or `ws://`) URL.
+fn parse_url(url: &str) -> Result<(bool, String, u16, String), String> {
+    let (tls, rest) = if let Some(rest) = url.strip_prefix("wss://") {
+        (true, rest)
+    } else if let Some(rest) = url.strip_prefix("ws://") {
+        (false, rest)
+    } else {
+        return Err(format!("{url}: expected wss:// or ws://"));
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], rest[i..].to_owned()),
+        None => (rest, "/".to_owned()),
+    };
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) => (
+            h.to_owned(),
+            p.parse().map_err(|_| format!("{url}: bad port"))?,
+        ),
+        None => (authority.to_owned(), if tls { 443 } else { 80 }),
+    };
+    if host.is_empty() {
+        return Err(format!("{url}: no host"));
+    }
+    Ok((tls, host, port, path))
+}
+
+/// Journal rings for a demo session: 2 × 1 MiB per direction.
+fn small_ring() -> RingConfig {
+    RingConfig {
+        segment_bytes: 1 << 20,
+        segment_count: 2,
+        max_messages: 1 << 16,
+    }
+}
+
+fn start_trader(
+    target: ClientTarget,
+    path: &str,
+    encoding: WireEncoding,
+    journal: Option<&std::path::Path>,
+    args: &EngineArgs,
+    cores: &Option<CoreList>,
+) -> Result<(EngineHandle, fixp_ws::engine::SessionHandle), String> {
+    let subprotocol = match encoding {
+        WireEncoding::Sbe => Subprotocol::FixpSbe,
+        WireEncoding::Json => Subprotocol::FixpJson,
+    };
+    let mut builder = EngineBuilder::new(engine_config(args, cores)).map_err(|e| e.to_string())?;
+    let handle = builder
+        .initiate(InitiatorConfig {
+            target,
+            options: WsOptions {
+                path: path.to_owned(),
+                subprotocols: vec![subprotocol],
+                ..WsOptions::default()
+            },
+            encoding,
+            session: SessionConfig {
+                keepalive_interval_ms: args.keepalive_ms,
+                ..SessionConfig::default()
+            },
+            session_id: random_session_id(),
+            journal: journal.map(|dir| JournalSetup {
+                dir: dir.to_path_buf(),
+                config: JournalConfig {
+                    outbound: small_ring(),
+                    inbound: small_ring(),
+                    ..JournalConfig::default()
+                },
+            }),
+        })
+        .map_err(|e| e.to_string())?;
+    let engine = builder.start().map_err(|e| e.to_string())?;
+    Ok((engine, handle))
+}
+
+fn print_counters(label: &str, handle: &fixp_ws::engine::SessionHandle) {
+    let c = handle.counters().snapshot();
+    println!(
+        "[{label}] session counters: messages_out={} messages_in={} events={} strategy_backpressure={} session_backpressure={} connections={}",
+        c.messages_out,
+        c.messages_in,
+        c.events,
+        c.strategy_backpressure,
+        c.session_backpressure,
+        c.connections
+    );
+}
+
+fn print_summary(label: &str, s: &trader::TradeSummary) {
+    let types: Vec<String> = s.by_type.iter().map(|(n, c)| format!("{n}={c}")).collect();
+    println!(
+        "[{label}] summary: {} orders, {} cancels -> {} reports (ExecutionReport {}; OrderCancelReject={}) in {:.1} ms",
+        s.orders,
+        s.cancels,
+        s.reports,
+        types.join(" "),
+        s.cancel_rejects,
+        s.elapsed.as_secs_f64() * 1e3
+    );
+}
+
+fn print_metrics(label: &str, engine: &mut EngineHandle) {
+    let metrics = engine.metrics();
+    metrics.refresh();
+    for (name, stage) in [
+        ("read->decode->queue", Stage::Inbound),
+        ("queue->session->write", Stage::Outbound),
+        ("duty cycle (busy)", Stage::DutyCycle),
+    ] {
+        let h = metrics.stage(stage);
+        if h.is_empty() {
+            println!("[{label}] {name:<22} no samples");
+            continue;
+        }
+        println!(
+            "[{label}] {name:<22} n={:<7} p50={:>7} ns  p99={:>8} ns  p99.9={:>8} ns  max={:>9} ns",
+            h.len(),
+            h.value_at_quantile(0.50),
+            h.value_at_quantile(0.99),
+            h.value_at_quantile(0.999),
+            h.max()
+        );
+    }
+    let c = metrics.counters();
+    println!(
+        "[{label}] cycles={} accepted={} handshake_failures={} reconnects={} slow_consumers={}",
+        c.cycles.load(Ordering::Relaxed),
+        c.accepted.load(Ordering::Relaxed),
+        c.handshake_failures.load(Ordering::Relaxed),
+        c.reconnects.load(Ordering::Relaxed),
+        c.slow_consumers.load(Ordering::Relaxed)
+    );
+}
+
+fn serve(
+    addr: SocketAddr,
+    path: String,
+    identity: ServerIdentity,
+    args: &EngineArgs,
+    cores: &Option<CoreList>,
+) -> Result<(EngineHandle, SocketAddr), String> {
+    let tls = identity.server_config().map_err(|e| e.to_string())?;
+    let mut builder = EngineBuilder::new(engine_config(args, cores)).map_err(|e| e.to_string())?;
+    let bound = builder
+        .listen(
+            addr,
+            Some(tls),
+            WsOptions {
+                path,
+                ..WsOptions::default()
+            },
+        )
+        .map_err(|e| e.to_string())?;
+    let engine = builder.start().map_err(|e| e.to_string())?;
+    Ok((engine, bound))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The core list is read once, before any thread is pinned.
+    let cores = CoreList::detect().ok();
+    let result = match cli.command {
+        Command::Serve {
+            addr,
+            path,
+            cert,
+            key,
+            cert_out,
+            seconds,
+            engine,
+        } => run_serve(addr, path, cert, key, cert_out, seconds, &engine, &cores),
+        Command::Connect {
+            url,
+            ca,
+            encoding,
+            orders,
+            print,
+            journal,
+            engine,
+        } => run_connect(
+            &url,
+            &ca,
+            encoding,
+            orders,
+            print,
+            journal.as_deref(),
+            &engine,
+            &cores,
+        ),
+        Command::Run {
+            orders,
+            print,
+            engine,
+        } => run_all(orders, print, &engine, &cores),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("fixp-demo: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_serve(
+    addr: SocketAddr,
+    path: String,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    cert_out: PathBuf,
+    seconds: Option<u64>,
+    args: &EngineArgs,
+    cores: &Option<CoreList>,
+) -> Result<(), String> {
+    let identity = match (cert, key) {
+        (Some(cert), Some(key)) => {
+            ServerIdentity::from_pem_files(&cert, &key).map_err(|e| e.to_string())?
+        }
+        _ => {
+            let identity = ServerIdentity::self_signed().map_err(|e| e.to_string())?;
+            identity
+                .write_cert_pem(&cert_out)
+                .map_err(|e| e.to_string())?;
+            println!(
+                "self-signed certificate (SANs localhost, 127.0.0.1) written to {}",
+                cert_out.display()
+            );
+            identity
+        }
+    };
+    let (engine, bound) = serve(addr, path.clone(), identity, args, cores)?;
+    println!("exchange listening on wss://{bound}{path} (subprotocols fixp-sbe, fixp-json, binary, text)");
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        // Ctrl-C stops the exchange gracefully: every session is closed with a Close frame.
+        let stop = Arc::clone(&stop);
+        ctrlc::set_handler(move || stop.store(true, Ordering::Release))
+            .map_err(|e| format!("Ctrl-C handler: {e}"))?;
+    }
+    if let Some(seconds) = seconds {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(seconds));
+            stop.store(true, Ordering::Release);
+        });
+    }
+    let (mut engine, stats) = exchange::run(engine, stop, true);
+    println!(
+        "exchange: {} sessions, {} orders, {} cancels, {} reports",
+        stats.sessions, stats.orders, stats.cancels, stats.reports
+    );
+    print_metrics("exchange", &mut engine);
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_connect(
+    url: &str,
+    ca: &std::path::Path,
+    encoding: Encoding,
+    orders: u64,
+    print: usize,
+    journal: Option<&std::path::Path>,
+    args: &EngineArgs,
+    cores: &Option<CoreList>,
+) -> Result<(), String> {
+    let (tls, host, port, path) = parse_url(url)?;
+    let addr = (host.as_str(), port)
+        .to_socket_addrs()
+        .map_err(|e| format!("{host}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{host}: no address"))?;
+    let tls = if tls {
+        Some(client_config_from_ca_file(ca).map_err(|e| e.to_string())?)
+    } else {
+        None
+    };
+    let encoding = match encoding {
+        Encoding::Sbe => WireEncoding::Sbe,
+        Encoding::Json => WireEncoding::Json,
+    };
+    let target = ClientTarget { addr, host, tls };
+    let (mut engine, mut handle) = start_trader(target, &path, encoding, journal, args, cores)?;
+    let label = format!("{encoding:?}").to_lowercase();
+    let summary = trader::trade(&mut handle, orders, print, &label).map_err(|e| e.to_string())?;
+    print_summary(&label, &summary);
+    print_counters(&label, &handle);
+    engine.shutdown();
+    engine.join()?;
+    print_metrics(&label, &mut engine);
+    Ok(())
+}
+
+fn run_all(
+    orders: u64,
+    print: usize,
+    args: &EngineArgs,
+    cores: &Option<CoreList>,
+) -> Result<(), String> {
+    let identity = ServerIdentity::self_signed().map_err(|e| e.to_string())?;
+    let ca = client_config_from_ca_pem(&identity.cert_pem).map_err(|e| e.to_string())?;
+    let path = "/fixp".to_owned();
+    let mut server_args = args.clone();
+    let mut client_args = args.clone();
+    // With --core N the exchange engine takes core N and the trader's engine the next one.
+    client_args.core = args.core.map(|c| c + 1);
+    server_args.core = args.core;
+    let (engine, bound) = serve(
+        "127.0.0.1:0".parse().map_err(|_| "address")?,
+        path.clone(),
+        identity,
+        &server_args,
+        cores,
+    )?;
+    println!(
+        "exchange listening on wss://localhost:{}{path}",
+        bound.port()
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let exchange_stop = Arc::clone(&stop);
+    let exchange = std::thread::spawn(move || exchange::run(engine, exchange_stop, true));
+    let mut outcome = Ok(());
+    for encoding in [WireEncoding::Sbe, WireEncoding::Json] {
+        let label = format!("{encoding:?}").to_lowercase();
+        let target = ClientTarget {
+            addr: bound,
+            host: "localhost".into(),
+            tls: Some(Arc::clone(&ca)),
+        };
+        let (mut engine, mut handle) =
+            start_trader(target, &path, encoding, None, &client_args, cores)?;
+        match trader::trade(&mut handle, orders, print, &label) {
+            Ok(summary) => {
+                print_summary(&label, &summary);
+                print_counters(&label, &handle);
+            }
+            Err(e) => {
+                outcome = Err(format!("{label}: {e}"));
+            }
+        }
+        engine.shutdown();
+        engine.join()?;
+        print_metrics(&label, &mut engine);
+        if outcome.is_err() {
+            break;
+        }
+    }
+    stop.store(true, Ordering::Release);
+    let (mut server, stats) = exchange
+        .join()
+        .map_err(|_| "exchange thread panicked".to_owned())?;
+    println!(
+        "exchange: {} sessions, {} orders, {} cancels, {} reports",
+        stats.sessions, stats.orders, stats.cancels, stats.reports
+    );
+    print_metrics("exchange", &mut server);
+    outcome
+}

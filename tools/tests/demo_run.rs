@@ -1,0 +1,36 @@
+//! Runs the `fixp-demo run` binary with a small order count: exchange and trader in one
+//! process over TLS WebSocket on loopback, SBE then JSON, each finalized with Close 1000.
+
+use std::process::Command;
+
+#[test]
+fn demo_run_trades_in_both_encodings_and_exits_zero() {
+    let output = Command::new(env!("CARGO_BIN_EXE_fixp-demo"))
+        .args(["run", "-n", "5", "--print", "50", "--idle", "block"])
+        .output()
+        .expect("run fixp-demo");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    for label in ["sbe", "json"] {
+        // 5 orders: two crossing pairs (New + 2 Trades each), a resting buy (New, then
+        // Canceled on request) and a cancel of an unknown order (OrderCancelReject).
+        let summary = format!(
+            "[{label}] summary: 5 orders, 2 cancels -> 9 reports (ExecutionReport New=3 Trade=4 Canceled=1; OrderCancelReject=1)"
+        );
+        assert!(
+            stdout.contains(&summary),
+            "missing {summary:?} in:\n{stdout}"
+        );
+        assert!(stdout.contains(&format!("[{label}] session finalized (Close 1000)")));
+        assert!(
+            stdout.contains(&format!("[{label}] queue->session->write  n=7 ")),
+            "{stdout}"
+        );
+    }
+    assert!(stdout.contains("OrderCancelReject clOrdId=nosuch orderId=None Rejected UnknownOrder"));
+    assert!(stdout.contains("exchange: 2 sessions, 10 orders, 4 cancels, 18 reports"));
+}
