@@ -316,25 +316,6 @@ fn applied_and_not_applied_received_on_idempotent_flow_become_events() {
 }
 
 #[test]
-fn received_terminate_is_answered_with_close_and_session_survives() {
-    let (mut c, now) = established_client(FlowType::Idempotent, FlowType::Recoverable, Some(1));
-    let id = c.session_id();
-    feed(
-        &mut c,
-        now,
-        &FixpMessage::Terminate {
-            session_id: id,
-            code: fixp_ws::codec::fixp::TerminationCode::Finished,
-            reason: &[],
-        },
-    );
-    let (code, reason) = close_of(&drain(&mut c)).unwrap();
-    assert_eq!(code, 1000);
-    assert!(reason.starts_with("Finished:"), "{reason}");
-    assert_eq!(c.state(), SessionState::NotEstablished);
-}
-
-#[test]
 fn send_before_establishment_is_refused() {
     let mut c = client(FlowType::Idempotent, sid(1));
     assert_eq!(c.send(0, &app(1)), Err(SendError::NotEstablished));
