@@ -168,33 +168,8 @@ fn messages_no_longer_held_are_rejected_out_of_range() {
         MemoryStore::new(10, 64),
         sid(1),
     );
-    c.handle_connected(1);
-    let Out::Msg(Msg::Negotiate { id, ts, .. }) = drain(&mut c)[0].clone() else {
-        panic!()
-    };
-    feed(
-        &mut c,
-        2,
-        &FixpMessage::NegotiationResponse {
-            session_id: id,
-            request_timestamp: ts,
-            server_flow: FlowType::Recoverable,
-            credentials: &[],
-        },
-    );
-    let Out::Msg(Msg::Establish { ts, .. }) = drain(&mut c)[0].clone() else {
-        panic!()
-    };
-    feed(
-        &mut c,
-        3,
-        &FixpMessage::EstablishmentAck {
-            session_id: id,
-            request_timestamp: ts,
-            keepalive_interval: 1000,
-            next_seq_no: Some(1),
-        },
-    );
+    establish(&mut c, FlowType::Recoverable, Some(1), 3);
+    let id = c.session_id();
     for i in 1..=30 {
         c.send(4, &app(i)).unwrap();
     }
@@ -434,33 +409,7 @@ fn recovery_queue_overflow_terminates() {
         ..Default::default()
     };
     let mut c = fixp_ws::session::Session::client(config, TestEncoding::new(), store(), sid(2));
-    c.handle_connected(1);
-    let Out::Msg(Msg::Negotiate { id, ts, .. }) = drain(&mut c)[0].clone() else {
-        panic!()
-    };
-    feed(
-        &mut c,
-        2,
-        &FixpMessage::NegotiationResponse {
-            session_id: id,
-            request_timestamp: ts,
-            server_flow: FlowType::Recoverable,
-            credentials: &[],
-        },
-    );
-    let Out::Msg(Msg::Establish { ts, .. }) = drain(&mut c)[0].clone() else {
-        panic!()
-    };
-    feed(
-        &mut c,
-        3,
-        &FixpMessage::EstablishmentAck {
-            session_id: id,
-            request_timestamp: ts,
-            keepalive_interval: 1000,
-            next_seq_no: Some(10),
-        },
-    );
+    establish(&mut c, FlowType::Recoverable, Some(10), 3);
     drain(&mut c);
     for i in 10..15 {
         feed_app(&mut c, 4, i);

@@ -410,33 +410,7 @@ fn event_queue_overflow_closes_1011_without_losing_a_recoverable_message() {
         ..Default::default()
     };
     let mut c = fixp_ws::session::Session::client(config, TestEncoding::new(), store(), sid(8));
-    c.handle_connected(1);
-    let Out::Msg(Msg::Negotiate { id, ts, .. }) = drain(&mut c)[0].clone() else {
-        panic!()
-    };
-    feed(
-        &mut c,
-        2,
-        &FixpMessage::NegotiationResponse {
-            session_id: id,
-            request_timestamp: ts,
-            server_flow: FlowType::Recoverable,
-            credentials: &[],
-        },
-    );
-    let Out::Msg(Msg::Establish { ts, .. }) = drain(&mut c)[0].clone() else {
-        panic!()
-    };
-    feed(
-        &mut c,
-        3,
-        &FixpMessage::EstablishmentAck {
-            session_id: id,
-            request_timestamp: ts,
-            keepalive_interval: 1000,
-            next_seq_no: Some(1),
-        },
-    );
+    establish(&mut c, FlowType::Recoverable, Some(1), 3);
     drain(&mut c);
     while c.poll_event().is_some() {}
     for i in 1..=6 {

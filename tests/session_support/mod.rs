@@ -572,6 +572,43 @@ fn to_fixp(m: &Msg) -> FixpMessage<'static> {
     }
 }
 
+/// Runs a fresh client's handshake at time `now` against a scripted server (server keepalive
+/// 1000 ms, EstablishmentAck NextSeqNo `ack_next`). Frames and events are left undrained.
+pub fn establish<S: fixp_ws::session::RetransmitStore>(
+    c: &mut Session<TestEncoding, S>,
+    server_flow: FlowType,
+    ack_next: Option<u64>,
+    now: u64,
+) {
+    c.handle_connected(now);
+    let Out::Msg(Msg::Negotiate { id, ts, .. }) = drain(c)[0].clone() else {
+        panic!("Negotiate expected")
+    };
+    feed(
+        c,
+        now,
+        &FixpMessage::NegotiationResponse {
+            session_id: id,
+            request_timestamp: ts,
+            server_flow,
+            credentials: &[],
+        },
+    );
+    let Out::Msg(Msg::Establish { ts, .. }) = drain(c)[0].clone() else {
+        panic!("Establish expected")
+    };
+    feed(
+        c,
+        now,
+        &FixpMessage::EstablishmentAck {
+            session_id: id,
+            request_timestamp: ts,
+            keepalive_interval: 1000,
+            next_seq_no: ack_next,
+        },
+    );
+}
+
 /// A client established against a scripted server (server keepalive 1000 ms), with its
 /// handshake frames drained. Returns the session and the current time.
 pub fn established_client(
@@ -581,33 +618,7 @@ pub fn established_client(
 ) -> (Session<TestEncoding, MemoryStore>, u64) {
     let mut c = client(client_flow, sid(3));
     let now = 1_000_000_000;
-    c.handle_connected(now);
-    let Out::Msg(Msg::Negotiate { id, ts, .. }) = drain(&mut c)[0].clone() else {
-        panic!("Negotiate expected")
-    };
-    feed(
-        &mut c,
-        now,
-        &FixpMessage::NegotiationResponse {
-            session_id: id,
-            request_timestamp: ts,
-            server_flow,
-            credentials: &[],
-        },
-    );
-    let Out::Msg(Msg::Establish { ts, .. }) = drain(&mut c)[0].clone() else {
-        panic!("Establish expected")
-    };
-    feed(
-        &mut c,
-        now,
-        &FixpMessage::EstablishmentAck {
-            session_id: id,
-            request_timestamp: ts,
-            keepalive_interval: 1000,
-            next_seq_no: ack_next,
-        },
-    );
+    establish(&mut c, server_flow, ack_next, now);
     assert_eq!(c.state(), fixp_ws::session::SessionState::Established);
     drain(&mut c);
     events(&mut c);
