@@ -109,6 +109,10 @@ pub struct EngineConfig {
     /// strategy has nothing queued (FIXP finalization is two-way; a client that finalizes then
     /// sees Close 1000). Off: the strategy sends [`ToEngine::Finalize`] itself.
     pub finalize_with_peer: bool,
+    /// Journal every acceptor session under `<dir>/<session-id>/` (`None`: in memory). At start,
+    /// each live session found there is restored (negotiated, unbound): its client re-Establishes
+    /// under the same SessionId and numbers continue; finalized ones are refused.
+    pub acceptor_journal: Option<JournalSetup>,
 }
 
 impl Default for EngineConfig {
@@ -131,6 +135,7 @@ impl Default for EngineConfig {
             shutdown_timeout: Duration::from_secs(5),
             retransmit_capacity: 4096,
             finalize_with_peer: true,
+            acceptor_journal: None,
         }
     }
 }
@@ -181,6 +186,9 @@ pub enum EngineError {
     /// The session journal could not be opened.
     #[error("journal: {0}")]
     Journal(#[from] JournalError),
+    /// A journaled acceptor session could not be restored.
+    #[error("restore: {0}")]
+    Restore(crate::session::RestoreError),
 }
 
 /// The thread-safe view of the engine's stage timings (nanoseconds).
@@ -470,6 +478,7 @@ struct Initiator {
 
 struct Served {
     id: SessionId,
+    encoding: WireEncoding,
     route: Route,
     conn: Option<ConnectionId>,
 }
@@ -605,18 +614,30 @@ impl EngineBuilder {
         let store_capacity = self.config.retransmit_capacity;
         let frame_len = self.config.acceptor.session.max_frame_len;
         let factory_selector = selector.clone();
-        let factory: Factory = Box::new(move |_id| {
-            (
-                EngineEncoding::fixed(factory_selector.get()),
-                EngineStore::Memory(MemoryStore::new(store_capacity, frame_len)),
-            )
+        let journal_setup = self.config.acceptor_journal.clone();
+        if let Some(setup) = &journal_setup {
+            std::fs::create_dir_all(&setup.dir)?;
+        }
+        let factory_setup = journal_setup.clone();
+        let factory: Factory = Box::new(move |id| {
+            let memory = || EngineStore::Memory(MemoryStore::new(store_capacity, frame_len));
+            let store = match &factory_setup {
+                // A journal that cannot be opened leaves the session in memory.
+                Some(setup) => SessionJournal::open(&setup.dir.join(id.to_string()), setup.config)
+                    .map_or_else(|_| memory(), |j| EngineStore::Journal(Box::new(j))),
+                None => memory(),
+            };
+            (EngineEncoding::fixed(factory_selector.get()), store)
         });
-        let acceptor = Acceptor::new(
+        let mut acceptor = Acceptor::new(
             self.config.acceptor.clone(),
             EngineEncoding::shared(&selector),
             AcceptAll,
             factory,
         );
+        if let Some(setup) = &journal_setup {
+            restore_acceptor_sessions(&mut acceptor, setup, selector.get())?;
+        }
         let mut conns = Vec::with_capacity(self.config.max_connections);
         conns.resize_with(self.config.max_connections, || None);
         let engine = Engine {
@@ -1065,6 +1086,11 @@ impl Engine {
                     .as_ref()
                     .map_or(limit, |r| r.from_engine.free().min(limit));
                 let acceptor = &mut self.acceptor;
+                let journal = self
+                    .config
+                    .acceptor_journal
+                    .is_some()
+                    .then_some(conn.encoding);
                 self.selector.set(conn.encoding);
                 let mut mark = if timings { clock.now() } else { now };
                 conn.ws.read_frames_up_to(budget, |kind, bytes| {
@@ -1072,7 +1098,10 @@ impl Engine {
                     acceptor.handle_frame(now, id, bytes, kind);
                     if let (Some(route), Some(session)) = (route.as_mut(), acceptor.session_on(id))
                     {
-                        if forward_events(session, route, read_ns, None) > 0 && timings {
+                        if journal.is_some() {
+                            ensure_generation(session);
+                        }
+                        if forward_events(session, route, read_ns, journal) > 0 && timings {
                             let done = clock.now();
                             inbound.record(done.saturating_sub(mark).max(1));
                             mark = done;
@@ -1168,6 +1197,7 @@ impl Engine {
         }
         self.served.push(Served {
             id: session_id,
+            encoding,
             route,
             conn: Some(id),
         });
@@ -1251,6 +1281,9 @@ impl Engine {
                         session.finalize(now);
                     }
                 }
+            }
+            if let Some(session) = self.acceptor.session_mut(served.id) {
+                ensure_generation(session);
             }
             for _ in 0..limit {
                 let Some(session) = self.acceptor.session_mut(served.id) else {
@@ -1434,7 +1467,9 @@ impl Engine {
             let Some(session) = self.acceptor.session_mut(served.id) else {
                 continue;
             };
-            work += forward_events(session, &mut served.route, now, None);
+            // The generation starts before the first inbound message is recorded.
+            ensure_generation(session);
+            work += forward_events(session, &mut served.route, now, Some(served.encoding));
             if session.has_event() && served.route.from_engine.free() == 0 {
                 SessionCounters::bump(&served.route.counters.strategy_backpressure);
             }
@@ -1454,7 +1489,18 @@ impl Engine {
         // Forget served sessions the acceptor has freed (it frees a finalized session only
         // once its events were taken, so the strategy has seen Finalized).
         let acceptor = &self.acceptor;
-        self.served.retain(|s| acceptor.session(s.id).is_some());
+        let journal = self.config.acceptor_journal.as_ref();
+        self.served.retain(|s| {
+            let live = acceptor
+                .session(s.id)
+                .is_some_and(|session| session.state() != SessionState::Finalized);
+            if !live {
+                if let Some(setup) = journal {
+                    mark_finalized(&setup.dir, s.id);
+                }
+            }
+            acceptor.session(s.id).is_some()
+        });
     }
 
     /// Drops a connection now (no closing handshake) and tells its session.
@@ -1611,6 +1657,55 @@ fn forward_events(
         moved += 1;
     }
     moved
+}
+
+/// The marker file of a finalized acceptor session journal.
+const FINALIZED_MARKER: &str = "finalized";
+
+/// Marks the journal of acceptor session `id` finalized (once; a failure only means a restart
+/// restores it and the client's Establish sees it finalize again).
+fn mark_finalized(root: &std::path::Path, id: SessionId) {
+    let marker = root.join(id.to_string()).join(FINALIZED_MARKER);
+    if !marker.exists() {
+        let _ = std::fs::write(&marker, b"");
+    }
+}
+
+/// Restores every acceptor session journaled under `setup.dir`: live ones as negotiated,
+/// unbound sessions, finalized ones into the finalized history.
+fn restore_acceptor_sessions(
+    acceptor: &mut EngineAcceptor,
+    setup: &JournalSetup,
+    encoding: WireEncoding,
+) -> Result<(), EngineError> {
+    let mut dirs: Vec<std::path::PathBuf> = std::fs::read_dir(&setup.dir)?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.is_dir())
+        .collect();
+    dirs.sort();
+    for dir in dirs {
+        let journal = SessionJournal::open(&dir, setup.config)?;
+        let Some(meta) = journal.session() else {
+            continue;
+        };
+        if dir.join(FINALIZED_MARKER).exists() {
+            acceptor.restore_finalized(meta.session_id);
+            continue;
+        }
+        let next_out = journal.next_outbound_seq().unwrap_or(1);
+        let next_in = journal.next_inbound_seq().unwrap_or(1);
+        acceptor
+            .restore(
+                meta.session_id,
+                meta.inbound_flow,
+                next_out,
+                next_in,
+                EngineEncoding::fixed(encoding),
+                EngineStore::Journal(Box::new(journal)),
+            )
+            .map_err(EngineError::Restore)?;
+    }
+    Ok(())
 }
 
 /// Starts the journal generation of a just-established session that has none yet.

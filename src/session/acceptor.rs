@@ -112,6 +112,20 @@ struct Refusal<'a> {
     reason: &'static str,
 }
 
+/// Why [`Acceptor::restore`] refused a session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RestoreError {
+    /// The SessionId is nil.
+    #[error("nil SessionId")]
+    NilSessionId,
+    /// The SessionId is already in the table or finalized.
+    #[error("SessionId already used")]
+    DuplicateId,
+    /// No free slot.
+    #[error("session table full")]
+    TableFull,
+}
+
 /// The server side: sessions by SessionId, connections by [`ConnectionId`].
 pub struct Acceptor<E: Encoding, S: RetransmitStore, A: Authenticator, F>
 where
@@ -409,6 +423,54 @@ where
         self.by_id.remove(&id);
         if let Some(s) = self.sessions.get_mut(slot) {
             *s = None;
+        }
+    }
+
+    /// Restores a negotiated, unbound session after a restart (from its journal): the client
+    /// re-Establishes under `id` with no new Negotiate. Refused when `id` is nil, already in the
+    /// table or finalized, or when the table is full.
+    #[allow(clippy::too_many_arguments)]
+    pub fn restore(
+        &mut self,
+        id: SessionId,
+        client_flow: FlowType,
+        next_seq_to_send: u64,
+        next_seq_expected: u64,
+        encoding: E,
+        store: S,
+    ) -> Result<(), RestoreError> {
+        if id.is_nil() {
+            return Err(RestoreError::NilSessionId);
+        }
+        if self.by_id.contains_key(&id) || self.finalized_set.contains(&id) {
+            return Err(RestoreError::DuplicateId);
+        }
+        let slot = self
+            .sessions
+            .iter()
+            .position(Option::is_none)
+            .ok_or(RestoreError::TableFull)?;
+        let session = Session::server_resumed(
+            self.config.session.clone(),
+            encoding,
+            store,
+            id,
+            client_flow,
+            next_seq_to_send,
+            next_seq_expected,
+        );
+        if let Some(s) = self.sessions.get_mut(slot) {
+            *s = Some(session);
+        }
+        self.by_id.insert(id, slot);
+        Ok(())
+    }
+
+    /// Records `id` as finalized (e.g. a finalized session found in a journal at start):
+    /// a Negotiate or Establish with it is refused.
+    pub fn restore_finalized(&mut self, id: SessionId) {
+        if !self.by_id.contains_key(&id) {
+            self.remember_finalized(id);
         }
     }
 

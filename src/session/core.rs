@@ -404,6 +404,29 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
         session
     }
 
+    /// A server session restored from a journal after a restart: negotiated, unbound
+    /// (`NotEstablished`), numbers continuing where the journal ends; the client re-Establishes.
+    pub fn server_resumed(
+        config: SessionConfig,
+        encoding: E,
+        store: S,
+        session_id: SessionId,
+        client_flow: FlowType,
+        next_seq_to_send: u64,
+        next_seq_expected: u64,
+    ) -> Self {
+        let mut session = Self::new(config, Role::Server, encoding, store, session_id);
+        session.state = SessionState::NotEstablished;
+        session.in_flow = Some(client_flow);
+        session.next_out = next_seq_to_send.max(1);
+        let next_in = next_seq_expected.max(1);
+        session.expected = next_in;
+        session.cursor = next_in;
+        session.replay_cursor = next_in;
+        session.known_next = next_in;
+        session
+    }
+
     /// A server session for a just-accepted Negotiate: bound, answers with NegotiationResponse.
     pub(crate) fn server_negotiated(
         now: u64,

@@ -54,7 +54,7 @@ pub mod store;
 mod types;
 
 pub use acceptor::{
-    AcceptAll, Acceptor, AcceptorConfig, AuthDecision, Authenticator, ConnectionId,
+    AcceptAll, Acceptor, AcceptorConfig, AuthDecision, Authenticator, ConnectionId, RestoreError,
 };
 pub use core::Session;
 pub use memory::MemoryStore;
