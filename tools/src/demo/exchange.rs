@@ -184,118 +184,94 @@ fn to_conga(
         book::Status::Filled => OrdStatus::Filled,
         book::Status::Canceled => OrdStatus::Canceled,
     };
-    match report {
-        Report::New {
-            key,
-            order_id: id,
-            leaves,
-        } => {
-            let (symbol, side) = lookup(key);
-            (
-                key.owner,
-                CongaMessage::ExecutionReport(ExecutionReport {
-                    order_id: order_id(*id),
-                    cl_ord_id: cl(key),
-                    exec_id: exec,
-                    exec_type: ExecType::New,
-                    ord_status: OrdStatus::New,
-                    symbol,
-                    side,
-                    leaves_qty: *leaves,
-                    cum_qty: 0,
-                    transact_time,
-                    fills: Fills::new(),
-                }),
-            )
-        }
-        Report::Trade {
-            key,
-            order_id: id,
-            fill,
-            leaves,
-            cum,
-            status,
-        } => {
-            let (symbol, side) = lookup(key);
-            (
-                key.owner,
-                CongaMessage::ExecutionReport(ExecutionReport {
-                    order_id: order_id(*id),
-                    cl_ord_id: cl(key),
-                    exec_id: exec,
-                    exec_type: ExecType::Trade,
-                    ord_status: status_of(*status),
-                    symbol,
-                    side,
-                    leaves_qty: *leaves,
-                    cum_qty: *cum,
-                    transact_time,
-                    fills: fills_of(std::slice::from_ref(fill)),
-                }),
-            )
-        }
-        Report::Aggressor {
-            key,
-            order_id: id,
-            fills,
-            leaves,
-            cum,
-            status,
-        } => {
-            let (symbol, side) = lookup(key);
-            (
-                key.owner,
-                CongaMessage::ExecutionReport(ExecutionReport {
-                    order_id: order_id(*id),
-                    cl_ord_id: cl(key),
-                    exec_id: exec,
-                    exec_type: if *status == book::Status::Canceled {
-                        ExecType::Canceled
-                    } else {
-                        ExecType::Trade
-                    },
-                    ord_status: status_of(*status),
-                    symbol,
-                    side,
-                    leaves_qty: *leaves,
-                    cum_qty: *cum,
-                    transact_time,
-                    fills: fills_of(fills),
-                }),
-            )
-        }
-        Report::Canceled {
-            key,
-            order_id: id,
-            cum,
-        } => {
-            let (symbol, side) = lookup(key);
-            (
-                key.owner,
-                CongaMessage::ExecutionReport(ExecutionReport {
-                    order_id: order_id(*id),
-                    cl_ord_id: cl(key),
-                    exec_id: exec,
-                    exec_type: ExecType::Canceled,
-                    ord_status: OrdStatus::Canceled,
-                    symbol,
-                    side,
-                    leaves_qty: 0,
-                    cum_qty: *cum,
-                    transact_time,
-                    fills: Fills::new(),
-                }),
-            )
-        }
-        Report::CancelRejected { key } => (
-            key.owner,
-            CongaMessage::OrderCancelReject(OrderCancelReject {
-                order_id: id8("None"),
-                cl_ord_id: cl(key),
-                ord_status: OrdStatus::Rejected,
-                cxl_rej_reason: CxlRejReason::UnknownOrder,
-                transact_time,
-            }),
-        ),
-    }
+    let (key, id, exec_type, ord_status, leaves, cum, fills): (_, _, _, _, _, _, &[book::Fill]) =
+        match report {
+            Report::New {
+                key,
+                order_id,
+                leaves,
+            } => (
+                key,
+                order_id,
+                ExecType::New,
+                OrdStatus::New,
+                *leaves,
+                0,
+                &[],
+            ),
+            Report::Trade {
+                key,
+                order_id,
+                fill,
+                leaves,
+                cum,
+                status,
+            } => (
+                key,
+                order_id,
+                ExecType::Trade,
+                status_of(*status),
+                *leaves,
+                *cum,
+                std::slice::from_ref(fill),
+            ),
+            Report::Aggressor {
+                key,
+                order_id,
+                fills,
+                leaves,
+                cum,
+                status,
+            } => (
+                key,
+                order_id,
+                if *status == book::Status::Canceled {
+                    ExecType::Canceled
+                } else {
+                    ExecType::Trade
+                },
+                status_of(*status),
+                *leaves,
+                *cum,
+                fills.as_slice(),
+            ),
+            Report::Canceled { key, order_id, cum } => (
+                key,
+                order_id,
+                ExecType::Canceled,
+                OrdStatus::Canceled,
+                0,
+                *cum,
+                &[],
+            ),
+            Report::CancelRejected { key } => {
+                return (
+                    key.owner,
+                    CongaMessage::OrderCancelReject(OrderCancelReject {
+                        order_id: id8("None"),
+                        cl_ord_id: cl(key),
+                        ord_status: OrdStatus::Rejected,
+                        cxl_rej_reason: CxlRejReason::UnknownOrder,
+                        transact_time,
+                    }),
+                )
+            }
+        };
+    let (symbol, side) = lookup(key);
+    (
+        key.owner,
+        CongaMessage::ExecutionReport(ExecutionReport {
+            order_id: order_id(*id),
+            cl_ord_id: cl(key),
+            exec_id: exec,
+            exec_type,
+            ord_status,
+            symbol,
+            side,
+            leaves_qty: leaves,
+            cum_qty: cum,
+            transact_time,
+            fills: fills_of(fills),
+        }),
+    )
 }
