@@ -4,7 +4,7 @@ mod session_support;
 
 use fixp_ws::codec::fixp::FlowType;
 use fixp_ws::codec::FixpMessage;
-use fixp_ws::session::{SendError, SessionState};
+use fixp_ws::session::{MemoryStore, SendError, Session, SessionState};
 use session_support::*;
 
 #[test]
@@ -136,18 +136,7 @@ fn finished_sending_with_gap_on_idempotent_flow_sends_not_applied_then_finished_
 
 #[test]
 fn finished_peer_heartbeat_sequence_is_accepted() {
-    let (mut c, now) = established_client(FlowType::Idempotent, FlowType::Recoverable, Some(1));
-    let id = c.session_id();
-    feed_app(&mut c, now, 1);
-    feed(
-        &mut c,
-        now,
-        &FixpMessage::FinishedSending {
-            session_id: id,
-            last_seq_no: Some(1),
-        },
-    );
-    assert_eq!(drain(&mut c), vec![Out::Msg(Msg::FinishedReceiving)]);
+    let (mut c, now) = peer_finished_after_one_message();
     feed(&mut c, now, &FixpMessage::Sequence { next_seq_no: 2 });
     assert_eq!(close_of(&drain(&mut c)), None, "heartbeat, not a violation");
     assert_eq!(c.state(), SessionState::Established);
@@ -164,18 +153,7 @@ fn messages_after_finished_sending_are_violations() {
             count: 1,
         },
     ] {
-        let (mut c, now) = established_client(FlowType::Idempotent, FlowType::Recoverable, Some(1));
-        let id = c.session_id();
-        feed_app(&mut c, now, 1);
-        feed(
-            &mut c,
-            now,
-            &FixpMessage::FinishedSending {
-                session_id: id,
-                last_seq_no: Some(1),
-            },
-        );
-        assert_eq!(drain(&mut c), vec![Out::Msg(Msg::FinishedReceiving)]);
+        let (mut c, now) = peer_finished_after_one_message();
         feed(&mut c, now, &late);
         let (code, reason) = close_of(&drain(&mut c)).expect("Close");
         assert_eq!(code, 1002);
@@ -328,4 +306,22 @@ fn terminate_with_an_error_code_is_answered_and_keeps_the_session() {
     assert_eq!(code, 1000);
     assert!(reason.starts_with("UnspecifiedError:"), "{reason}");
     assert_eq!(c.state(), SessionState::NotEstablished);
+}
+
+/// An established client whose peer sent one application message and then FinishedSending(1),
+/// already answered with FinishedReceiving.
+fn peer_finished_after_one_message() -> (Session<TestEncoding, MemoryStore>, u64) {
+    let (mut c, now) = established_client(FlowType::Idempotent, FlowType::Recoverable, Some(1));
+    let id = c.session_id();
+    feed_app(&mut c, now, 1);
+    feed(
+        &mut c,
+        now,
+        &FixpMessage::FinishedSending {
+            session_id: id,
+            last_seq_no: Some(1),
+        },
+    );
+    assert_eq!(drain(&mut c), vec![Out::Msg(Msg::FinishedReceiving)]);
+    (c, now)
 }
