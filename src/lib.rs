@@ -14,9 +14,13 @@
 //! | [`journal`] | the mmap retransmit ring and sequence index, crash recovery | sockets, session rules |
 //! | [`transport`] | mio + rustls + tungstenite, non-blocking; TLS and WS handshakes; subprotocols | FIXP rules |
 //! | [`engine`] | the pinned busy-poll thread owning sockets, sessions and journals; SPSC queues to strategy threads; metrics | — |
+//!
+//! [`alloc_count`] is the per-thread counting allocator the zero-allocation tests and the
+//! benchmark harness use.
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
+pub mod alloc_count;
 pub mod codec;
 pub mod engine;
 pub mod journal;

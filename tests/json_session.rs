@@ -767,7 +767,7 @@ proptest! {
     }
 }
 
-/// The README's example, kept true.
+/// The example in docs/json.md, kept true.
 #[test]
 fn readme_example() -> Result<(), Box<dyn std::error::Error>> {
     use fixp_ws::codec::conga::CongaMessage;

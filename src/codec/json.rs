@@ -28,7 +28,7 @@ use super::{DecodeError, EncodeError, Encoding, FixpMessage, FrameKind, Inbound,
 /// live in. All byte arrays of one message share it.
 pub const DEFAULT_SCRATCH_CAPACITY: usize = 16 * 1024;
 
-/// The JSON encoding of FIXP, wire-compatible with Conga (see the crate README, section `json`).
+/// The JSON encoding of FIXP, wire-compatible with Conga (see `docs/json.md`).
 ///
 /// Sends text frames; accepts JSON in text and binary frames (Conga's server sends binary).
 pub struct JsonEncoding {
