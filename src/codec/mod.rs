@@ -44,10 +44,13 @@ macro_rules! wire_enum {
 
             /// The value with this schema name.
             pub fn from_name(name: &str) -> Option<Self> {
-                match name {
-                    $(stringify!($variant) => Some($name::$variant),)+
-                    _ => None,
-                }
+                Self::from_name_bytes(name.as_bytes())
+            }
+
+            /// The value whose schema name is these bytes.
+            #[allow(dead_code)]
+            pub(crate) fn from_name_bytes(name: &[u8]) -> Option<Self> {
+                Self::ALL.iter().copied().find(|v| v.name().as_bytes() == name)
             }
         }
     };
