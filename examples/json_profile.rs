@@ -28,8 +28,8 @@ use fixp_ws::codec::fixp::FlowType;
 use fixp_ws::codec::json::JsonEncoding;
 use fixp_ws::codec::{Encoding, FixpMessage, FrameKind, Inbound, SessionId};
 use fixp_ws::session::{
-    AcceptAll, Acceptor, AcceptorConfig, ConnectionId, Event, MemoryStore, Session,
-    SessionConfig, Transmit,
+    AcceptAll, Acceptor, AcceptorConfig, ConnectionId, Event, MemoryStore, Session, SessionConfig,
+    Transmit,
 };
 use tungstenite::protocol::{Role, WebSocket};
 use tungstenite::{Bytes, Message};
@@ -154,7 +154,7 @@ fn client_frame(payload: &[u8], text: bool) -> Vec<u8> {
         Message::binary(payload.to_vec())
     };
     ws.send(message).expect("send");
-    std::mem::replace(&mut ws.get_mut().0, Vec::new())
+    std::mem::take(&mut ws.get_mut().0)
 }
 
 fn main() {

@@ -205,7 +205,11 @@ impl Price {
     /// Parses a JSON number's text exactly (`"73.45"`, `"73.450"`, `"7345e-2"`, `"-1"`).
     /// `None` when it is not a number, needs more than two decimals, or overflows `i32`.
     pub fn from_decimal_str(text: &str) -> Option<Price> {
-        let bytes = text.as_bytes();
+        Self::from_decimal_bytes(text.as_bytes())
+    }
+
+    /// [`Price::from_decimal_str`] on the text's bytes.
+    fn from_decimal_bytes(bytes: &[u8]) -> Option<Price> {
         let mut pos = 0;
         let negative = bytes.first() == Some(&b'-');
         if negative {
@@ -298,48 +302,52 @@ pub fn parse_transact_time(text: &str) -> Option<u64> {
 }
 
 /// [`parse_transact_time`] on the text's bytes.
-fn parse_transact_time_bytes(b: &[u8]) -> Option<u64> {
-    let num = |range: std::ops::Range<usize>| -> Option<u32> {
-        let digits = b.get(range)?;
-        digits.iter().try_fold(0u32, |acc, d| {
-            d.is_ascii_digit().then(|| acc * 10 + u32::from(d - b'0'))
-        })
+fn parse_transact_time_bytes(text: &[u8]) -> Option<u64> {
+    /// Julian day number of 1970-01-01.
+    const UNIX_EPOCH_JULIAN_DAY: i64 = 2_440_588;
+    let (head, rest) = text.split_first_chunk::<19>()?;
+    let pair = |at: usize| -> Option<u32> {
+        let (tens, ones) = (head[at].wrapping_sub(b'0'), head[at + 1].wrapping_sub(b'0'));
+        (tens < 10 && ones < 10).then(|| u32::from(tens) * 10 + u32::from(ones))
     };
-    let sep = |i: usize, c: u8| b.get(i) == Some(&c);
-    if !(sep(4, b'-') && sep(7, b'-') && sep(10, b'T') && sep(13, b':') && sep(16, b':')) {
+    if [head[4], head[7], head[10], head[13], head[16]] != *b"--T::" {
         return None;
     }
-    let year = i32::try_from(num(0..4)?).ok()?;
-    let month = time::Month::try_from(u8::try_from(num(5..7)?).ok()?).ok()?;
-    let day = u8::try_from(num(8..10)?).ok()?;
-    let hour = u8::try_from(num(11..13)?).ok()?;
-    let minute = u8::try_from(num(14..16)?).ok()?;
-    let second = u8::try_from(num(17..19)?).ok()?;
+    let year = i32::try_from(pair(0)? * 100 + pair(2)?).ok()?;
+    let month = time::Month::try_from(u8::try_from(pair(5)?).ok()?).ok()?;
+    let day = u8::try_from(pair(8)?).ok()?;
+    let (hour, minute, second) = (pair(11)?, pair(14)?, pair(17)?);
+    if hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
     let mut nanos = 0u32;
-    let mut pos = 19;
-    if sep(pos, b'.') {
-        pos += 1;
-        let start = pos;
-        while let Some(d) = b.get(pos).filter(|d| d.is_ascii_digit()) {
-            if pos - start == 9 {
+    let rest = match rest.split_first() {
+        Some((b'.', fraction)) => {
+            let count = fraction.iter().take_while(|d| d.is_ascii_digit()).count();
+            if count == 0 || count > 9 {
                 return None;
             }
-            nanos = nanos * 10 + u32::from(d - b'0');
-            pos += 1;
+            for d in fraction.get(..count)? {
+                nanos = nanos * 10 + u32::from(d - b'0');
+            }
+            nanos *= 10u32.pow(u32::try_from(9 - count).ok()?);
+            fraction.get(count..)?
         }
-        let count = pos - start;
-        if count == 0 {
-            return None;
-        }
-        nanos *= 10u32.pow(u32::try_from(9 - count).ok()?);
-    }
-    if !sep(pos, b'Z') || pos + 1 != b.len() {
+        _ => rest,
+    };
+    if rest != b"Z" {
         return None;
     }
-    let date = time::Date::from_calendar_date(year, month, day).ok()?;
-    let time = time::Time::from_hms_nano(hour, minute, second, nanos).ok()?;
-    let ns = time::UtcDateTime::new(date, time).unix_timestamp_nanos();
-    u64::try_from(ns).ok()
+    let days = i64::from(
+        time::Date::from_calendar_date(year, month, day)
+            .ok()?
+            .to_julian_day(),
+    ) - UNIX_EPOCH_JULIAN_DAY;
+    let seconds = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
+    u64::try_from(seconds)
+        .ok()?
+        .checked_mul(1_000_000_000)?
+        .checked_add(u64::from(nanos))
 }
 
 /// Writes Unix-epoch nanoseconds as Conga (Java `Instant.toString`) does: ISO-8601 UTC with
@@ -670,7 +678,11 @@ impl CongaMessage {
                 order_id: id(raw.order_id, "orderId")?,
                 cl_ord_id: id(raw.cl_ord_id, "clOrdId")?,
                 ord_status: name(raw.ord_status, "ordStatus", OrdStatus::from_name_bytes)?,
-                cxl_rej_reason: name(raw.cxl_rej_reason, "cxlRejReason", CxlRejReason::from_name_bytes)?,
+                cxl_rej_reason: name(
+                    raw.cxl_rej_reason,
+                    "cxlRejReason",
+                    CxlRejReason::from_name_bytes,
+                )?,
                 transact_time: transact_time(raw.transact_time)?,
             }),
             _ => return Err(DecodeError::InvalidField { field: "@type" }),
@@ -926,10 +938,9 @@ fn qty(value: Option<Value<'_>>, field: &'static str) -> Result<i32, DecodeError
 }
 
 fn price(value: Value<'_>, field: &'static str) -> Result<Price, DecodeError> {
-    std::str::from_utf8(value.text())
-        .ok()
+    Some(value.text())
         .filter(|_| value.kind() == Kind::Number)
-        .and_then(Price::from_decimal_str)
+        .and_then(Price::from_decimal_bytes)
         .ok_or(DecodeError::InvalidField { field })
 }
 

@@ -184,7 +184,6 @@ pub fn template_name(template: TemplateId) -> &'static str {
     }
 }
 
-
 fn req_value<T: TryFrom<u64> + TryFrom<i64>>(
     value: Option<Value<'_>>,
     field: &'static str,
@@ -255,8 +254,11 @@ fn decode_fixp<'a>(
         T::NegotiationReject => FixpMessage::NegotiationReject {
             session_id: session_id(raw.session_id)?,
             request_timestamp: req_value(raw.request_timestamp, "requestTimestamp")?,
-            code: required(raw.reject_code.or(raw.code), "rejectCode")?
-                .name("rejectCode", NegotiationRejectCode::ALL, NegotiationRejectCode::name)?,
+            code: required(raw.reject_code.or(raw.code), "rejectCode")?.name(
+                "rejectCode",
+                NegotiationRejectCode::ALL,
+                NegotiationRejectCode::name,
+            )?,
             reason: take_bytes(raw.reason, "reason", scratch)?.0,
         },
         T::Topic => FixpMessage::Topic {
@@ -281,8 +283,11 @@ fn decode_fixp<'a>(
         T::EstablishmentReject => FixpMessage::EstablishmentReject {
             session_id: session_id(raw.session_id)?,
             request_timestamp: req_value(raw.timestamp, "timestamp")?,
-            code: required(raw.reject_code.or(raw.code), "rejectCode")?
-                .name("rejectCode", EstablishmentRejectCode::ALL, EstablishmentRejectCode::name)?,
+            code: required(raw.reject_code.or(raw.code), "rejectCode")?.name(
+                "rejectCode",
+                EstablishmentRejectCode::ALL,
+                EstablishmentRejectCode::name,
+            )?,
             reason: take_bytes(raw.reason, "reason", scratch)?.0,
         },
         T::Sequence => FixpMessage::Sequence {
@@ -308,13 +313,20 @@ fn decode_fixp<'a>(
         T::RetransmitReject => FixpMessage::RetransmitReject {
             session_id: session_id(raw.session_id)?,
             request_timestamp: req_value(raw.request_timestamp, "requestTimestamp")?,
-            code: required(raw.reject_code.or(raw.code), "rejectCode")?
-                .name("rejectCode", RetransmitRejectCode::ALL, RetransmitRejectCode::name)?,
+            code: required(raw.reject_code.or(raw.code), "rejectCode")?.name(
+                "rejectCode",
+                RetransmitRejectCode::ALL,
+                RetransmitRejectCode::name,
+            )?,
             reason: take_bytes(raw.reason, "reason", scratch)?.0,
         },
         T::Terminate => FixpMessage::Terminate {
             session_id: session_id(raw.session_id)?,
-            code: required(raw.code, "code")?.name("code", TerminationCode::ALL, TerminationCode::name)?,
+            code: required(raw.code, "code")?.name(
+                "code",
+                TerminationCode::ALL,
+                TerminationCode::name,
+            )?,
             reason: take_bytes(raw.reason, "reason", scratch)?.0,
         },
         T::FinishedSending => FixpMessage::FinishedSending {
@@ -347,7 +359,6 @@ fn decode_fixp<'a>(
         }
     })
 }
-
 
 // ---------------------------------------------------------------------------------------------
 // Encoding

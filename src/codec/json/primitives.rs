@@ -157,7 +157,7 @@ impl<'a> Scanner<'a> {
     fn string(&mut self) -> Result<bool, Syntax> {
         self.pos += 1;
         let start = self.pos;
-        self.to_string_stop();
+        self.skip_to_string_stop();
         if self.peek() == b'"' {
             self.pos += 1;
             return Ok(false);
@@ -168,7 +168,7 @@ impl<'a> Scanner<'a> {
     /// Moves the cursor to the next byte that ends a string's fast path (see [`stop_bytes`]),
     /// eight bytes at a time.
     #[inline(always)]
-    fn to_string_stop(&mut self) {
+    fn skip_to_string_stop(&mut self) {
         loop {
             match self.bytes.get(self.pos..self.pos + 8) {
                 Some(chunk) => {
@@ -211,7 +211,7 @@ impl<'a> Scanner<'a> {
                 // A control character, or the end of the frame.
                 _ => return Err(Syntax),
             }
-            self.to_string_stop();
+            self.skip_to_string_stop();
         }
         if !ascii {
             let body = self.bytes.get(start..self.pos).ok_or(Syntax)?;
@@ -612,7 +612,7 @@ fn unescape<'b>(body: &[u8], buf: &'b mut [u8; UNESCAPE_CAPACITY]) -> Option<&'b
         let mut utf8 = [0u8; 4];
         put(char::from_u32(code)?.encode_utf8(&mut utf8).as_bytes())?;
     }
-    Some(buf.get(..len)?)
+    buf.get(..len)
 }
 
 /// An integer's text as sign and magnitude; `None` for a fraction, an exponent, `-0` (which
@@ -697,9 +697,7 @@ impl<'a> Value<'a> {
             return convert(body).ok_or(invalid);
         }
         let mut buf = [0u8; UNESCAPE_CAPACITY];
-        self.str_bytes(&mut buf)
-            .and_then(convert)
-            .ok_or(invalid)
+        self.str_bytes(&mut buf).and_then(convert).ok_or(invalid)
     }
 
     /// The text between a string's quotes; `None` for a non-string.
@@ -1216,7 +1214,10 @@ impl<'o> ObjectWriter<'o> {
 mod tests {
     use super::*;
 
-    fn members(frame: &[u8]) -> Result<Vec<(Vec<u8>, Kind, Vec<u8>)>, DecodeError> {
+    /// One member as the scanner reported it: key, kind, value text.
+    type Member = (Vec<u8>, Kind, Vec<u8>);
+
+    fn members(frame: &[u8]) -> Result<Vec<Member>, DecodeError> {
         let mut out = Vec::new();
         scan_object(frame, |k, v| {
             out.push((k.to_vec(), v.kind(), v.text().to_vec()));
@@ -1227,8 +1228,8 @@ mod tests {
 
     #[test]
     fn scanner_reports_members_with_unescaped_keys() {
-        let got = members(br#" { "a" : 1 , "\u0040t\"y" :"x\n", "n":null, "o":{"p":[1,{}]} } "#)
-            .unwrap();
+        let got =
+            members(br#" { "a" : 1 , "\u0040t\"y" :"x\n", "n":null, "o":{"p":[1,{}]} } "#).unwrap();
         assert_eq!(
             got,
             vec![
