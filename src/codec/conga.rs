@@ -755,8 +755,27 @@ impl CongaMessage {
     /// Decodes one Conga SBE message (schema 100, version 0, little-endian) from the generated
     /// flyweights in [`crate::codec::sbe::conga`]. The frame must hold exactly one message
     /// (surplus → `TrailingBytes`). A NewOrderSingle price holding the SBE `int32` null value
-    /// ([`PRICE_NULL_MANTISSA`]) reads as `None`.
+    /// ([`PRICE_NULL_MANTISSA`]), or belonging to a Market order, reads as `None` (Conga's
+    /// client leaves a Market order's price unset, so it holds whatever its buffer held).
+    ///
+    /// Conga's exchange sends an ExecutionReport without the fills group's dimension when it
+    /// sets no fill count (its Canceled reports): a report that ends exactly where that group
+    /// would begin reads as having no fills. Any other truncation stays an error.
     pub fn decode_sbe(frame: &[u8]) -> Result<Self, DecodeError> {
+        match Self::decode_sbe_exact(frame) {
+            Err(error @ DecodeError::Truncated { .. }) => {
+                let mut completed = [0u8; REPORT_COMPLETION_CAPACITY];
+                match complete_report_without_fills(frame, &mut completed) {
+                    Some(completed) => Self::decode_sbe_exact(completed),
+                    None => Err(error),
+                }
+            }
+            decoded => decoded,
+        }
+    }
+
+    /// [`Self::decode_sbe`] without tolerating the omitted fills group.
+    fn decode_sbe_exact(frame: &[u8]) -> Result<Self, DecodeError> {
         use sbe::Message;
         let msg = Message::decode(frame)?;
         if let Some(extra) = frame.len().checked_sub(msg.sbe_end()).filter(|n| *n > 0) {
@@ -771,7 +790,9 @@ impl CongaMessage {
                 order_qty: d.order_qty().mantissa(),
                 ord_type: sbe_enum(d.ord_type_raw(), "OrdType", OrdType::from_wire)?,
                 price: Some(d.price().mantissa())
-                    .filter(|m| *m != PRICE_NULL_MANTISSA)
+                    .filter(|m| {
+                        *m != PRICE_NULL_MANTISSA && d.ord_type_raw() != OrdType::Market.to_wire()
+                    })
                     .map(Price),
             }),
             Message::OrderCancelRequest(d) => {
@@ -876,6 +897,29 @@ impl CongaMessage {
             }
         }
     }
+}
+
+/// Longest ExecutionReport (header and block) [`CongaMessage::decode_sbe`] completes with an
+/// empty fills group.
+const REPORT_COMPLETION_CAPACITY: usize = 256;
+
+/// When `frame` is an ExecutionReport that ends exactly where its fills group's dimension
+/// would begin, copies it into `buf` with an empty group's dimension appended and returns the
+/// completed message.
+fn complete_report_without_fills<'b>(frame: &[u8], buf: &'b mut [u8]) -> Option<&'b [u8]> {
+    /// The FillsGrp dimension: blockLength 8 (FillPx, FillQty), numInGroup 0.
+    const EMPTY_FILLS: [u8; 4] = [8, 0, 0, 0];
+    let header = sbe::read_header(frame).ok()?;
+    let is_report = header.schema_id == sbe::SCHEMA_ID
+        && header.template_id == sbe::ExecutionReportDecoder::TEMPLATE_ID;
+    if !is_report || frame.len() != sbe::HEADER_LENGTH + header.block_length {
+        return None;
+    }
+    let completed = buf.get_mut(..frame.len() + EMPTY_FILLS.len())?;
+    let (body, dimension) = completed.split_at_mut(frame.len());
+    body.copy_from_slice(frame);
+    dimension.copy_from_slice(&EMPTY_FILLS);
+    Some(completed)
 }
 
 /// The SBE `int32` null value, which an absent NewOrderSingle price is written as.

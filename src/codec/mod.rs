@@ -261,4 +261,10 @@ pub trait Encoding {
 
     /// Encodes `msg` into the start of `out` and returns the number of bytes written.
     fn encode(&mut self, msg: &FixpMessage<'_>, out: &mut [u8]) -> Result<usize, EncodeError>;
+
+    /// How many inbound frames this encoding accepted although they deviate from the standard
+    /// in a way it tolerates for interoperability (see [`sbe::SbeEncoding`]); 0 by default.
+    fn tolerated_deviations(&self) -> u64 {
+        0
+    }
 }
