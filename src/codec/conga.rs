@@ -167,7 +167,7 @@ impl Id8 {
 
     /// Writes the identifier as a JSON string member.
     fn write_json(&self, w: &mut ObjectWriter<'_>, name: &str) {
-        w.short_str(name, &self.0, self.text().len());
+        w.short_str(name, &self.0);
     }
 
     /// The identifier's text.
@@ -383,9 +383,13 @@ fn format_transact_time(ns: u64, buf: &mut [u8]) -> Option<usize> {
         buf.get_mut(pos..pos + 2)?.copy_from_slice(digits);
         Some(())
     }
-    let t = time::UtcDateTime::from_unix_timestamp_nanos(i128::from(ns)).ok()?;
-    let (year, month, day) = t.to_calendar_date();
-    let (hour, minute, second, nanos) = t.as_hms_nano();
+    /// Julian day number of 1970-01-01.
+    const UNIX_EPOCH_JULIAN_DAY: u64 = 2_440_588;
+    let (seconds, nanos) = (ns / 1_000_000_000, (ns % 1_000_000_000) as u32);
+    let (days, of_day) = (seconds / 86_400, (seconds % 86_400) as u32);
+    let julian_day = i32::try_from(days + UNIX_EPOCH_JULIAN_DAY).ok()?;
+    let (year, month, day) = time::Date::from_julian_day(julian_day).ok()?.to_calendar_date();
+    let (hour, minute, second) = (of_day / 3600, of_day / 60 % 60, of_day % 60);
     // u64 nanoseconds end in 2554: the year always has four digits.
     let year = u32::try_from(year).ok()?;
     let out = buf.get_mut(..20)?;
@@ -394,9 +398,9 @@ fn format_transact_time(ns: u64, buf: &mut [u8]) -> Option<usize> {
     pair(out, 2, year % 100)?;
     pair(out, 5, u8::from(month).into())?;
     pair(out, 8, day.into())?;
-    pair(out, 11, hour.into())?;
-    pair(out, 14, minute.into())?;
-    pair(out, 17, second.into())?;
+    pair(out, 11, hour)?;
+    pair(out, 14, minute)?;
+    pair(out, 17, second)?;
     let (groups, mut fraction) = match nanos {
         0 => return Some(20),
         n if n % 1_000_000 == 0 => (1, n / 1_000_000),
@@ -1030,7 +1034,7 @@ fn write_transact_time_member(w: &mut ObjectWriter<'_>, ns: u64) {
     let mut buf = [0u8; TRANSACT_TIME_MAX_LEN + 2];
     // Every u64 of nanoseconds is a representable date, so formatting cannot fail.
     let len = format_transact_time_quoted(ns, &mut buf).unwrap_or(0);
-    w.raw(buf.get(..len).unwrap_or(&[]));
+    w.raw_prefix(&buf, len);
 }
 
 #[cfg(test)]

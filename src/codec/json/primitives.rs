@@ -52,9 +52,10 @@ pub(crate) struct Value<'a> {
     escaped: bool,
 }
 
-/// The frame is not valid JSON (mapped to [`DecodeError::InvalidJson`]).
-#[derive(Clone, Copy, Debug)]
-struct Syntax;
+/// The frame is not valid JSON (or repeats a key it may hold once): [`DecodeError::InvalidJson`],
+/// as a zero-sized error the scanner's loops pass around for free.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Syntax;
 
 impl From<Syntax> for DecodeError {
     fn from(_: Syntax) -> Self {
@@ -505,8 +506,8 @@ impl<'a> Scanner<'a> {
     fn members(
         &mut self,
         depth: usize,
-        on_member: &mut impl FnMut(&[u8], Value<'a>) -> Result<(), DecodeError>,
-    ) -> Result<(), DecodeError> {
+        on_member: &mut impl FnMut(&[u8], Value<'a>) -> Result<(), Syntax>,
+    ) -> Result<(), Syntax> {
         self.expect(b'{')?;
         if self.next_token() == b'}' {
             self.pos += 1;
@@ -549,11 +550,12 @@ fn stop_bytes(word: u64) -> u64 {
 /// Scans exactly one JSON object (surrounding whitespace allowed), validating all of it, and
 /// hands each top-level member to `on_member` (key unescaped; values in order of appearance).
 ///
-/// Not an object, or invalid JSON → [`DecodeError::InvalidJson`]; anything but whitespace after
-/// the object → [`DecodeError::TrailingBytes`]; an error from `on_member` stops the scan.
+/// Not an object, invalid JSON, or an error from `on_member` (which stops the scan) →
+/// [`DecodeError::InvalidJson`]; anything but whitespace after the object →
+/// [`DecodeError::TrailingBytes`].
 pub(crate) fn scan_object<'a>(
     frame: &'a [u8],
-    mut on_member: impl FnMut(&[u8], Value<'a>) -> Result<(), DecodeError>,
+    mut on_member: impl FnMut(&[u8], Value<'a>) -> Result<(), Syntax>,
 ) -> Result<(), DecodeError> {
     let mut s = Scanner {
         bytes: frame,
@@ -737,56 +739,42 @@ impl<'a> Value<'a> {
         if self.kind != Kind::Array {
             return Err(invalid);
         }
-        // The array is valid JSON: each element is read in place, and anything but an integer
-        // (a fraction, an exponent, another type) is refused where it starts.
-        let mut s = Scanner {
-            bytes: self.text,
-            pos: 1,
-        };
-        if s.next_token() == b']' {
-            return Ok(0);
-        }
+        // The array is valid JSON, so one pass over its bytes reads it: digits, signs and
+        // separators; any other byte (a fraction, an exponent, a string or a nested value)
+        // makes its element invalid. An element is stored when its separator is reached.
+        let body = self.text.get(1..).unwrap_or(&[]);
         let mut len = 0;
-        loop {
-            let mut b = s.next_token();
-            let negative = b == b'-';
-            if negative {
-                s.pos += 1;
-                b = s.peek();
+        let mut magnitude: u32 = 0;
+        let mut negative = false;
+        let mut digits = false;
+        for b in body {
+            match *b {
+                b'0'..=b'9' => {
+                    // Capped: anything above 999 is out of range anyway.
+                    magnitude = (magnitude * 10 + u32::from(b - b'0')).min(1000);
+                    digits = true;
+                }
+                b'-' => negative = true,
+                b',' | b']' => {
+                    if !digits && *b == b']' && len == 0 && !negative {
+                        return Ok(0);
+                    }
+                    let value = if negative {
+                        (magnitude != 0 && magnitude <= 128).then(|| (magnitude as i32).wrapping_neg())
+                    } else {
+                        (digits && magnitude <= 127).then_some(magnitude as i32)
+                    };
+                    let value = value.ok_or(invalid)?;
+                    let slot = out.get_mut(len).ok_or(DecodeError::TooLong { field })?;
+                    *slot = value as u8;
+                    len += 1;
+                    (magnitude, negative, digits) = (0, false, false);
+                }
+                b' ' | b'\t' | b'\n' | b'\r' => {}
+                _ => return Err(invalid),
             }
-            let mut magnitude: u32 = 0;
-            let mut digits = 0;
-            while b.is_ascii_digit() && digits < 4 {
-                magnitude = magnitude * 10 + u32::from(b - b'0');
-                digits += 1;
-                s.pos += 1;
-                b = s.peek();
-            }
-            let in_range = if negative {
-                (1..=128).contains(&magnitude)
-            } else {
-                magnitude <= 127
-            };
-            if digits == 0 || !in_range {
-                return Err(invalid);
-            }
-            let signed = if negative {
-                (magnitude as i32).wrapping_neg()
-            } else {
-                magnitude as i32
-            };
-            let separator = s.next_token();
-            if separator != b',' && separator != b']' {
-                return Err(invalid);
-            }
-            let slot = out.get_mut(len).ok_or(DecodeError::TooLong { field })?;
-            *slot = signed as u8;
-            len += 1;
-            if separator == b']' {
-                return Ok(len);
-            }
-            s.pos += 1;
         }
+        Ok(len)
     }
 
     /// Hands each element of an array to `on_element`, in order; stops at its first error.
@@ -814,13 +802,13 @@ impl<'a> Value<'a> {
     /// Hands each member of an object to `on_member`, as [`scan_object`] does.
     pub(crate) fn members(
         &self,
-        mut on_member: impl FnMut(&[u8], Value<'a>) -> Result<(), DecodeError>,
+        mut on_member: impl FnMut(&[u8], Value<'a>) -> Result<(), Syntax>,
     ) -> Result<(), DecodeError> {
         let mut s = Scanner {
             bytes: self.text,
             pos: 0,
         };
-        s.members(1, &mut on_member)
+        Ok(s.members(1, &mut on_member)?)
     }
 }
 
@@ -843,7 +831,7 @@ macro_rules! json_members {
                 &mut self,
                 key: &[u8],
                 value: $crate::codec::json::primitives::Value<$a>,
-            ) -> Result<(), $crate::codec::DecodeError> {
+            ) -> Result<(), $crate::codec::json::primitives::Syntax> {
                 let slot = match key {
                     $($key => &mut self.$field,)+
                     _ => return Ok(()),
@@ -852,7 +840,7 @@ macro_rules! json_members {
                     return Ok(());
                 }
                 if slot.is_some() {
-                    return Err($crate::codec::DecodeError::InvalidJson);
+                    return Err($crate::codec::json::primitives::Syntax);
                 }
                 *slot = Some(value);
                 Ok(())
@@ -981,32 +969,27 @@ static SIGNED_BYTE_TEXT: [([u8; 4], u8); 256] = {
 /// instead of a call to `memcpy`; the writer's pieces are nearly all that short.
 #[inline(always)]
 fn small_copy(dst: &mut [u8], src: &[u8]) {
+    /// Copies the first and the last `N` bytes (overlapping when `src` is shorter than 2N).
+    #[inline(always)]
+    fn ends<const N: usize>(dst: &mut [u8], src: &[u8]) {
+        if let (Some(d), Some(s)) = (dst.first_chunk_mut::<N>(), src.first_chunk::<N>()) {
+            *d = *s;
+        }
+        if let (Some(d), Some(s)) = (dst.last_chunk_mut::<N>(), src.last_chunk::<N>()) {
+            *d = *s;
+        }
+    }
     let n = src.len();
     if dst.len() != n {
         return;
     }
-    if (8..=16).contains(&n) {
-        let (head, tail) = (n.min(8), n - 8);
-        if let (Some(d), Some(s)) = (dst.get_mut(..head), src.get(..head)) {
-            d.copy_from_slice(s);
-        }
-        if let (Some(d), Some(s)) = (dst.get_mut(tail..), src.get(tail..)) {
-            d.copy_from_slice(s);
-        }
-    } else if (4..8).contains(&n) {
-        let tail = n - 4;
-        if let (Some(d), Some(s)) = (dst.get_mut(..4), src.get(..4)) {
-            d.copy_from_slice(s);
-        }
-        if let (Some(d), Some(s)) = (dst.get_mut(tail..), src.get(tail..)) {
-            d.copy_from_slice(s);
-        }
-    } else if n < 4 {
-        for (d, s) in dst.iter_mut().zip(src) {
-            *d = *s;
-        }
-    } else {
-        dst.copy_from_slice(src);
+    match n {
+        8..=16 => ends::<8>(dst, src),
+        4..=7 => ends::<4>(dst, src),
+        2..=3 => ends::<2>(dst, src),
+        1 => ends::<1>(dst, src),
+        0 => {}
+        _ => dst.copy_from_slice(src),
     }
 }
 
@@ -1075,34 +1058,34 @@ impl<'o> ObjectWriter<'o> {
         self.raw(buf.format(value).as_bytes());
     }
 
-    /// Writes a string member of up to eight bytes held NUL-padded in `padded` (`len` used),
-    /// escaping (`"`, `\\` and control characters); the common case (nothing to escape) is one
-    /// fixed-size copy.
+    /// Writes a string member of up to eight bytes held NUL-padded in `padded` (up to its
+    /// first NUL), escaping `"`, `\\` and control characters; the common case (nothing to
+    /// escape) is one fixed-size copy.
     #[inline]
-    pub(crate) fn short_str(&mut self, name: &str, padded: &[u8; 8], len: usize) {
+    pub(crate) fn short_str(&mut self, name: &str, padded: &[u8; 8]) {
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        const HIGHS: u64 = 0x8080_8080_8080_8080;
         self.key(name);
         let word = u64::from_le_bytes(*padded);
-        let mut quoted = [b'"'; 10];
-        if let Some(body) = quoted.get_mut(1..9) {
-            body.copy_from_slice(padded);
-        }
-        // Bytes past `len` are NUL, which the check would flag: mask them off.
-        let used = if len >= 8 {
+        // The first NUL ends the text (exact for the lowest flagged byte).
+        let nul = word.wrapping_sub(ONES) & !word & HIGHS;
+        let len = if nul == 0 {
+            8
+        } else {
+            (nul.trailing_zeros() / 8) as usize
+        };
+        let used = if len == 8 {
             u64::MAX
         } else {
             (1u64 << (8 * len)) - 1
         };
-        let needs_escape = (stop_bytes(word) & used) != 0;
-        if needs_escape || len > 8 {
-            self.raw(b"\"");
+        self.raw(b"\"");
+        if stop_bytes(word) & used & HIGHS != 0 {
             self.escaped(padded.get(..len).unwrap_or(padded));
-            self.raw(b"\"");
-            return;
+        } else {
+            self.raw_prefix(padded, len);
         }
-        if let Some(last) = quoted.get_mut(len + 1) {
-            *last = b'"';
-        }
-        self.raw_prefix(&quoted, len + 2);
+        self.raw(b"\"");
     }
 
     /// Writes an integer member.
@@ -1336,8 +1319,8 @@ mod tests {
             let mut w = ObjectWriter::new(out);
             w.int("n", 1_234_567_890_123u64);
             w.signed_bytes("b", &[0, 127, 128, 255]);
-            w.short_str("s", b"a\"\\\x01\0\0\0\0", 4);
-            w.short_str("t", b"ABCDEFGH", 8);
+            w.short_str("s", b"a\"\\\x01\0\0\0\0");
+            w.short_str("t", b"ABCDEFGH");
             w.finish("T")
         };
         let mut big = [0u8; 128];
