@@ -122,6 +122,9 @@ mod tests {
         }
         let text = percentile_distribution(&h, 1000.0);
         assert!(text.starts_with("       Value     Percentile TotalCount 1/(1-Percentile)\n\n"));
-        assert!(text.contains("#[Max     =      1000.447, Total count    =        10000]"));
+        assert!(
+            text.contains("#[Max     =     1000.447, Total count    =        10000]"),
+            "{text}"
+        );
     }
 }

@@ -304,7 +304,7 @@ impl Driver for FixpClient {
         self.send()?;
         if self.one_way {
             self.sent += 1;
-            self.io(self.sent % ONE_WAY_READ_EVERY == 0)?;
+            self.io(self.sent.is_multiple_of(ONE_WAY_READ_EVERY))?;
             return Ok(());
         }
         while self.io(true)? == 0 {
