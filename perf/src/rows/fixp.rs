@@ -16,8 +16,8 @@ use fixp_ws::transport::{
 };
 use mio::{Events, Poll};
 
-use super::err;
-use super::websocket::{accept_one, endpoint, is_end, refused, still_open, ClientConn, Endpoint};
+use super::websocket::{accept_one, endpoint, refused, served, still_open, ClientConn, Endpoint};
+use super::{err, Serve};
 use crate::runner::{Driver, Pair, Res, RunConfig, ServerCtx};
 
 /// Frames read per batch before the events they raised are drained (the event queue holds
@@ -64,15 +64,6 @@ impl Clock {
     fn now(&self) -> u64 {
         u64::try_from(self.0.elapsed().as_nanos()).unwrap_or(u64::MAX) + 1
     }
-}
-
-/// What the acceptor side does with an application message.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Serve {
-    /// Sends it back as its own application message.
-    Echo,
-    /// Counts it as delivered.
-    Count,
 }
 
 /// The server side: one `Acceptor` on one WSS connection.
@@ -161,11 +152,8 @@ fn acceptor_server(
         if let Some(e) = refusal {
             return Err(format!("the server session refused the echo: {e}"));
         }
-        match step {
-            Ok((true, _)) => return Ok(()),
-            Ok((false, sent)) => refused(sent)?,
-            Err(e) if is_end(&e) => return Ok(()),
-            Err(e) => return Err(err(e)),
+        if served(step)? {
+            return Ok(());
         }
     }
     Ok(())

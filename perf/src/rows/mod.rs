@@ -111,6 +111,15 @@ pub fn select(names: &[String]) -> Res<Vec<&'static RowSpec>> {
         .collect())
 }
 
+/// What a row's server does with each application message it is delivered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Serve {
+    /// Sends it back (as its own message, for FIXP): a latency row.
+    Echo,
+    /// Counts it as delivered: a throughput row.
+    Count,
+}
+
 /// The message of the bare rows: `size` bytes of a fixed pattern.
 fn payload(size: usize) -> Vec<u8> {
     (0..size).map(|i| (i % 251) as u8).collect()

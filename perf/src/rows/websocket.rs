@@ -11,7 +11,7 @@ use fixp_ws::transport::{
 };
 use mio::{Events, Poll, Token};
 
-use super::{err, payload};
+use super::{err, payload, Serve};
 use crate::runner::{Driver, Pair, Res, RunConfig, ServerCtx};
 
 /// A bound listener and the TLS settings of the client that will connect to it.
@@ -146,13 +146,15 @@ pub(super) fn still_open(status: ReadStatus) -> Res<()> {
     }
 }
 
-/// What the WebSocket server does with a message.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Serve {
-    /// Sends it back.
-    Echo,
-    /// Counts it as delivered.
-    Count,
+/// The outcome of one server step that read (closed or not) and maybe sent: `Ok(true)` when the
+/// connection is over (the peer closed or vanished at the end of the run), an error for a refused
+/// frame or a transport failure.
+pub(super) fn served(step: Result<(bool, SendStatus), TransportError>) -> Res<bool> {
+    match step {
+        Ok((closed, sent)) => refused(sent).map(|()| closed),
+        Err(e) if is_end(&e) => Ok(true),
+        Err(e) => Err(err(e)),
+    }
 }
 
 fn websocket(config: &RunConfig, tls: bool, serve: Serve) -> Res<Pair> {
@@ -198,11 +200,8 @@ fn websocket(config: &RunConfig, tls: bool, serve: Serve) -> Res<Pair> {
                 };
                 Ok((matches!(status, ReadStatus::Closed(_)), sent))
             })();
-            match step {
-                Ok((true, _)) => return Ok(()),
-                Ok((false, sent)) => refused(sent)?,
-                Err(e) if is_end(&e) => return Ok(()),
-                Err(e) => return Err(err(e)),
+            if served(step)? {
+                return Ok(());
             }
         }
         Ok(())
