@@ -268,6 +268,7 @@ impl Report<'_> {
             "seconds",
             "msg/s",
             "MB/s",
+            "repeats: min-max msg/s",
             &ratio,
             "allocs/msg",
             "allocs (client + server)",
@@ -281,6 +282,7 @@ impl Report<'_> {
                 format!("{:.3}", t.elapsed.as_secs_f64()),
                 format!("{per_s:.0}"),
                 format!("{:.1}", per_s * size as f64 / 1e6),
+                spread(&t.runs),
                 floors
                     .iter()
                     .map(|(_, f)| format!("{:.2}", per_s / f.max(f64::MIN_POSITIVE)))
@@ -476,4 +478,15 @@ impl Report<'_> {
 /// Messages per second of a throughput result.
 fn rate(t: &crate::runner::ThroughputResult) -> f64 {
     t.messages as f64 / t.elapsed.as_secs_f64().max(f64::MIN_POSITIVE)
+}
+
+/// The lowest and highest of the repeats' rates.
+fn spread(runs: &[f64]) -> String {
+    let lo = runs.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = runs.iter().copied().fold(0.0, f64::max);
+    if runs.is_empty() {
+        "-".into()
+    } else {
+        format!("{lo:.0}-{hi:.0}")
+    }
 }
