@@ -1,6 +1,9 @@
 //! The FIXP rows over WSS: a client `Session` and a server `Acceptor` (both Recoverable
 //! flows, SBE, `MemoryStore`), driven by hand on their own threads. `fixp-wss` echoes every
 //! application message as the server's own; `fixp-wss-oneway` counts them as delivered.
+//!
+//! Owns: the session cores of its rows and their clocks. May not touch: timing or counting (the
+//! runner's).
 
 use std::time::{Duration, Instant};
 

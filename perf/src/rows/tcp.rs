@@ -1,4 +1,6 @@
 //! The bare-TCP floor: `size`-byte messages framed by their fixed length, echoed.
+//!
+//! Owns: its sockets and the echo loop. May not touch: timing or counting (the runner's).
 
 use std::io::{ErrorKind, Read, Write};
 use std::thread;

@@ -1,5 +1,8 @@
 //! The WebSocket floors (`ws`, `wss`, `wss-oneway`) and the connection plumbing the FIXP rows
 //! share with them.
+//!
+//! Owns: listeners, connections and their handshakes. May not touch: timing or counting (the
+//! runner's).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
