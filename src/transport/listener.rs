@@ -1,5 +1,6 @@
-//! The acceptor's listening socket: accepts TCP connections and starts their server-side
-//! handshakes, and counts how handshakes ended.
+//! The acceptor's listening sockets, one per transport: [`WsListener`] for WebSocket and
+//! [`SofhListener`] for FIXP over TCP with SOFH. Each accepts TCP connections, starts their
+//! server-side handshakes and counts how handshakes ended.
 
 use std::io;
 use std::net::SocketAddr;
@@ -8,7 +9,7 @@ use std::sync::Arc;
 use mio::net::TcpListener;
 use mio::{Interest, Registry, Token};
 
-use super::{TransportError, UpgradeRefusal, WsConnection, WsOptions};
+use super::{SofhConnection, SofhOptions, TransportError, UpgradeRefusal, WsConnection, WsOptions};
 
 /// Counts kept by a [`WsListener`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -42,10 +43,8 @@ impl WsListener {
         registry: &Registry,
         token: Token,
     ) -> Result<Self, TransportError> {
-        let mut listener = TcpListener::bind(addr)?;
-        registry.register(&mut listener, token, Interest::READABLE)?;
         Ok(Self {
-            listener,
+            listener: bind_registered(addr, registry, token)?,
             tls,
             options,
             stats: ListenerStats::default(),
@@ -70,12 +69,9 @@ impl WsListener {
         registry: &Registry,
         token: Token,
     ) -> Result<Option<WsConnection>, TransportError> {
-        let socket = match self.listener.accept() {
-            Ok((socket, _)) => socket,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
-            Err(e) => return Err(e.into()),
+        let Some(socket) = accept_counted(&self.listener, &mut self.stats)? else {
+            return Ok(None);
         };
-        self.stats.accepted += 1;
         WsConnection::accept(socket, self.tls.as_ref(), &self.options, registry, token).map(Some)
     }
 
@@ -90,6 +86,95 @@ impl WsListener {
     }
 
     /// The counts so far.
+    pub fn stats(&self) -> ListenerStats {
+        self.stats
+    }
+}
+
+fn bind_registered(
+    addr: SocketAddr,
+    registry: &Registry,
+    token: Token,
+) -> Result<TcpListener, TransportError> {
+    let mut listener = TcpListener::bind(addr)?;
+    registry.register(&mut listener, token, Interest::READABLE)?;
+    Ok(listener)
+}
+
+/// One pending socket, counted; `None` when none is pending.
+fn accept_counted(
+    listener: &TcpListener,
+    stats: &mut ListenerStats,
+) -> Result<Option<mio::net::TcpStream>, TransportError> {
+    match listener.accept() {
+        Ok((socket, _)) => {
+            stats.accepted += 1;
+            Ok(Some(socket))
+        }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A listening socket for FIXP over TCP with SOFH framing: `tcp+tls://` (the default) or, if
+/// [`SofhOptions::allow_plain_tcp`], plain `tcp://`.
+#[derive(Debug)]
+pub struct SofhListener {
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    options: SofhOptions,
+    stats: ListenerStats,
+}
+
+impl SofhListener {
+    /// Binds `addr` and registers the socket with `registry` under `token` (READABLE).
+    /// `tls` = `None` serves plain TCP and needs [`SofhOptions::allow_plain_tcp`].
+    pub fn bind(
+        addr: SocketAddr,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        options: SofhOptions,
+        registry: &Registry,
+        token: Token,
+    ) -> Result<Self, TransportError> {
+        options.check_security(tls.is_some())?;
+        Ok(Self {
+            listener: bind_registered(addr, registry, token)?,
+            tls,
+            options,
+            stats: ListenerStats::default(),
+        })
+    }
+
+    /// The bound address (useful after binding port 0).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The options every accepted connection gets (its encoding type among them).
+    pub fn options(&self) -> &SofhOptions {
+        &self.options
+    }
+
+    /// Accepts one pending connection and registers it under `token`; `Ok(None)` when none is
+    /// pending. Call until `None` on each READABLE event (edge-triggered), then call
+    /// [`SofhConnection::poll_handshake`] on each new connection at once.
+    pub fn accept(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+    ) -> Result<Option<SofhConnection>, TransportError> {
+        let Some(socket) = accept_counted(&self.listener, &mut self.stats)? else {
+            return Ok(None);
+        };
+        SofhConnection::accept(socket, self.tls.as_ref(), &self.options, registry, token).map(Some)
+    }
+
+    /// Counts a connection whose handshake failed (TLS errors, peers that left).
+    pub fn record_handshake_failure(&mut self, _conn: &SofhConnection) {
+        self.stats.handshake_failed += 1;
+    }
+
+    /// The counts so far (`refused_*` stay 0: there is no upgrade to refuse).
     pub fn stats(&self) -> ListenerStats {
         self.stats
     }
