@@ -133,6 +133,8 @@ pub struct Net {
     pub addr: SocketAddr,
     /// What a client trusts (TLS only).
     pub client_tls: Option<Arc<rustls::ClientConfig>>,
+    /// The server certificate as PEM (TLS only), for foreign clients.
+    pub cert_pem: Option<String>,
     /// The server table.
     pub acceptor: TcpAcceptor,
     /// Accepted connections, in order.
@@ -171,14 +173,15 @@ impl Net {
     /// Like [`Net::new`] with the server's SOFH options.
     pub fn with_options(tls: bool, server_options: SofhOptions) -> Self {
         let poll = Poll::new().expect("poll");
-        let (server_tls, client_tls) = if tls {
+        let (server_tls, client_tls, cert_pem) = if tls {
             let identity = ServerIdentity::self_signed().expect("certificate");
             (
                 Some(identity.server_config().expect("server config")),
                 Some(client_config_from_ca_pem(&identity.cert_pem).expect("client config")),
+                Some(identity.cert_pem.clone()),
             )
         } else {
-            (None, None)
+            (None, None, None)
         };
         let listener = SofhListener::bind(
             "127.0.0.1:0".parse().expect("addr"),
@@ -201,6 +204,7 @@ impl Net {
             listener,
             addr,
             client_tls,
+            cert_pem,
             acceptor,
             servers: Vec::new(),
             clients: Vec::new(),
@@ -314,8 +318,13 @@ impl Net {
 
     /// Polls once and handles every event, then moves what sessions want to send.
     pub fn step(&mut self) -> usize {
+        self.step_for(POLL_GUARD)
+    }
+
+    /// Like [`Net::step`], waiting at most `timeout` for an event.
+    pub fn step_for(&mut self, timeout: Duration) -> usize {
         self.poll
-            .poll(&mut self.events, Some(POLL_GUARD))
+            .poll(&mut self.events, Some(timeout))
             .expect("poll");
         let tokens: Vec<Token> = self.events.iter().map(|e| e.token()).collect();
         for token in &tokens {
