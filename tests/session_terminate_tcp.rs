@@ -24,6 +24,14 @@ fn terminate_msg(code: TerminationCode, reason: &str) -> Out {
     })
 }
 
+/// An answer to the peer's Terminate: our Terminate with `text`, then Close at once.
+fn answered(code: TerminationCode, text: &str, close_code: u16) -> [Out; 2] {
+    [
+        terminate_msg(code, text),
+        Out::Close(close_code, format!("{}: {text}", code.name())),
+    ]
+}
+
 /// Connects the pair over a TCP-style connection: both sides end bindings with Terminate.
 fn connect_tcp(p: &mut Pair) {
     p.client.set_termination(TCP);
@@ -43,6 +51,21 @@ fn scripted(termination: Termination) -> (Session<TestEncoding, MemoryStore>, u6
     drain(&mut c);
     events(&mut c);
     (c, now)
+}
+
+/// Sequence(5) then Sequence(2): a lower Sequence on the Recoverable inbound flow, a violation.
+fn lower_sequence(c: &mut Session<TestEncoding, MemoryStore>, now: u64) {
+    feed(c, now, &FixpMessage::Sequence { next_seq_no: 5 });
+    drain(c);
+    feed(c, now, &FixpMessage::Sequence { next_seq_no: 2 });
+}
+
+/// The Close that ends a binding for [`lower_sequence`].
+fn lower_sequence_close() -> Out {
+    Out::Close(
+        1002,
+        "UnspecifiedError: Invalid NextSeqNo 2, expected 5".to_owned(),
+    )
 }
 
 fn peer_terminate(c: &mut Session<TestEncoding, MemoryStore>, now: u64, code: TerminationCode) {
@@ -128,10 +151,7 @@ fn finalization_over_tcp_ends_with_terminate_finished_both_ways() {
 #[test]
 fn a_violation_sends_terminate_unspecified_error_with_its_reason_and_waits_for_the_answer() {
     let (mut c, now) = scripted(TCP);
-    feed(&mut c, now, &FixpMessage::Sequence { next_seq_no: 5 });
-    drain(&mut c);
-    // A lower Sequence on the Recoverable inbound flow is a violation.
-    feed(&mut c, now, &FixpMessage::Sequence { next_seq_no: 2 });
+    lower_sequence(&mut c, now);
     assert_eq!(
         drain(&mut c),
         [terminate_msg(
@@ -155,13 +175,7 @@ fn a_violation_sends_terminate_unspecified_error_with_its_reason_and_waits_for_t
 
     // The peer's Terminate: close the transport now.
     peer_terminate(&mut c, now + 2 * MS, TerminationCode::UnspecifiedError);
-    assert_eq!(
-        drain(&mut c),
-        [Out::Close(
-            1002,
-            "UnspecifiedError: Invalid NextSeqNo 2, expected 5".to_owned()
-        )]
-    );
+    assert_eq!(drain(&mut c), [lower_sequence_close()]);
     assert!(!c.is_closing());
     assert_eq!(c.next_deadline(), None);
     // The session survives for re-establishment.
@@ -210,18 +224,10 @@ fn a_peer_that_never_answers_is_closed_when_the_timeout_passes() {
 fn a_peer_terminate_is_answered_with_terminate_then_close_at_once() {
     let (mut c, now) = scripted(TCP);
     peer_terminate(&mut c, now, TerminationCode::UnspecifiedError);
+    let text = "peer terminated (UnspecifiedError)";
     assert_eq!(
         drain(&mut c),
-        [
-            terminate_msg(
-                TerminationCode::UnspecifiedError,
-                "peer terminated (UnspecifiedError)"
-            ),
-            Out::Close(
-                1000,
-                "UnspecifiedError: peer terminated (UnspecifiedError)".to_owned()
-            ),
-        ]
+        answered(TerminationCode::UnspecifiedError, text, 1000)
     );
     assert!(!c.is_closing(), "an answer waits for nothing");
     assert_eq!(c.next_deadline(), None);
@@ -235,18 +241,10 @@ fn a_peer_terminate_is_answered_with_terminate_then_close_at_once() {
 fn terminate_finished_before_finalization_is_answered_logical_flow_interrupted() {
     let (mut c, now) = scripted(TCP);
     peer_terminate(&mut c, now, TerminationCode::Finished);
+    let text = "Logical Flow Interrupted";
     assert_eq!(
         drain(&mut c),
-        [
-            terminate_msg(
-                TerminationCode::UnspecifiedError,
-                "Logical Flow Interrupted"
-            ),
-            Out::Close(
-                1002,
-                "UnspecifiedError: Logical Flow Interrupted".to_owned()
-            ),
-        ]
+        answered(TerminationCode::UnspecifiedError, text, 1002)
     );
     assert_eq!(c.state(), SessionState::NotEstablished, "not finalized");
 }
@@ -284,16 +282,8 @@ fn a_drop_while_waiting_for_the_answer_ends_the_wait() {
 #[test]
 fn websocket_style_is_unchanged_close_replaces_terminate() {
     let (mut c, now) = scripted(Termination::WebSocketClose);
-    feed(&mut c, now, &FixpMessage::Sequence { next_seq_no: 5 });
-    drain(&mut c);
-    feed(&mut c, now, &FixpMessage::Sequence { next_seq_no: 2 });
-    assert_eq!(
-        drain(&mut c),
-        [Out::Close(
-            1002,
-            "UnspecifiedError: Invalid NextSeqNo 2, expected 5".to_owned()
-        )]
-    );
+    lower_sequence(&mut c, now);
+    assert_eq!(drain(&mut c), [lower_sequence_close()]);
     assert!(!c.is_closing());
 
     let (mut c, now) = scripted(Termination::WebSocketClose);
@@ -328,16 +318,10 @@ fn the_acceptor_carries_the_style_per_connection_across_transports() {
     );
     // The client answers (a Finished before finalization is "Logical Flow Interrupted"),
     // then closes; the server's wait ends with the connection.
-    assert!(p.client_log.ends_with(&[
-        terminate_msg(
-            TerminationCode::UnspecifiedError,
-            "Logical Flow Interrupted"
-        ),
-        Out::Close(
-            1002,
-            "UnspecifiedError: Logical Flow Interrupted".to_owned()
-        ),
-    ]));
+    let text = "Logical Flow Interrupted";
+    assert!(p
+        .client_log
+        .ends_with(&answered(TerminationCode::UnspecifiedError, text, 1002)));
     assert!(!p.server_session().is_closing());
     // The client answered; its connection is gone from the table's style map.
     let old = p.conn;

@@ -6,6 +6,7 @@
 //! The interpreter comes from `FIXP_WS_PYTHON` (set by `tools/test.sh`). Without it the test
 //! fails when `CI` is set, and otherwise prints a skip note.
 
+mod python_support;
 mod tcp_support;
 
 use std::path::PathBuf;
@@ -16,21 +17,8 @@ use std::time::Duration;
 
 use fixp_ws::codec::conga::CongaMessage;
 use fixp_ws::transport::ReadStatus;
+use python_support::python;
 use tcp_support::Net;
-
-fn python() -> Option<String> {
-    match std::env::var("FIXP_WS_PYTHON") {
-        Ok(p) if !p.is_empty() => Some(p),
-        _ => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "FIXP_WS_PYTHON is not set (tools/test.sh sets it) and CI is set"
-            );
-            eprintln!("skipped: FIXP_WS_PYTHON is not set; run tools/test.sh to include this test");
-            None
-        }
-    }
-}
 
 /// Serves one run of the Python client; returns the server's state and the client's output.
 fn serve_python_client(python: &str, tls: bool) -> (Net, Output) {

@@ -108,7 +108,8 @@ pub struct ClientTarget {
     pub addr: SocketAddr,
     /// The host name for the `Host` header and TLS server-name check (e.g. `localhost`).
     pub host: String,
-    /// TLS configuration; `None` for plain `ws://`.
+    /// TLS configuration; `None` for plain `ws://` (or `tcp://`, which [`super::SofhConnection`]
+    /// accepts only with `SofhOptions::allow_plain_tcp`).
     pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 

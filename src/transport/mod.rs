@@ -27,7 +27,7 @@ mod tcp;
 mod tls;
 
 pub use connection::{ClientTarget, HandshakeProgress, UpgradeRefusal, WsConnection};
-pub use listener::{ListenerStats, SofhListener, WsListener};
+pub use listener::{AcceptedConnection, Listener, ListenerStats, SofhListener, WsListener};
 pub use stream::{TlsStream, WsStream};
 pub use subprotocol::{choose as choose_subprotocol, Subprotocol, WireEncoding};
 pub use tcp::{encoding_type, FramingFault, SofhConnection, SofhOptions};
