@@ -19,7 +19,7 @@ use crate::session::core::Session;
 use crate::session::ring::SlotRing;
 use crate::session::store::RetransmitStore;
 use crate::session::types::{
-    Event, SessionConfig, SessionState, TerminateReason, Transmit, Violation,
+    Event, SessionConfig, SessionState, TerminateReason, Termination, Transmit, Violation,
 };
 
 /// A transport connection, as the engine names it. Never reuse one (add an epoch).
@@ -139,6 +139,8 @@ where
     connection_of: Vec<Option<ConnectionId>>,
     by_id: HashMap<SessionId, usize>,
     by_connection: HashMap<ConnectionId, usize>,
+    /// Connections whose transport ends bindings otherwise than `config.session.termination`.
+    termination_of: HashMap<ConnectionId, Termination>,
     finalized: VecDeque<SessionId>,
     finalized_set: HashSet<SessionId>,
     rejects: SlotRing<RejectMeta>,
@@ -173,6 +175,7 @@ where
             connection_of: vec![None; capacity],
             by_id: HashMap::with_capacity(capacity),
             by_connection: HashMap::with_capacity(config.max_connections),
+            termination_of: HashMap::with_capacity(config.max_connections),
             finalized: VecDeque::with_capacity(config.finalized_history),
             finalized_set: HashSet::with_capacity(config.finalized_history),
             rejects: SlotRing::new(
@@ -296,8 +299,25 @@ where
         }
     }
 
+    /// Says how bindings on `connection` end (its transport): call when the connection opens,
+    /// before its first frame. Without it a connection uses `config.session.termination`.
+    /// The session bound to the connection (by Negotiate or Establish) takes it over, so one
+    /// table serves WebSocket and TCP listeners alike.
+    pub fn set_termination(&mut self, connection: ConnectionId, termination: Termination) {
+        self.termination_of.insert(connection, termination);
+    }
+
+    /// How bindings on `connection` end.
+    pub fn termination_of(&self, connection: ConnectionId) -> Termination {
+        self.termination_of
+            .get(&connection)
+            .copied()
+            .unwrap_or(self.config.session.termination)
+    }
+
     /// The transport of `connection` is gone.
     pub fn handle_disconnected(&mut self, now: u64, connection: ConnectionId) {
+        self.termination_of.remove(&connection);
         if let Some(slot) = self.by_connection.remove(&connection) {
             if let Some(c) = self.connection_of.get_mut(slot) {
                 *c = None;
@@ -547,7 +567,7 @@ where
             return;
         };
         let (encoding, store) = (self.factory)(id);
-        let session = Session::server_negotiated(
+        let mut session = Session::server_negotiated(
             now,
             self.config.session.clone(),
             encoding,
@@ -556,6 +576,7 @@ where
             flow,
             ts,
         );
+        session.set_termination(self.termination_of(connection));
         if let Some(s) = self.sessions.get_mut(slot) {
             *s = Some(session);
         }
@@ -659,7 +680,9 @@ where
             *c = Some(connection);
         }
         self.by_connection.insert(connection, slot);
+        let termination = self.termination_of(connection);
         if let Some(Some(session)) = self.sessions.get_mut(slot) {
+            session.set_termination(termination);
             session.accept_establish(now, ts, keepalive_ms, next);
         }
     }
@@ -679,6 +702,16 @@ where
     }
 
     fn close(&mut self, connection: ConnectionId, reason: TerminateReason) {
+        if let Termination::FixpTerminate { .. } = self.termination_of(connection) {
+            // No session yet: the Terminate says why (nil SessionId), then the socket closes.
+            let kind = self.encoding.frame_kind();
+            let encoding = &mut self.encoding;
+            let _ = self
+                .rejects
+                .push_with(RejectMeta::Frame(connection, kind), |slot| {
+                    crate::session::core::encode_terminate(encoding, SessionId::NIL, &reason, slot)
+                });
+        }
         let code = reason.close_code();
         let mut text = [0u8; crate::session::MAX_CLOSE_REASON];
         let len = crate::session::core::write_close_reason(&reason, &mut text);

@@ -1,5 +1,6 @@
-//! The byte stream tungstenite runs over: a non-blocking mio `TcpStream`, plain (`ws://`) or
-//! wrapped in a rustls connection (`wss://`).
+//! The byte stream tungstenite (and the SOFH framing of [`super::SofhConnection`]) runs over: a
+//! non-blocking mio `TcpStream`, plain (`ws://`, `tcp://`) or wrapped in a rustls connection
+//! (`wss://`, `tcp+tls://`).
 //!
 //! Adapter rules (each one fixes an observed failure, see the notes on the transport):
 //! - `read` takes buffered plaintext first, and only then pulls TLS records from the socket;
@@ -34,6 +35,29 @@ impl TlsStream {
     /// Wraps a connected socket.
     pub fn new(tls: rustls::Connection, socket: TcpStream) -> Self {
         Self { tls, socket }
+    }
+
+    /// Drives the TLS handshake as far as the socket allows: true once it is complete (its
+    /// last flight may still wait in rustls for [`Write::flush`]). A TLS error sends rustls'
+    /// alert and is `InvalidData`; a peer that closes mid-handshake is `UnexpectedEof`.
+    pub(crate) fn handshake(&mut self) -> io::Result<bool> {
+        loop {
+            self.push_tls()?;
+            if !self.tls.is_handshaking() {
+                return Ok(true);
+            }
+            match self.tls.read_tls(&mut self.socket) {
+                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok(_) => {
+                    if let Err(error) = self.tls.process_new_packets() {
+                        let _ = self.push_tls();
+                        return Err(io::Error::new(io::ErrorKind::InvalidData, error));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Pushes pending TLS records to the socket until it would block or nothing is left.
@@ -99,6 +123,23 @@ impl Write for TlsStream {
             self.tls.write_tls(&mut self.socket)?;
         }
         self.socket.flush()
+    }
+}
+
+/// Whether a non-blocking connect on `socket` has completed: `Ok(false)` while it is still
+/// under way, `Err` with the reason it failed.
+pub(crate) fn connect_finished(socket: &TcpStream) -> io::Result<bool> {
+    if let Some(error) = socket.take_error()? {
+        return Err(error);
+    }
+    match socket.peer_addr() {
+        Ok(_) => Ok(true),
+        Err(e)
+            if e.kind() == io::ErrorKind::NotConnected || e.kind() == io::ErrorKind::WouldBlock =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(e),
     }
 }
 

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use fixp_ws::codec::fixp::{
-    EstablishmentRejectCode, FlowType, NegotiationRejectCode, RetransmitRejectCode,
+    EstablishmentRejectCode, FlowType, NegotiationRejectCode, RetransmitRejectCode, TerminationCode,
 };
 use fixp_ws::codec::{Encoding, FixpMessage, FrameKind, Inbound, SessionId};
 use fixp_ws::session::{
@@ -87,6 +87,10 @@ pub enum Msg {
     },
     FinishedSending(Option<u64>),
     FinishedReceiving,
+    Terminate {
+        code: TerminationCode,
+        reason: String,
+    },
     Applied {
         from: u64,
         count: u32,
@@ -195,6 +199,10 @@ fn owned(m: FixpMessage<'_>) -> Msg {
         },
         FixpMessage::FinishedSending { last_seq_no, .. } => Msg::FinishedSending(last_seq_no),
         FixpMessage::FinishedReceiving { .. } => Msg::FinishedReceiving,
+        FixpMessage::Terminate { code, reason, .. } => Msg::Terminate {
+            code,
+            reason: String::from_utf8_lossy(reason).into_owned(),
+        },
         FixpMessage::Applied { from_seq_no, count } => Msg::Applied {
             from: from_seq_no,
             count,
@@ -488,6 +496,12 @@ pub fn raw(out: &Out) -> Vec<u8> {
 fn to_fixp(m: &Msg) -> FixpMessage<'static> {
     let id = sid(0);
     match *m {
+        // Forwarded without its reason text (the message model borrows it).
+        Msg::Terminate { code, .. } => FixpMessage::Terminate {
+            session_id: id,
+            code,
+            reason: &[],
+        },
         Msg::Negotiate { id, ts, flow } => FixpMessage::Negotiate {
             session_id: id,
             timestamp: ts,
