@@ -10,6 +10,7 @@ use crate::codec::fixp::{
     TerminationCode,
 };
 use crate::codec::{Encoding, FixpMessage, FrameKind, Inbound, SessionId};
+use crate::session::auth::{AuthMessage, MAX_CREDENTIALS_LEN};
 use crate::session::ring::{PushError, SlotRing};
 use crate::session::store::RetransmitStore;
 use crate::session::types::{
@@ -858,17 +859,17 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
         self.request_timestamp = ts;
         let id = self.session_id;
         let flow = self.config.flow;
-        let credentials = std::mem::take(&mut self.config.credentials);
+        let mut credentials = [0u8; MAX_CREDENTIALS_LEN];
+        let len = (self.config.credentials).write(AuthMessage::Negotiate, id, ts, &mut credentials);
         self.push_msg(
             now,
             &FixpMessage::Negotiate {
                 session_id: id,
                 timestamp: ts,
                 client_flow: flow,
-                credentials: &credentials,
+                credentials: credentials.get(..len).unwrap_or(&[]),
             },
         );
-        self.config.credentials = credentials;
         self.timers[Timer::Handshake as usize] =
             Some(now + u64::from(self.config.handshake_timeout_ms) * NS_PER_MS);
         self.set_state(SessionState::Negotiating);
@@ -880,7 +881,12 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
         let id = self.session_id;
         let next = (self.config.flow == FlowType::Recoverable).then_some(self.next_out);
         let keepalive = self.config.keepalive_interval_ms;
-        let credentials = std::mem::take(&mut self.config.credentials);
+        let message = AuthMessage::Establish {
+            keepalive_interval_ms: keepalive,
+            next_seq_no: next,
+        };
+        let mut credentials = [0u8; MAX_CREDENTIALS_LEN];
+        let len = (self.config.credentials).write(message, id, ts, &mut credentials);
         self.push_msg(
             now,
             &FixpMessage::Establish {
@@ -888,10 +894,9 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
                 timestamp: ts,
                 keepalive_interval: keepalive,
                 next_seq_no: next,
-                credentials: &credentials,
+                credentials: credentials.get(..len).unwrap_or(&[]),
             },
         );
-        self.config.credentials = credentials;
         self.timers[Timer::Handshake as usize] =
             Some(now + u64::from(self.config.handshake_timeout_ms) * NS_PER_MS);
         self.set_state(SessionState::Establishing);
