@@ -172,6 +172,11 @@ where
         }
     }
 
+    /// The authenticator (to read its counters).
+    pub fn authenticator(&self) -> &A {
+        &self.authenticator
+    }
+
     /// The session with this id.
     pub fn session(&self, id: SessionId) -> Option<&Session<E, S>> {
         let slot = *self.by_id.get(&id)?;

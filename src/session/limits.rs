@@ -340,3 +340,188 @@ impl ConnectionCounter {
         self.open.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    const MS: u64 = 1_000_000;
+    const T0: u64 = 1_700_000_000_000_000_000;
+
+    #[test]
+    fn a_bucket_grants_its_burst_then_its_rate() {
+        let mut bucket = TokenBucket::new(RateLimit::per_second(10, 3).unwrap());
+        assert_eq!(bucket.available(T0), 3);
+        for _ in 0..3 {
+            assert_eq!(bucket.try_take(T0), Ok(()));
+        }
+        // Empty: one token per 100 ms.
+        assert_eq!(
+            bucket.try_take(T0),
+            Err(Throttled {
+                retry_at: T0 + 100 * MS
+            })
+        );
+        assert_eq!(bucket.next_allowed(T0 + 50 * MS), T0 + 100 * MS);
+        assert!(bucket.try_take(T0 + 100 * MS - 1).is_err());
+        assert_eq!(bucket.try_take(T0 + 100 * MS), Ok(()));
+        // A long pause refills only up to the burst.
+        assert_eq!(bucket.available(T0 + 60_000 * MS), 3);
+        assert_eq!(bucket.next_allowed(T0 + 60_000 * MS), T0 + 60_000 * MS);
+        assert_eq!(bucket.try_take_n(T0 + 60_000 * MS, 3), Ok(()));
+        assert_eq!(
+            bucket.try_take_n(T0 + 60_000 * MS, 4),
+            Err(Throttled { retry_at: u64::MAX })
+        );
+        // Two tokens come due after 200 ms.
+        assert_eq!(
+            bucket.try_take_n(T0 + 60_000 * MS, 2),
+            Err(Throttled {
+                retry_at: T0 + 60_200 * MS
+            })
+        );
+    }
+
+    #[test]
+    fn rates_that_do_not_divide_a_second_do_not_drift() {
+        // 3 per second: 333.33.. ms apart; after the burst and 3000 tokens taken each as
+        // soon as allowed (rounded up to the nanosecond), exactly 1000 s have passed.
+        let mut bucket = TokenBucket::new(RateLimit::per_second(3, 2).unwrap());
+        let mut now = T0;
+        assert_eq!(bucket.try_take_n(now, 2), Ok(()));
+        for _ in 0..3000 {
+            let Err(Throttled { retry_at }) = bucket.try_take(now) else {
+                panic!("bucket should be empty");
+            };
+            now = retry_at;
+            assert_eq!(bucket.try_take(now), Ok(()));
+        }
+        assert_eq!(now, T0 + 1_000_000 * MS);
+    }
+
+    /// Grants over every window `[t, t + window)` of a greedy sender, by brute force.
+    fn max_in_any_window(limit: RateLimit, window: u64, horizon: u64, step: u64) -> usize {
+        let mut bucket = TokenBucket::new(limit);
+        let mut grants = Vec::new();
+        let mut now = T0;
+        while now < T0 + horizon {
+            while bucket.try_take(now).is_ok() {
+                grants.push(now);
+            }
+            now += step;
+        }
+        grants
+            .iter()
+            .map(|&start| {
+                grants
+                    .iter()
+                    .filter(|&&t| t >= start && t < start + window)
+                    .count()
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn a_venue_limit_is_never_exceeded() {
+        for (max, window) in [
+            (1, 1000 * MS),
+            (2, 1000 * MS),
+            (7, 1000 * MS),
+            (50, 10 * MS),
+        ] {
+            let limit = RateLimit::within(max, window).unwrap();
+            let seen = max_in_any_window(limit, window, 5 * window, window / 100);
+            assert!(seen <= max as usize, "{max} per window, saw {seen}");
+            // And the limit is used, not wasted: a greedy sender reaches it.
+            assert!(
+                seen + 1 >= max as usize,
+                "{max} per window, saw only {seen}"
+            );
+        }
+        assert_eq!(RateLimit::within(0, 1), Err(LimitError::Zero));
+        assert_eq!(RateLimit::per_second(0, 1), Err(LimitError::Zero));
+        assert_eq!(RateLimit::per_second(1, 0), Err(LimitError::Zero));
+        assert_eq!(RateLimit::new(1, 0, 1), Err(LimitError::Zero));
+    }
+
+    #[test]
+    fn the_inbound_throttle_applies_its_action_to_excess() {
+        let limit = RateLimit::per_second(1000, 2).unwrap();
+        let mut reject = InboundThrottle::new(limit, ExcessAction::Reject { reason: "rate" });
+        assert_eq!(reject.admit(T0), Admission::Admit);
+        assert_eq!(reject.admit(T0), Admission::Admit);
+        assert_eq!(reject.admit(T0), Admission::Reject { reason: "rate" });
+        assert_eq!(reject.admit(T0 + MS), Admission::Admit);
+        assert_eq!(reject.excess(), 1);
+        let mut disconnect = InboundThrottle::new(limit, ExcessAction::Disconnect);
+        assert_eq!(disconnect.admit(T0), Admission::Admit);
+        assert_eq!(disconnect.admit(T0), Admission::Admit);
+        assert_eq!(disconnect.admit(T0), Admission::Disconnect);
+    }
+
+    #[test]
+    fn connections_are_capped_per_address_and_in_total() {
+        let mut counter = ConnectionCounter::new(ConnectionLimits {
+            per_address: 2,
+            total: 5,
+            ipv6_prefix_len: 64,
+        });
+        let a = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+        let b = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1));
+        assert_eq!(counter.try_open(a), Ok(()));
+        assert_eq!(counter.try_open(a), Ok(()));
+        for _ in 0..10_000 {
+            assert_eq!(counter.try_open(a), Err(ConnectionRefused::PerAddress));
+        }
+        assert_eq!(counter.open_from(a), 2);
+        // Another address still gets in.
+        assert_eq!(counter.try_open(b), Ok(()));
+        // The same address as IPv4-mapped IPv6 counts as that address.
+        let mapped = IpAddr::V6(Ipv4Addr::new(127, 0, 0, 2).to_ipv6_mapped());
+        assert_eq!(counter.try_open(mapped), Err(ConnectionRefused::PerAddress));
+        // IPv6 counts by /64.
+        let v6 = |last: u16| IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 0, 0, 0, last));
+        assert_eq!(counter.try_open(v6(1)), Ok(()));
+        assert_eq!(counter.try_open(v6(2)), Ok(()));
+        assert_eq!(counter.try_open(v6(3)), Err(ConnectionRefused::PerAddress));
+        assert_eq!(counter.total(), 5);
+        let c = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+        assert_eq!(counter.try_open(c), Err(ConnectionRefused::Total));
+        counter.close(a);
+        assert_eq!(counter.try_open(c), Ok(()));
+        // Closing what was never opened changes nothing.
+        counter.close(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)));
+        assert_eq!(counter.total(), 5);
+        counter.close(a);
+        counter.close(a);
+        assert_eq!(counter.open_from(a), 0);
+        assert_eq!(counter.total(), 4);
+    }
+
+    #[test]
+    fn the_address_table_stays_bounded_under_many_addresses() {
+        let mut counter = ConnectionCounter::new(ConnectionLimits {
+            per_address: 1,
+            total: 64,
+            ipv6_prefix_len: 128,
+        });
+        let mut open = Vec::new();
+        for n in 0..100_000u32 {
+            let addr = IpAddr::V6(Ipv6Addr::from(u128::from(n) << 16 | 0xfe80));
+            match counter.try_open(addr) {
+                Ok(()) => open.push(addr),
+                Err(e) => assert_eq!(e, ConnectionRefused::Total),
+            }
+            if open.len() == 64 {
+                // Close half, in an order unrelated to opening.
+                for addr in open.drain(..).step_by(2) {
+                    counter.close(addr);
+                }
+            }
+            assert!(counter.addresses() <= 64);
+            assert_eq!(counter.addresses() as u32, counter.total());
+        }
+    }
+}
