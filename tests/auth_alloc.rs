@@ -32,7 +32,7 @@ fn key() -> HmacKey {
 
 #[test]
 fn signing_and_verifying_hmac_credentials_allocates_nothing() {
-    let credentials = ClientCredentials::Hmac(key());
+    let credentials = ClientCredentials::hmac(key());
     let mut verifier = HmacAuthenticator::new(vec![key()], HmacConfig::default()).unwrap();
     let ids: Vec<SessionId> = (0..64u8)
         .map(|n| SessionId::from_random_bytes([n; 16]))
@@ -109,7 +109,7 @@ fn static_tokens_and_limits_allocate_nothing() {
 fn a_signing_client_re_establishing_allocates_nothing() {
     let config = SessionConfig {
         flow: FlowType::Recoverable,
-        credentials: ClientCredentials::Hmac(key()),
+        credentials: ClientCredentials::hmac(key()),
         ..SessionConfig::default()
     };
     let mut client = fixp_ws::session::Session::client(

@@ -177,7 +177,7 @@ fn credentials_match_an_independent_hmac_implementation() {
             String::from_utf8(signed(&signer, message, id, ts)).unwrap(),
             expected
         );
-        let credentials = ClientCredentials::Hmac(signer.clone());
+        let credentials = ClientCredentials::hmac(signer.clone());
         let mut out = [0u8; MAX_CREDENTIALS_LEN];
         let n = credentials.write(message, id, ts, &mut out);
         assert_eq!(&out[..n], expected.as_bytes());
@@ -192,7 +192,7 @@ fn credentials_match_an_independent_hmac_implementation() {
 
 #[test]
 fn a_signing_client_negotiates_establishes_trades_and_re_establishes() {
-    let client = hmac_client(ClientCredentials::Hmac(key("desk-1", SECRET)), sid(7));
+    let client = hmac_client(ClientCredentials::hmac(key("desk-1", SECRET)), sid(7));
     let mut p = Pair::with(client, acceptor_with(FlowType::Recoverable, verifier()));
     p.connect();
     assert_eq!(p.client.state(), SessionState::Established);
@@ -213,7 +213,7 @@ fn a_signing_client_negotiates_establishes_trades_and_re_establishes() {
 
 #[test]
 fn a_client_with_the_wrong_secret_is_rejected_with_credentials() {
-    let client = hmac_client(ClientCredentials::Hmac(key("desk-1", OTHER_SECRET)), sid(7));
+    let client = hmac_client(ClientCredentials::hmac(key("desk-1", OTHER_SECRET)), sid(7));
     let mut p = Pair::with(client, acceptor_with(FlowType::Recoverable, verifier()));
     p.connect();
     assert!(has(

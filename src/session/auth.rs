@@ -521,11 +521,17 @@ pub enum ClientCredentials {
     None,
     /// The same token every time.
     Static(StaticToken),
-    /// An HMAC-SHA256 signature of the request, computed when it is written.
-    Hmac(HmacKey),
+    /// An HMAC-SHA256 signature of the request, computed when it is written (boxed: the
+    /// key schedule is large and this is read once per handshake).
+    Hmac(Box<HmacKey>),
 }
 
 impl ClientCredentials {
+    /// HMAC-SHA256 credentials signed with `key`.
+    pub fn hmac(key: HmacKey) -> Self {
+        ClientCredentials::Hmac(Box::new(key))
+    }
+
     /// Writes the credentials for this request into `out` and returns their length. No
     /// allocation.
     pub fn write(
@@ -849,36 +855,27 @@ impl<A: Authenticator> ClientCertBinding<A> {
     }
 
     fn binding_for(&self, peer: &PeerIdentity, id: SessionId) -> Result<u16, AuthFailure> {
+        if !self.bindings.iter().any(|b| peer.has_name(&b.name)) {
+            return Err(AuthFailure::IdentityNotAllowed);
+        }
         if let Some(owner) = self.owners.get(&id) {
-            let binding = self
-                .bindings
-                .get(usize::from(owner))
-                .ok_or(AuthFailure::IdentityMismatch)?;
-            return if peer.has_name(&binding.name) {
-                Ok(owner)
-            } else {
-                Err(AuthFailure::IdentityMismatch)
+            return match self.bindings.get(usize::from(owner)) {
+                Some(binding) if peer.has_name(&binding.name) => Ok(owner),
+                _ => Err(AuthFailure::IdentityMismatch),
             };
         }
-        let mut allowed_name = false;
-        for (index, binding) in self.bindings.iter().enumerate() {
-            if !peer.has_name(&binding.name) {
-                continue;
-            }
-            allowed_name = true;
-            let in_scope = match &binding.sessions {
-                SessionScope::Any => true,
-                SessionScope::Only(ids) => ids.contains(&id),
-            };
-            if in_scope {
-                return u16::try_from(index).map_err(|_| AuthFailure::IdentityNotAllowed);
-            }
-        }
-        Err(if allowed_name {
-            AuthFailure::SessionNotAllowed
-        } else {
-            AuthFailure::IdentityNotAllowed
-        })
+        let index = self
+            .bindings
+            .iter()
+            .position(|binding| {
+                peer.has_name(&binding.name)
+                    && match &binding.sessions {
+                        SessionScope::Any => true,
+                        SessionScope::Only(ids) => ids.contains(&id),
+                    }
+            })
+            .ok_or(AuthFailure::SessionNotAllowed)?;
+        u16::try_from(index).map_err(|_| AuthFailure::SessionNotAllowed)
     }
 }
 
