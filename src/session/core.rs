@@ -322,6 +322,9 @@ pub struct Session<E: Encoding, S: RetransmitStore> {
     // Timers and queues.
     timers: [Option<u64>; TIMER_COUNT],
     last_heard: u64,
+    /// The latest `now` an input carried (replay batches are queued from `poll_transmit`,
+    /// which has no clock).
+    latest_now: u64,
     lapse_warned: bool,
     outbox: SlotRing<OutMeta>,
     events: SlotRing<Event<'static>>,
@@ -371,6 +374,7 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
             duplicates_dropped: 0,
             timers: [None; TIMER_COUNT],
             last_heard: 0,
+            latest_now: 0,
             lapse_warned: false,
         }
     }
@@ -464,6 +468,7 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
         keepalive_ms: u32,
         next_seq_no: Option<u64>,
     ) {
+        self.latest_now = self.latest_now.max(now);
         if !self.bound {
             // Frames left from the previous connection are not sent on the new one.
             self.outbox.clear();
@@ -622,6 +627,7 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
 
     /// One inbound WebSocket message.
     pub fn handle_frame(&mut self, now: u64, frame: &[u8], kind: FrameKind) {
+        self.latest_now = self.latest_now.max(now);
         if !self.bound {
             self.push_event(Event::ViolationIgnored(Violation::FrameAfterClose), false);
             return;
@@ -643,6 +649,7 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
 
     /// Timers: heartbeats, peer lapse, handshake retries.
     pub fn handle_timeout(&mut self, now: u64) {
+        self.latest_now = self.latest_now.max(now);
         if let Some(deadline) = self.timers[Timer::Handshake as usize] {
             if now >= deadline {
                 self.timers[Timer::Handshake as usize] = None;
@@ -694,6 +701,7 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
     /// Sends one application message (already encoded). Returns its sequence number (0 on an
     /// Unsequenced flow). A Sequence goes first when the numbering needs stating.
     pub fn send(&mut self, now: u64, message: &[u8]) -> Result<u64, SendError> {
+        self.latest_now = self.latest_now.max(now);
         if self.state != SessionState::Established || !self.bound {
             return Err(SendError::NotEstablished);
         }
@@ -966,7 +974,7 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
         let Some(mut replay) = self.replay else {
             return;
         };
-        let now = self.last_timestamp;
+        let now = self.latest_now.max(self.last_timestamp);
         if replay.header_needed {
             let id = self.session_id;
             let count = u32::try_from(replay.end - replay.next).unwrap_or(u32::MAX);
