@@ -3,8 +3,8 @@
 #
 #   fuzz/run-all.sh N [target...]
 #
-# Environment: FUZZ_TOOLCHAIN (default: nightly; set to "stable" to build with
-# RUSTC_BOOTSTRAP and `-s none`), FUZZ_SANITIZER (default: none; "address" for ASan, several
+# Environment: FUZZ_TOOLCHAIN (default: nightly; "stable" works too, sanitizer forced to
+# none), FUZZ_SANITIZER (default: none; "address" for ASan, several
 # times slower), FUZZ_JOBS (default 1), FUZZ_ARGS (extra libFuzzer flags).
 # Each target starts from its committed seeds (fuzz/corpus/<target>/seed-*) plus what earlier
 # runs added there; crashes go to fuzz/artifacts/<target>/ and fail the script.
@@ -19,11 +19,9 @@ fi
 toolchain=${FUZZ_TOOLCHAIN:-nightly}
 sanitizer=${FUZZ_SANITIZER:-none}
 if [ "$toolchain" = stable ]; then
-  fuzz=(env RUSTC_BOOTSTRAP=1 cargo fuzz)
   sanitizer=none
-else
-  fuzz=(cargo "+$toolchain" fuzz)
 fi
+fuzz=(cargo "+$toolchain" fuzz)
 logs=$(mktemp -d)
 summary=()
 failed=0

@@ -113,6 +113,17 @@ fn replies<A: Authenticator>(server: &mut TestAcceptorWith<A>) -> Vec<Reply> {
     out
 }
 
+/// Hands `frame` to the acceptor on `connection` at `now` and returns its answers.
+fn answer<A: Authenticator>(
+    server: &mut TestAcceptorWith<A>,
+    now: u64,
+    connection: ConnectionId,
+    frame: &[u8],
+) -> Vec<Reply> {
+    server.handle_frame(now, connection, frame, FrameKind::Binary);
+    replies(server)
+}
+
 fn negotiation_refused(reason: &str) -> Vec<Reply> {
     vec![
         Reply::NegotiationReject(NegotiationRejectCode::Credentials, reason.into()),
@@ -131,13 +142,10 @@ fn establishment_refused(reason: &str) -> Vec<Reply> {
 fn negotiated(id: SessionId) -> TestAcceptorWith<HmacAuthenticator> {
     let mut server = acceptor_with(FlowType::Recoverable, verifier());
     let creds = signed(&key("desk-1", SECRET), AuthMessage::Negotiate, id, T0);
-    server.handle_frame(
-        T0,
-        ConnectionId(1),
-        &negotiate(id, T0, &creds),
-        FrameKind::Binary,
+    assert_eq!(
+        answer(&mut server, T0, ConnectionId(1), &negotiate(id, T0, &creds)),
+        vec![Reply::NegotiationResponse]
     );
-    assert_eq!(replies(&mut server), vec![Reply::NegotiationResponse]);
     server
 }
 
@@ -235,14 +243,13 @@ fn a_client_without_credentials_is_rejected_with_credentials() {
 
     let id = sid(8);
     let mut server = negotiated(id);
-    server.handle_frame(
-        T0 + 1,
-        ConnectionId(1),
-        &establish(id, T0 + 1, &[]),
-        FrameKind::Binary,
-    );
     assert_eq!(
-        replies(&mut server),
+        answer(
+            &mut server,
+            T0 + 1,
+            ConnectionId(1),
+            &establish(id, T0 + 1, &[])
+        ),
         establishment_refused("credentials missing")
     );
 }
@@ -273,14 +280,8 @@ fn wrong_signature_wrong_key_id_and_wrong_fields_are_refused() {
     ];
     for (creds, reason) in cases {
         let mut server = acceptor_with(FlowType::Recoverable, verifier());
-        server.handle_frame(
-            T0,
-            ConnectionId(1),
-            &negotiate(id, T0, &creds),
-            FrameKind::Binary,
-        );
         assert_eq!(
-            replies(&mut server),
+            answer(&mut server, T0, ConnectionId(1), &negotiate(id, T0, &creds)),
             negotiation_refused(reason),
             "{reason}"
         );
@@ -304,14 +305,13 @@ fn wrong_signature_wrong_key_id_and_wrong_fields_are_refused() {
         },
     ] {
         let creds = signed(&good, other, id, T0 + 1);
-        server.handle_frame(
-            T0 + 1,
-            ConnectionId(1),
-            &establish(id, T0 + 1, &creds),
-            FrameKind::Binary,
-        );
         assert_eq!(
-            replies(&mut server),
+            answer(
+                &mut server,
+                T0 + 1,
+                ConnectionId(1),
+                &establish(id, T0 + 1, &creds)
+            ),
             establishment_refused("signature mismatch")
         );
     }
@@ -350,28 +350,26 @@ fn malformed_credentials_are_refused() {
     ];
     for creds in cases {
         let mut server = acceptor_with(FlowType::Recoverable, verifier());
-        server.handle_frame(
-            T0,
-            ConnectionId(1),
-            &negotiate(id, T0, creds.as_bytes()),
-            FrameKind::Binary,
-        );
         assert_eq!(
-            replies(&mut server),
+            answer(
+                &mut server,
+                T0,
+                ConnectionId(1),
+                &negotiate(id, T0, creds.as_bytes())
+            ),
             negotiation_refused("credentials malformed"),
             "{creds}"
         );
     }
     // Binary junk.
     let mut server = acceptor_with(FlowType::Recoverable, verifier());
-    server.handle_frame(
-        T0,
-        ConnectionId(1),
-        &negotiate(id, T0, &[0xff, b':', 0, 1]),
-        FrameKind::Binary,
-    );
     assert_eq!(
-        replies(&mut server),
+        answer(
+            &mut server,
+            T0,
+            ConnectionId(1),
+            &negotiate(id, T0, &[0xff, b':', 0, 1])
+        ),
         negotiation_refused("credentials malformed")
     );
 }
@@ -388,32 +386,30 @@ fn timestamps_outside_the_window_are_refused_on_both_sides() {
     ] {
         let mut server = acceptor_with(FlowType::Recoverable, verifier());
         let creds = signed(&good, AuthMessage::Negotiate, id, ts);
-        server.handle_frame(
-            T0,
-            ConnectionId(1),
-            &negotiate(id, ts, &creds),
-            FrameKind::Binary,
-        );
         let expected = if accepted {
             vec![Reply::NegotiationResponse]
         } else {
             negotiation_refused("timestamp outside the accepted window")
         };
-        assert_eq!(replies(&mut server), expected, "ts {ts}");
+        let frame = negotiate(id, ts, &creds);
+        assert_eq!(
+            answer(&mut server, T0, ConnectionId(1), &frame),
+            expected,
+            "ts {ts}"
+        );
     }
 
     // The same on Establish: a client whose clock is 6 s behind.
     let mut server = negotiated(id);
     let late = T0 + 6_000_000_000;
     let creds = signed(&good, ESTABLISH, id, T0 + 1);
-    server.handle_frame(
-        late,
-        ConnectionId(1),
-        &establish(id, T0 + 1, &creds),
-        FrameKind::Binary,
-    );
     assert_eq!(
-        replies(&mut server),
+        answer(
+            &mut server,
+            late,
+            ConnectionId(1),
+            &establish(id, T0 + 1, &creds)
+        ),
         establishment_refused("timestamp outside the accepted window")
     );
 }
@@ -424,29 +420,31 @@ fn a_replayed_establish_is_refused_and_the_owner_re_establishes() {
     let good = key("desk-1", SECRET);
     let mut server = negotiated(id);
     let captured = establish(id, T0 + 10, &signed(&good, ESTABLISH, id, T0 + 10));
-    server.handle_frame(T0 + 10, ConnectionId(1), &captured, FrameKind::Binary);
-    assert_eq!(replies(&mut server), vec![Reply::EstablishmentAck]);
+    assert_eq!(
+        answer(&mut server, T0 + 10, ConnectionId(1), &captured),
+        vec![Reply::EstablishmentAck]
+    );
 
     // The connection drops; an eavesdropper replays the captured Establish within the window.
     server.handle_disconnected(T0 + 20, ConnectionId(1));
-    server.handle_frame(T0 + 30, ConnectionId(2), &captured, FrameKind::Binary);
     assert_eq!(
-        replies(&mut server),
+        answer(&mut server, T0 + 30, ConnectionId(2), &captured),
         establishment_refused("timestamp reused")
     );
     // So is an older (still valid) signature.
     let older = establish(id, T0 + 5, &signed(&good, ESTABLISH, id, T0 + 5));
-    server.handle_frame(T0 + 30, ConnectionId(3), &older, FrameKind::Binary);
     assert_eq!(
-        replies(&mut server),
+        answer(&mut server, T0 + 30, ConnectionId(3), &older),
         establishment_refused("timestamp reused")
     );
     assert!(!server.session(id).unwrap().is_bound());
 
     // The owner, with a fresh timestamp, gets back in.
     let fresh = establish(id, T0 + 40, &signed(&good, ESTABLISH, id, T0 + 40));
-    server.handle_frame(T0 + 40, ConnectionId(4), &fresh, FrameKind::Binary);
-    assert_eq!(replies(&mut server), vec![Reply::EstablishmentAck]);
+    assert_eq!(
+        answer(&mut server, T0 + 40, ConnectionId(4), &fresh),
+        vec![Reply::EstablishmentAck]
+    );
 }
 
 #[test]
@@ -458,22 +456,18 @@ fn a_session_stays_with_the_key_that_negotiated_it() {
         HmacAuthenticator::new(keys, HmacConfig::default()).unwrap(),
     );
     let creds = signed(&key("desk-1", SECRET), AuthMessage::Negotiate, id, T0);
-    server.handle_frame(
-        T0,
-        ConnectionId(1),
-        &negotiate(id, T0, &creds),
-        FrameKind::Binary,
-    );
-    assert_eq!(replies(&mut server), vec![Reply::NegotiationResponse]);
-    let other = signed(&key("desk-2", OTHER_SECRET), ESTABLISH, id, T0 + 1);
-    server.handle_frame(
-        T0 + 1,
-        ConnectionId(1),
-        &establish(id, T0 + 1, &other),
-        FrameKind::Binary,
-    );
     assert_eq!(
-        replies(&mut server),
+        answer(&mut server, T0, ConnectionId(1), &negotiate(id, T0, &creds)),
+        vec![Reply::NegotiationResponse]
+    );
+    let other = signed(&key("desk-2", OTHER_SECRET), ESTABLISH, id, T0 + 1);
+    assert_eq!(
+        answer(
+            &mut server,
+            T0 + 1,
+            ConnectionId(1),
+            &establish(id, T0 + 1, &other)
+        ),
         establishment_refused("session belongs to another key")
     );
 }

@@ -308,9 +308,42 @@ fn the_binding_asks_the_inner_authenticator_and_stays_bounded() {
     assert_eq!(auth.owned_sessions(), 4);
 }
 
+type BindingAcceptor = TestAcceptorWith<ClientCertBinding<AcceptAll>>;
+
+/// Hands `frame` to the acceptor on connection `conn` from `peer`; returns its answers.
+fn answer(
+    server: &mut BindingAcceptor,
+    now: u64,
+    conn: u64,
+    peer: Option<&fixp_ws::session::PeerIdentity>,
+    frame: &[u8],
+) -> Vec<Out> {
+    server.handle_frame_from(now, ConnectionId(conn), peer, frame, FrameKind::Binary);
+    std::iter::from_fn(|| server.poll_transmit().map(|(_, t)| to_out(t))).collect()
+}
+
+/// A reject with code Credentials, then Close 1008.
+fn credentials_refused(out: &[Out]) -> bool {
+    matches!(
+        out,
+        [
+            Out::Msg(
+                Msg::NegotiationReject {
+                    code: NegotiationRejectCode::Credentials,
+                    ..
+                } | Msg::EstablishmentReject {
+                    code: EstablishmentRejectCode::Credentials,
+                    ..
+                }
+            ),
+            Out::Close(1008, _)
+        ]
+    )
+}
+
 #[test]
 fn the_acceptor_passes_the_peer_identity_and_frees_bindings_it_forgets() {
-    let mut server = acceptor_with(
+    let mut server: BindingAcceptor = acceptor_with(
         FlowType::Idempotent,
         ClientCertBinding::new(AcceptAll, bindings(), 8),
     );
@@ -324,30 +357,13 @@ fn the_acceptor_passes_the_peer_identity_and_frees_bindings_it_forgets() {
             credentials: &[],
         })
     };
-    let drain = |server: &mut TestAcceptorWith<ClientCertBinding<AcceptAll>>| -> Vec<Out> {
-        std::iter::from_fn(|| server.poll_transmit().map(|(_, t)| to_out(t))).collect()
-    };
     // Without a certificate (plain handle_frame): Credentials.
     server.handle_frame(1, ConnectionId(1), &negotiate(sid(1)), FrameKind::Binary);
+    let out: Vec<Out> =
+        std::iter::from_fn(|| server.poll_transmit().map(|(_, t)| to_out(t))).collect();
+    assert!(credentials_refused(&out), "{out:?}");
     assert!(matches!(
-        drain(&mut server).as_slice(),
-        [
-            Out::Msg(Msg::NegotiationReject {
-                code: NegotiationRejectCode::Credentials,
-                ..
-            }),
-            Out::Close(1008, _)
-        ]
-    ));
-    server.handle_frame_from(
-        1,
-        ConnectionId(2),
-        Some(&desk_a),
-        &negotiate(sid(1)),
-        FrameKind::Binary,
-    );
-    assert!(matches!(
-        drain(&mut server).as_slice(),
+        answer(&mut server, 1, 2, Some(&desk_a), &negotiate(sid(1))).as_slice(),
         [Out::Msg(Msg::NegotiationResponse { .. })]
     ));
     assert_eq!(
@@ -363,47 +379,23 @@ fn the_acceptor_passes_the_peer_identity_and_frees_bindings_it_forgets() {
         next_seq_no: None,
         credentials: &[],
     });
-    server.handle_frame_from(
+    assert!(credentials_refused(&answer(
+        &mut server,
         2,
-        ConnectionId(3),
+        3,
         Some(&desk_b),
-        &establish,
-        FrameKind::Binary,
-    );
+        &establish
+    )));
     assert!(matches!(
-        drain(&mut server).as_slice(),
-        [
-            Out::Msg(Msg::EstablishmentReject {
-                code: EstablishmentRejectCode::Credentials,
-                ..
-            }),
-            Out::Close(1008, _)
-        ]
-    ));
-    server.handle_frame_from(
-        2,
-        ConnectionId(4),
-        Some(&desk_a),
-        &establish,
-        FrameKind::Binary,
-    );
-    assert!(matches!(
-        drain(&mut server).as_slice(),
+        answer(&mut server, 2, 4, Some(&desk_a), &establish).as_slice(),
         [Out::Msg(Msg::EstablishmentAck { .. })]
     ));
     // A Negotiate accepted by the binding but rejected by the acceptor (duplicate id) does
     // not leave an owner entry behind; a Negotiate for a fresh id that the acceptor refuses
     // (here: unsupported flow) neither.
     assert_eq!(server.authenticator().owned_sessions(), 1);
-    server.handle_frame_from(
-        3,
-        ConnectionId(5),
-        Some(&desk_a),
-        &negotiate(sid(1)),
-        FrameKind::Binary,
-    );
     assert!(matches!(
-        drain(&mut server).as_slice(),
+        answer(&mut server, 3, 5, Some(&desk_a), &negotiate(sid(1))).as_slice(),
         [
             Out::Msg(Msg::NegotiationReject {
                 code: NegotiationRejectCode::DuplicateId,

@@ -24,12 +24,17 @@ fn a_replay_never_arms_a_deadline_in_the_past() {
         from_seq_no: 1,
         count: 2,
     });
-    p.server.handle_frame(p.now, p.conn, &request, FrameKind::Binary);
+    p.server
+        .handle_frame(p.now, p.conn, &request, FrameKind::Binary);
     let mut frames = 0;
     while p.server.poll_transmit().is_some() {
         frames += 1;
     }
     assert!(frames >= 3, "Retransmission header and two messages");
     let deadline = p.server.next_deadline().expect("keepalive armed");
-    assert!(deadline >= p.now, "deadline {deadline} before now {}", p.now);
+    assert!(
+        deadline >= p.now,
+        "deadline {deadline} before now {}",
+        p.now
+    );
 }

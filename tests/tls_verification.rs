@@ -28,6 +28,13 @@ fn connect(lp: &mut Loop, roots: &TrustRoots, host: &str) -> usize {
     client
 }
 
+/// Connects with `roots` as `host`, expects the client to be refused, returns its error.
+fn refusal(lp: &mut Loop, roots: &TrustRoots, host: &str) -> String {
+    let client = connect(lp, roots, host);
+    assert!(!lp.clients[client].opened);
+    lp.clients[client].error.clone().expect("refused")
+}
+
 #[test]
 fn a_server_certificate_from_the_trusted_ca_is_accepted() {
     let ca = CertificateAuthority::generate("fixp test CA").unwrap();
@@ -75,13 +82,10 @@ fn a_server_certificate_from_an_unknown_ca_is_refused() {
     let ca = CertificateAuthority::generate("fixp test CA").unwrap();
     let other = CertificateAuthority::generate("someone else").unwrap();
     let mut lp = server_of(&ca);
-    let client = connect(&mut lp, &TrustRoots::Ca(other.certificates()), "localhost");
-    let error = lp.clients[client].error.clone().expect("refused");
-    assert!(!lp.clients[client].opened);
+    let error = refusal(&mut lp, &TrustRoots::Ca(other.certificates()), "localhost");
     assert!(error.contains("UnknownIssuer"), "{error}");
     // The webpki (public) roots do not vouch for a private CA either.
-    let client = connect(&mut lp, &TrustRoots::WebPki, "localhost");
-    let error = lp.clients[client].error.clone().expect("refused");
+    let error = refusal(&mut lp, &TrustRoots::WebPki, "localhost");
     assert!(error.contains("UnknownIssuer"), "{error}");
     // The server saw failed handshakes, never an open connection.
     lp.run_until(|l| l.servers.len() == 2 && l.servers.iter().all(|s| s.conn.is_none()));
@@ -93,8 +97,6 @@ fn a_server_certificate_from_an_unknown_ca_is_refused() {
 fn a_wrong_host_name_is_refused() {
     let ca = CertificateAuthority::generate("fixp test CA").unwrap();
     let mut lp = server_of(&ca);
-    let client = connect(&mut lp, &TrustRoots::Ca(ca.certificates()), "fixp.example");
-    let error = lp.clients[client].error.clone().expect("refused");
-    assert!(!lp.clients[client].opened);
+    let error = refusal(&mut lp, &TrustRoots::Ca(ca.certificates()), "fixp.example");
     assert!(error.contains("not valid for name"), "{error}");
 }

@@ -22,7 +22,10 @@ macro_rules! decode_with {
         }
         if let Ok(header) = schema::read_header(&frame) {
             if let Ok(message) = schema::Message::decode_with_header(&frame, header) {
-                assert!(message.sbe_end() <= frame.len(), "message ends past the frame");
+                assert!(
+                    message.sbe_end() <= frame.len(),
+                    "message ends past the frame"
+                );
                 let _ = message.name();
                 let _ = message.to_string();
             }
@@ -60,7 +63,9 @@ fuzz_target!(|data: &[u8]| {
     // The Conga model over SBE: what decodes re-encodes to the same message.
     if let Ok(message) = CongaMessage::decode_sbe(frame) {
         let mut out = [0u8; 4096];
-        let n = message.encode_sbe(&mut out).expect("a decoded Conga message re-encodes");
+        let n = message
+            .encode_sbe(&mut out)
+            .expect("a decoded Conga message re-encodes");
         let again = CongaMessage::decode_sbe(&out[..n]).expect("re-encoded bytes decode");
         assert_eq!(again, message);
     }

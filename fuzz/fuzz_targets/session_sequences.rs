@@ -19,8 +19,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use arbitrary::Arbitrary;
 use fixp_ws::codec::fixp::{
-    EstablishmentRejectCode, FlowType, NegotiationRejectCode, RetransmitRejectCode,
-    TerminationCode,
+    EstablishmentRejectCode, FlowType, NegotiationRejectCode, RetransmitRejectCode, TerminationCode,
 };
 use fixp_ws::codec::json::JsonEncoding;
 use fixp_ws::codec::sbe::SbeEncoding;
@@ -60,13 +59,28 @@ enum Op {
     ClientFinalize,
     ServerFinalize,
     ServerUnbind,
-    InjectToServer { msg: Msg, fresh_connection: bool },
+    InjectToServer {
+        msg: Msg,
+        fresh_connection: bool,
+    },
     InjectToClient(Msg),
-    RawToServer { bytes: Vec<u8>, text: bool, fresh_connection: bool },
-    RawToClient { bytes: Vec<u8>, text: bool },
+    RawToServer {
+        bytes: Vec<u8>,
+        text: bool,
+        fresh_connection: bool,
+    },
+    RawToClient {
+        bytes: Vec<u8>,
+        text: bool,
+    },
     /// A reference vector from `data/` (SBE vectors or Conga's JSON examples, as the
     /// encoding is), with our SessionId put in if asked and one byte patched if asked.
-    InjectVector { index: u8, to_server: bool, our_id: bool, patch: Option<(u16, u8)> },
+    InjectVector {
+        index: u8,
+        to_server: bool,
+        our_id: bool,
+        patch: Option<(u16, u8)>,
+    },
     CloseToServer(u16),
     CloseToClient(u16),
 }
@@ -102,40 +116,114 @@ impl Num {
 
 #[derive(Arbitrary, Debug)]
 enum Msg {
-    Negotiate { id: Id, ts: Ts, flow: u8, credentials: Vec<u8> },
-    NegotiationResponse { id: Id, ts: Ts, flow: u8 },
-    NegotiationReject { id: Id, ts: Ts, code: u8, reason: Vec<u8> },
-    Topic { id: Id, flow: u8, keepalive: u32 },
-    Establish { id: Id, ts: Ts, keepalive: u32, next: Option<Num>, credentials: Vec<u8> },
-    EstablishmentAck { id: Id, ts: Ts, keepalive: u32, next: Option<Num> },
-    EstablishmentReject { id: Id, ts: Ts, code: u8 },
+    Negotiate {
+        id: Id,
+        ts: Ts,
+        flow: u8,
+        credentials: Vec<u8>,
+    },
+    NegotiationResponse {
+        id: Id,
+        ts: Ts,
+        flow: u8,
+    },
+    NegotiationReject {
+        id: Id,
+        ts: Ts,
+        code: u8,
+        reason: Vec<u8>,
+    },
+    Topic {
+        id: Id,
+        flow: u8,
+        keepalive: u32,
+    },
+    Establish {
+        id: Id,
+        ts: Ts,
+        keepalive: u32,
+        next: Option<Num>,
+        credentials: Vec<u8>,
+    },
+    EstablishmentAck {
+        id: Id,
+        ts: Ts,
+        keepalive: u32,
+        next: Option<Num>,
+    },
+    EstablishmentReject {
+        id: Id,
+        ts: Ts,
+        code: u8,
+    },
     Sequence(Num),
-    Context { id: Id, next: Num },
+    Context {
+        id: Id,
+        next: Num,
+    },
     UnsequencedHeartbeat,
-    RetransmitRequest { id: Id, ts: Ts, from: Num, count: u32 },
-    Retransmission { id: Id, ts: Ts, next: Num, count: u32 },
-    RetransmitReject { id: Id, ts: Ts, code: u8 },
-    Terminate { id: Id, code: u8 },
-    FinishedSending { id: Id, last: Option<Num> },
-    FinishedReceiving { id: Id },
-    Applied { from: Num, count: u32 },
-    NotApplied { from: Num, count: u32 },
-    MessageTemplate { encoding_type: u32, effective_time: Option<u64>, template: Vec<u8> },
+    RetransmitRequest {
+        id: Id,
+        ts: Ts,
+        from: Num,
+        count: u32,
+    },
+    Retransmission {
+        id: Id,
+        ts: Ts,
+        next: Num,
+        count: u32,
+    },
+    RetransmitReject {
+        id: Id,
+        ts: Ts,
+        code: u8,
+    },
+    Terminate {
+        id: Id,
+        code: u8,
+    },
+    FinishedSending {
+        id: Id,
+        last: Option<Num>,
+    },
+    FinishedReceiving {
+        id: Id,
+    },
+    Applied {
+        from: Num,
+        count: u32,
+    },
+    NotApplied {
+        from: Num,
+        count: u32,
+    },
+    MessageTemplate {
+        encoding_type: u32,
+        effective_time: Option<u64>,
+        template: Vec<u8>,
+    },
     App(u8),
 }
 
 /// The FIXP SBE reference vectors (real-logic generated, `data/sbe-conformance`).
 const SBE_VECTORS: &[&[u8]] = &[
     include_bytes!("../../data/sbe-conformance/rl-generated-vectors/fixp/01_Negotiate.bin"),
-    include_bytes!("../../data/sbe-conformance/rl-generated-vectors/fixp/02_NegotiationResponse.bin"),
+    include_bytes!(
+        "../../data/sbe-conformance/rl-generated-vectors/fixp/02_NegotiationResponse.bin"
+    ),
     include_bytes!("../../data/sbe-conformance/rl-generated-vectors/fixp/03_NegotiationReject.bin"),
     include_bytes!("../../data/sbe-conformance/rl-generated-vectors/fixp/04_Topic.bin"),
     include_bytes!("../../data/sbe-conformance/rl-generated-vectors/fixp/05_Establish.bin"),
     include_bytes!("../../data/sbe-conformance/rl-generated-vectors/fixp/06_EstablishmentAck.bin"),
-    include_bytes!("../../data/sbe-conformance/rl-generated-vectors/fixp/07_EstablishmentReject.bin"),
+    include_bytes!(
+        "../../data/sbe-conformance/rl-generated-vectors/fixp/07_EstablishmentReject.bin"
+    ),
     include_bytes!("../../data/sbe-conformance/rl-generated-vectors/fixp/08_Sequence.bin"),
     include_bytes!("../../data/sbe-conformance/rl-generated-vectors/fixp/09_Context.bin"),
-    include_bytes!("../../data/sbe-conformance/rl-generated-vectors/fixp/10_UnsequencedHeartbeat.bin"),
+    include_bytes!(
+        "../../data/sbe-conformance/rl-generated-vectors/fixp/10_UnsequencedHeartbeat.bin"
+    ),
     include_bytes!("../../data/sbe-conformance/rl-generated-vectors/fixp/11_RetransmitRequest.bin"),
     include_bytes!("../../data/sbe-conformance/rl-generated-vectors/fixp/12_Retransmission.bin"),
     include_bytes!("../../data/sbe-conformance/rl-generated-vectors/fixp/13_RestransmitReject.bin"),
@@ -177,10 +265,17 @@ fn with_session_id(vector: &[u8], id: SessionId, json: bool) -> Vec<u8> {
         return out;
     }
     let key = b"\"sessionId\":[";
-    let Some(start) = out.windows(key.len()).position(|w| w == key).map(|p| p + key.len()) else {
+    let Some(start) = out
+        .windows(key.len())
+        .position(|w| w == key)
+        .map(|p| p + key.len())
+    else {
         return out;
     };
-    let Some(len) = out.get(start..).and_then(|rest| rest.iter().position(|&b| b == b']')) else {
+    let Some(len) = out
+        .get(start..)
+        .and_then(|rest| rest.iter().position(|&b| b == b']'))
+    else {
         return out;
     };
     let text: Vec<String> = id.0.iter().map(|&b| (b as i8).to_string()).collect();
@@ -250,7 +345,10 @@ fn check_transmit(t: &Transmit<'_>) {
     match t {
         Transmit::Frame { bytes, .. } => assert!(bytes.len() <= MAX_FRAME, "frame too long"),
         Transmit::Close { code, reason } => {
-            assert!(matches!(code, 1000 | 1002 | 1008 | 1011), "close code {code}");
+            assert!(
+                matches!(code, 1000 | 1002 | 1008 | 1011),
+                "close code {code}"
+            );
             assert!(reason.len() <= MAX_CLOSE_REASON, "close reason too long");
         }
     }
@@ -282,7 +380,12 @@ impl<E: Encoding> Harness<E> {
         let flows = FlowType::ALL;
         let fixp = match *msg {
             Msg::App(n) => return Some(((self.app_frame)(n), self.encoding.frame_kind())),
-            Msg::Negotiate { id, ts, flow, ref credentials } => FixpMessage::Negotiate {
+            Msg::Negotiate {
+                id,
+                ts,
+                flow,
+                ref credentials,
+            } => FixpMessage::Negotiate {
                 session_id: self.id(id),
                 timestamp: self.ts(ts, echo),
                 client_flow: pick(flows, flow),
@@ -294,26 +397,46 @@ impl<E: Encoding> Harness<E> {
                 server_flow: pick(flows, flow),
                 credentials: &[],
             },
-            Msg::NegotiationReject { id, ts, code, ref reason } => FixpMessage::NegotiationReject {
+            Msg::NegotiationReject {
+                id,
+                ts,
+                code,
+                ref reason,
+            } => FixpMessage::NegotiationReject {
                 session_id: self.id(id),
                 request_timestamp: self.ts(ts, echo),
                 code: pick(NegotiationRejectCode::ALL, code),
                 reason,
             },
-            Msg::Topic { id, flow, keepalive } => FixpMessage::Topic {
+            Msg::Topic {
+                id,
+                flow,
+                keepalive,
+            } => FixpMessage::Topic {
                 session_id: self.id(id),
                 flow: pick(flows, flow),
                 keepalive_interval: keepalive,
                 classification: &[],
             },
-            Msg::Establish { id, ts, keepalive, next, ref credentials } => FixpMessage::Establish {
+            Msg::Establish {
+                id,
+                ts,
+                keepalive,
+                next,
+                ref credentials,
+            } => FixpMessage::Establish {
                 session_id: self.id(id),
                 timestamp: self.ts(ts, echo),
                 keepalive_interval: keepalive,
                 next_seq_no: next.map(Num::get),
                 credentials,
             },
-            Msg::EstablishmentAck { id, ts, keepalive, next } => FixpMessage::EstablishmentAck {
+            Msg::EstablishmentAck {
+                id,
+                ts,
+                keepalive,
+                next,
+            } => FixpMessage::EstablishmentAck {
                 session_id: self.id(id),
                 request_timestamp: self.ts(ts, echo),
                 keepalive_interval: keepalive,
@@ -325,19 +448,31 @@ impl<E: Encoding> Harness<E> {
                 code: pick(EstablishmentRejectCode::ALL, code),
                 reason: &[],
             },
-            Msg::Sequence(n) => FixpMessage::Sequence { next_seq_no: n.get() },
+            Msg::Sequence(n) => FixpMessage::Sequence {
+                next_seq_no: n.get(),
+            },
             Msg::Context { id, next } => FixpMessage::Context {
                 session_id: self.id(id),
                 next_seq_no: next.get(),
             },
             Msg::UnsequencedHeartbeat => FixpMessage::UnsequencedHeartbeat,
-            Msg::RetransmitRequest { id, ts, from, count } => FixpMessage::RetransmitRequest {
+            Msg::RetransmitRequest {
+                id,
+                ts,
+                from,
+                count,
+            } => FixpMessage::RetransmitRequest {
                 session_id: self.id(id),
                 timestamp: self.ts(ts, self.now),
                 from_seq_no: from.get(),
                 count,
             },
-            Msg::Retransmission { id, ts, next, count } => FixpMessage::Retransmission {
+            Msg::Retransmission {
+                id,
+                ts,
+                next,
+                count,
+            } => FixpMessage::Retransmission {
                 session_id: self.id(id),
                 request_timestamp: self.ts(ts, echo),
                 next_seq_no: next.get(),
@@ -369,14 +504,16 @@ impl<E: Encoding> Harness<E> {
                 from_seq_no: from.get(),
                 count,
             },
-            Msg::MessageTemplate { encoding_type, effective_time, ref template } => {
-                FixpMessage::MessageTemplate {
-                    encoding_type,
-                    effective_time,
-                    version: b"1",
-                    template,
-                }
-            }
+            Msg::MessageTemplate {
+                encoding_type,
+                effective_time,
+                ref template,
+            } => FixpMessage::MessageTemplate {
+                encoding_type,
+                effective_time,
+                version: b"1",
+                template,
+            },
         };
         let mut out = vec![0u8; 8192];
         let n = self.encoding.encode(&fixp, &mut out).ok()?;
@@ -450,14 +587,16 @@ impl<E: Encoding> Harness<E> {
 
     /// Drains both sides' events, checking the delivery invariants.
     fn events(&mut self) {
-        let recoverable_in =
-            self.client.status().inbound_flow == Some(FlowType::Recoverable);
+        let recoverable_in = self.client.status().inbound_flow == Some(FlowType::Recoverable);
         while let Some(event) = self.client.poll_event() {
             match event {
                 Event::Message { seq, .. } => {
                     assert!(!self.client_finalized, "client delivery after Finalized");
                     if recoverable_in {
-                        assert!(seq > self.client_last_seq, "client Recoverable seq {seq} not increasing");
+                        assert!(
+                            seq > self.client_last_seq,
+                            "client Recoverable seq {seq} not increasing"
+                        );
                         self.client_last_seq = seq;
                     }
                 }
@@ -477,8 +616,14 @@ impl<E: Encoding> Harness<E> {
                 continue;
             }
             let Some(seq) = seq else { continue };
-            assert!(!self.server_finalized.contains(&id), "server delivery after Finalized");
-            let flow = self.server.session(id).and_then(|s| s.status().inbound_flow);
+            assert!(
+                !self.server_finalized.contains(&id),
+                "server delivery after Finalized"
+            );
+            let flow = self
+                .server
+                .session(id)
+                .and_then(|s| s.status().inbound_flow);
             if flow == Some(FlowType::Recoverable) {
                 let last = self.server_last_seq.entry(id).or_insert(0);
                 assert!(seq > *last, "server Recoverable seq {seq} not increasing");
@@ -493,9 +638,17 @@ impl<E: Encoding> Harness<E> {
             .flatten()
         {
             if after_timeout {
-                assert!(deadline > self.now, "deadline {deadline} not after now {}", self.now);
+                assert!(
+                    deadline > self.now,
+                    "deadline {deadline} not after now {}",
+                    self.now
+                );
             } else {
-                assert!(deadline >= self.now, "deadline {deadline} in the past ({})", self.now);
+                assert!(
+                    deadline >= self.now,
+                    "deadline {deadline} in the past ({})",
+                    self.now
+                );
             }
         }
     }
@@ -608,7 +761,10 @@ impl<E: Encoding> Harness<E> {
                     s.terminate(now, fixp_ws::session::TerminateReason::Unbind);
                 }
             }
-            Op::InjectToServer { msg, fresh_connection } => {
+            Op::InjectToServer {
+                msg,
+                fresh_connection,
+            } => {
                 let echo = self.server_request_ts;
                 if let Some((bytes, kind)) = self.encode(msg, echo) {
                     let conn = if *fresh_connection || !self.connected {
@@ -625,20 +781,37 @@ impl<E: Encoding> Harness<E> {
                     self.client.handle_frame(self.now, &bytes, kind);
                 }
             }
-            Op::RawToServer { bytes, text, fresh_connection } => {
+            Op::RawToServer {
+                bytes,
+                text,
+                fresh_connection,
+            } => {
                 let conn = if *fresh_connection || !self.connected {
                     self.fresh_connection()
                 } else {
                     self.conn
                 };
-                let kind = if *text { FrameKind::Text } else { FrameKind::Binary };
+                let kind = if *text {
+                    FrameKind::Text
+                } else {
+                    FrameKind::Binary
+                };
                 self.server_frame(conn, bytes, kind);
             }
             Op::RawToClient { bytes, text } => {
-                let kind = if *text { FrameKind::Text } else { FrameKind::Binary };
+                let kind = if *text {
+                    FrameKind::Text
+                } else {
+                    FrameKind::Binary
+                };
                 self.client.handle_frame(self.now, bytes, kind);
             }
-            Op::InjectVector { index, to_server, our_id, patch } => {
+            Op::InjectVector {
+                index,
+                to_server,
+                our_id,
+                patch,
+            } => {
                 let json = self.encoding.frame_kind() == FrameKind::Text;
                 let vectors = if json { JSON_VECTORS } else { SBE_VECTORS };
                 let vector = pick(vectors, *index);
@@ -655,7 +828,11 @@ impl<E: Encoding> Harness<E> {
                 }
                 let kind = self.encoding.frame_kind();
                 if *to_server {
-                    let conn = if self.connected { self.conn } else { self.fresh_connection() };
+                    let conn = if self.connected {
+                        self.conn
+                    } else {
+                        self.fresh_connection()
+                    };
                     self.server_frame(conn, &bytes, kind);
                 } else {
                     self.client.handle_frame(self.now, &bytes, kind);
@@ -715,9 +892,15 @@ fn run<E: FuzzEncoding>(input: &Input, new_encoding: fn() -> E, app_frame: fn(u8
     } else {
         FuzzAuth::Anyone(AcceptAll)
     };
-    let factory: fn(SessionId) -> (E, MemoryStore) = |_| (E::default_for_fuzz(), MemoryStore::new(32, MAX_FRAME));
+    let factory: fn(SessionId) -> (E, MemoryStore) =
+        |_| (E::default_for_fuzz(), MemoryStore::new(32, MAX_FRAME));
     let mut h = Harness {
-        client: Session::client(client_config, new_encoding(), MemoryStore::new(32, MAX_FRAME), client_id),
+        client: Session::client(
+            client_config,
+            new_encoding(),
+            MemoryStore::new(32, MAX_FRAME),
+            client_id,
+        ),
         server: Acceptor::new(acceptor_config, new_encoding(), auth, factory),
         encoding: new_encoding(),
         app_frame,

@@ -112,7 +112,10 @@ fn run(rig: &mut Rig, tls: bool, half_close: bool, data: &[u8]) {
         let mut frames = 0usize;
         for _ in 0..32 {
             let status = conn.read_frames(|_, bytes| {
-                assert!(bytes.len() <= MAX_MESSAGE, "a message over the limit was delivered");
+                assert!(
+                    bytes.len() <= MAX_MESSAGE,
+                    "a message over the limit was delivered"
+                );
                 frames += 1;
             });
             match status {
