@@ -829,14 +829,12 @@ pub struct CertBinding {
 pub struct ClientCertBinding<A> {
     inner: A,
     bindings: Vec<CertBinding>,
-    owners: FixedMap<SessionId, u16>,
+    owners: FixedMap<SessionId, u32>,
 }
 
 impl<A: Authenticator> ClientCertBinding<A> {
-    /// Lets in the names of `bindings` (at most 65 535), then asks `inner`.
+    /// Lets in the names of `bindings`, then asks `inner`.
     pub fn new(inner: A, bindings: Vec<CertBinding>, capacity: usize) -> Self {
-        let mut bindings = bindings;
-        bindings.truncate(usize::from(u16::MAX));
         ClientCertBinding {
             inner,
             bindings,
@@ -854,12 +852,15 @@ impl<A: Authenticator> ClientCertBinding<A> {
         self.owners.len()
     }
 
-    fn binding_for(&self, peer: &PeerIdentity, id: SessionId) -> Result<u16, AuthFailure> {
+    fn binding_for(&self, peer: &PeerIdentity, id: SessionId) -> Result<u32, AuthFailure> {
         if !self.bindings.iter().any(|b| peer.has_name(&b.name)) {
             return Err(AuthFailure::IdentityNotAllowed);
         }
         if let Some(owner) = self.owners.get(&id) {
-            return match self.bindings.get(usize::from(owner)) {
+            return match usize::try_from(owner)
+                .ok()
+                .and_then(|i| self.bindings.get(i))
+            {
                 Some(binding) if peer.has_name(&binding.name) => Ok(owner),
                 _ => Err(AuthFailure::IdentityMismatch),
             };
@@ -875,7 +876,7 @@ impl<A: Authenticator> ClientCertBinding<A> {
                     }
             })
             .ok_or(AuthFailure::SessionNotAllowed)?;
-        u16::try_from(index).map_err(|_| AuthFailure::SessionNotAllowed)
+        u32::try_from(index).map_err(|_| AuthFailure::SessionNotAllowed)
     }
 }
 
