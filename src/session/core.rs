@@ -10,6 +10,7 @@ use crate::codec::fixp::{
     TerminationCode,
 };
 use crate::codec::{EncodeError, Encoding, FixpMessage, FrameKind, Inbound, SessionId};
+use crate::session::auth::{AuthMessage, MAX_CREDENTIALS_LEN};
 use crate::session::ring::{PushError, SlotRing};
 use crate::session::store::RetransmitStore;
 use crate::session::types::{
@@ -349,6 +350,9 @@ pub struct Session<E: Encoding, S: RetransmitStore> {
     // Timers and queues.
     timers: [Option<u64>; TIMER_COUNT],
     last_heard: u64,
+    /// The latest `now` an input carried (replay batches are queued from `poll_transmit`,
+    /// which has no clock).
+    latest_now: u64,
     lapse_warned: bool,
     outbox: SlotRing<OutMeta>,
     events: SlotRing<Event<'static>>,
@@ -401,6 +405,7 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
             duplicates_dropped: 0,
             timers: [None; TIMER_COUNT],
             last_heard: 0,
+            latest_now: 0,
             lapse_warned: false,
         }
     }
@@ -494,6 +499,7 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
         keepalive_ms: u32,
         next_seq_no: Option<u64>,
     ) {
+        self.latest_now = self.latest_now.max(now);
         if !self.bound {
             // Frames left from the previous connection are not sent on the new one.
             self.outbox.clear();
@@ -673,6 +679,7 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
 
     /// One inbound WebSocket message.
     pub fn handle_frame(&mut self, now: u64, frame: &[u8], kind: FrameKind) {
+        self.latest_now = self.latest_now.max(now);
         if let Some(reason) = self.closing {
             // Our Terminate is out: only the peer's Terminate matters now.
             let answered = matches!(
@@ -708,6 +715,7 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
 
     /// Timers: heartbeats, peer lapse, handshake retries.
     pub fn handle_timeout(&mut self, now: u64) {
+        self.latest_now = self.latest_now.max(now);
         if let (Some(reason), Some(deadline)) =
             (self.closing, self.timers[Timer::TerminateWait as usize])
         {
@@ -768,6 +776,7 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
     /// Sends one application message (already encoded). Returns its sequence number (0 on an
     /// Unsequenced flow). A Sequence goes first when the numbering needs stating.
     pub fn send(&mut self, now: u64, message: &[u8]) -> Result<u64, SendError> {
+        self.latest_now = self.latest_now.max(now);
         if self.state != SessionState::Established || !self.bound {
             return Err(SendError::NotEstablished);
         }
@@ -980,17 +989,17 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
         self.request_timestamp = ts;
         let id = self.session_id;
         let flow = self.config.flow;
-        let credentials = std::mem::take(&mut self.config.credentials);
+        let mut credentials = [0u8; MAX_CREDENTIALS_LEN];
+        let len = (self.config.credentials).write(AuthMessage::Negotiate, id, ts, &mut credentials);
         self.push_msg(
             now,
             &FixpMessage::Negotiate {
                 session_id: id,
                 timestamp: ts,
                 client_flow: flow,
-                credentials: &credentials,
+                credentials: credentials.get(..len).unwrap_or(&[]),
             },
         );
-        self.config.credentials = credentials;
         self.timers[Timer::Handshake as usize] =
             Some(now + u64::from(self.config.handshake_timeout_ms) * NS_PER_MS);
         self.set_state(SessionState::Negotiating);
@@ -1002,7 +1011,12 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
         let id = self.session_id;
         let next = (self.config.flow == FlowType::Recoverable).then_some(self.next_out);
         let keepalive = self.config.keepalive_interval_ms;
-        let credentials = std::mem::take(&mut self.config.credentials);
+        let message = AuthMessage::Establish {
+            keepalive_interval_ms: keepalive,
+            next_seq_no: next,
+        };
+        let mut credentials = [0u8; MAX_CREDENTIALS_LEN];
+        let len = (self.config.credentials).write(message, id, ts, &mut credentials);
         self.push_msg(
             now,
             &FixpMessage::Establish {
@@ -1010,10 +1024,9 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
                 timestamp: ts,
                 keepalive_interval: keepalive,
                 next_seq_no: next,
-                credentials: &credentials,
+                credentials: credentials.get(..len).unwrap_or(&[]),
             },
         );
-        self.config.credentials = credentials;
         self.timers[Timer::Handshake as usize] =
             Some(now + u64::from(self.config.handshake_timeout_ms) * NS_PER_MS);
         self.set_state(SessionState::Establishing);
@@ -1083,7 +1096,7 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
         let Some(mut replay) = self.replay else {
             return;
         };
-        let now = self.last_timestamp;
+        let now = self.latest_now.max(self.last_timestamp);
         if replay.header_needed {
             let id = self.session_id;
             let count = u32::try_from(replay.end - replay.next).unwrap_or(u32::MAX);

@@ -50,14 +50,19 @@
 //!   derive a new UUID v4 from the old one (splitmix64), as the session has no RNG.
 
 mod acceptor;
+pub mod auth;
 mod core;
+mod fixed_map;
+pub mod limits;
 pub mod memory;
 mod ring;
 pub mod store;
 mod types;
 
-pub use acceptor::{
-    AcceptAll, Acceptor, AcceptorConfig, AuthDecision, Authenticator, ConnectionId, RestoreError,
+pub use acceptor::{Acceptor, AcceptorConfig, ConnectionId, RestoreError};
+pub use auth::{
+    AcceptAll, AuthDecision, AuthFailure, AuthMessage, AuthRequest, Authenticator,
+    ClientCredentials, PeerIdentity,
 };
 pub use core::Session;
 pub use memory::MemoryStore;

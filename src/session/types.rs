@@ -7,6 +7,7 @@ use crate::codec::fixp::{
     TerminationCode,
 };
 use crate::codec::{DecodeError, FrameKind};
+use crate::session::auth::ClientCredentials;
 use crate::session::store::StoreError;
 
 /// Nanoseconds per millisecond.
@@ -45,8 +46,8 @@ pub struct SessionConfig {
     pub event_capacity: usize,
     /// Live messages held back while a gap of a Recoverable inbound flow is recovered.
     pub recovery_capacity: usize,
-    /// Credentials a client sends in Negotiate and Establish (empty: none).
-    pub credentials: Vec<u8>,
+    /// What a client puts in the Credentials of Negotiate and Establish (signed when written).
+    pub credentials: ClientCredentials,
 }
 
 impl Default for SessionConfig {
@@ -63,7 +64,7 @@ impl Default for SessionConfig {
             outbox_capacity: 1024,
             event_capacity: 1024,
             recovery_capacity: 1024,
-            credentials: Vec::new(),
+            credentials: ClientCredentials::None,
         }
     }
 }

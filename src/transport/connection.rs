@@ -444,6 +444,20 @@ impl WsConnection {
         }
     }
 
+    /// The names of the peer's verified TLS certificate, once open: `Ok(None)` for a plain
+    /// connection or a peer without a certificate (the server's is always there for a
+    /// client). The engine hands a server-side connection's identity to the acceptor.
+    pub fn peer_identity(&self) -> Result<Option<crate::session::PeerIdentity>, TransportError> {
+        match &self.state {
+            State::Open(ws) | State::Draining(ws) => ws
+                .get_ref()
+                .peer_certificates()
+                .map(super::tls::peer_identity)
+                .transpose(),
+            _ => Ok(None),
+        }
+    }
+
     /// Reads every complete data frame available now and hands each to `on_frame` as a borrowed
     /// payload and its frame type, until the socket would block. Pings are answered by
     /// tungstenite and never delivered (they are not FIXP traffic); Pongs are dropped.

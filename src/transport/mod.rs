@@ -31,7 +31,10 @@ pub use listener::{AcceptedConnection, Listener, ListenerStats, SofhListener, Ws
 pub use stream::{TlsStream, WsStream};
 pub use subprotocol::{choose as choose_subprotocol, Subprotocol, WireEncoding};
 pub use tcp::{encoding_type, FramingFault, SofhConnection, SofhOptions};
-pub use tls::{client_config_from_ca_file, client_config_from_ca_pem, ServerIdentity};
+pub use tls::{
+    client_config_from_ca_file, client_config_from_ca_pem, client_config_with_roots, peer_identity,
+    CaCertificates, CertificateAuthority, ClientAuth, ServerIdentity, TrustRoots,
+};
 
 use std::io;
 

@@ -169,6 +169,15 @@ impl WsStream {
         let _ = self.socket().shutdown(Shutdown::Write);
     }
 
+    /// The peer's verified certificate chain (leaf first), if this is a TLS stream past its
+    /// handshake and the peer presented one.
+    pub fn peer_certificates(&self) -> Option<&[rustls::pki_types::CertificateDer<'static>]> {
+        match self {
+            WsStream::Plain(_) => None,
+            WsStream::Tls(t) => t.tls.peer_certificates(),
+        }
+    }
+
     /// The negotiated TLS protocol version, if this is a TLS stream past its handshake.
     pub fn tls_version(&self) -> Option<rustls::ProtocolVersion> {
         match self {
