@@ -281,7 +281,7 @@ mod tests {
             .get(&Symbol::new("BTC-27MAR26-100000-C").unwrap())
             .unwrap();
         assert_eq!(c.check_price(Price::parse("0.0123").unwrap()), Err(RejectReason::PriceNotOnTick));
-        assert_eq!(c.check_price(Price::parse("0.012").unwrap()), Err(RejectReason::PriceNotOnTick));
+        assert_eq!(c.check_price(Price::parse("0.0121").unwrap()), Err(RejectReason::PriceNotOnTick));
         assert_eq!(c.check_price(Price::parse("0.0115").unwrap()), Ok(()));
         assert_eq!(c.check_price(Price(0)), Err(RejectReason::InvalidPrice));
         assert_eq!(c.check_qty(Qty::parse("0.15").unwrap()), Err(RejectReason::QtyNotOnLot));
