@@ -384,7 +384,7 @@ pub struct BusinessMessageReject {
 }
 
 macro_rules! venue_messages {
-    ($($name:ident),+ $(,)?) => {
+    ($($name:ident => $decoder:ident),+ $(,)?) => {
         /// Every message of the venue schema.
         #[derive(Clone, Debug, PartialEq, Eq)]
         pub enum VenueMessage {
@@ -401,6 +401,13 @@ macro_rules! venue_messages {
                     $(VenueMessage::$name(_) => stringify!($name),)+
                 }
             }
+
+            /// The message's SBE template id.
+            pub fn template_id(&self) -> u16 {
+                match self {
+                    $(VenueMessage::$name(_) => sbe::$decoder::TEMPLATE_ID,)+
+                }
+            }
         }
 
         $(
@@ -414,25 +421,25 @@ macro_rules! venue_messages {
 }
 
 venue_messages!(
-    InstrumentListRequest,
-    InstrumentDefinition,
-    NewOrderSingle,
-    OrderCancelRequest,
-    ExecutionReport,
-    OrderCancelReject,
-    QuoteRequest,
-    QuoteRequestCancel,
-    QuoteRequestStatus,
-    Quote,
-    QuoteCancel,
-    QuoteStatusReport,
-    QuoteAccept,
-    MarketDataRequest,
-    MarketDataRequestReject,
-    MarketDataSnapshot,
-    MarketDataIncremental,
-    MarketDataTrade,
-    BusinessMessageReject,
+    InstrumentListRequest => InstrumentListRequestDecoder,
+    InstrumentDefinition => InstrumentDefinitionDecoder,
+    NewOrderSingle => NewOrderSingleDecoder,
+    OrderCancelRequest => OrderCancelRequestDecoder,
+    ExecutionReport => ExecutionReportDecoder,
+    OrderCancelReject => OrderCancelRejectDecoder,
+    QuoteRequest => QuoteRequestDecoder,
+    QuoteRequestCancel => QuoteRequestCancelDecoder,
+    QuoteRequestStatus => QuoteRequestStatusDecoder,
+    Quote => QuoteDecoder,
+    QuoteCancel => QuoteCancelDecoder,
+    QuoteStatusReport => QuoteStatusReportDecoder,
+    QuoteAccept => QuoteAcceptDecoder,
+    MarketDataRequest => MarketDataRequestDecoder,
+    MarketDataRequestReject => MarketDataRequestRejectDecoder,
+    MarketDataSnapshot => MarketDataSnapshotDecoder,
+    MarketDataIncremental => MarketDataIncrementalDecoder,
+    MarketDataTrade => MarketDataTradeDecoder,
+    BusinessMessageReject => BusinessMessageRejectDecoder,
 );
 
 /// Every message name, in schema order.
