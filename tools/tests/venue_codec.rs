@@ -506,7 +506,7 @@ fn bad_json_is_a_typed_error() {
 }
 
 fn nos_with(key: &str, value: &str) -> String {
-    let mut fields = vec![
+    let mut fields = [
         ("clOrdId", r#""c1""#.to_string()),
         ("symbol", r#""BTC-PERP""#.to_string()),
         ("side", r#""Buy""#.to_string()),

@@ -295,7 +295,8 @@ mod tests {
     #[test]
     fn bad_definitions_name_the_field() {
         let base = *InstrumentTable::default_set().iter().next().unwrap();
-        let cases: [(fn(&mut InstrumentSpec), &str); 7] = [
+        type Mutation = fn(&mut InstrumentSpec);
+        let cases: [(Mutation, &str); 7] = [
             (|s| s.tick_size = Price(0), "tick_size"),
             (|s| s.lot_size = Qty(-1), "lot_size"),
             (|s| s.min_size = Qty(1_500), "min_size"),
