@@ -510,7 +510,12 @@ impl VenueConfig {
 
     /// Parses and checks config text.
     pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
-        let de = toml::de::Deserializer::parse(text).map_err(|e| error("", e.message()))?;
+        let de = toml::de::Deserializer::parse(text).map_err(|e| {
+            let line = e
+                .span()
+                .map_or(1, |span| text.get(..span.start).map_or(1, |t| t.lines().count().max(1)));
+            error("", format!("invalid TOML at line {line}: {}", e.message()))
+        })?;
         let config: VenueConfig = serde_path_to_error::deserialize(de).map_err(|e| {
             let key = e.path().to_string();
             let key = if key == "." { String::new() } else { key };
