@@ -32,8 +32,16 @@ fn qty(s: &str) -> Qty {
 
 fn legs() -> Vec<Leg> {
     vec![
-        Leg { symbol: sym("BTC-27MAR26-100000-C"), side: Side::Buy, ratio: 1 },
-        Leg { symbol: sym("BTC-27MAR26-110000-C"), side: Side::Sell, ratio: 2 },
+        Leg {
+            symbol: sym("BTC-27MAR26-100000-C"),
+            side: Side::Buy,
+            ratio: 1,
+        },
+        Leg {
+            symbol: sym("BTC-27MAR26-110000-C"),
+            side: Side::Sell,
+            ratio: 2,
+        },
     ]
 }
 
@@ -59,19 +67,50 @@ fn samples() -> Vec<VenueMessage> {
         rfq_id: None,
         quote_id: None,
         fills: vec![
-            Fill { price: px("0.012"), qty: qty("0.4"), trade_id: 1 },
-            Fill { price: px("0.0125"), qty: qty("0.6"), trade_id: 2 },
+            Fill {
+                price: px("0.012"),
+                qty: qty("0.4"),
+                trade_id: 1,
+            },
+            Fill {
+                price: px("0.0125"),
+                qty: qty("0.6"),
+                trade_id: 2,
+            },
         ],
         text: String::new(),
     };
     let levels = vec![
-        Level { side: Side::Buy, price: px("0.0115"), qty: qty("2"), order_count: 2 },
-        Level { side: Side::Sell, price: px("0.013"), qty: qty("0.1"), order_count: 1 },
+        Level {
+            side: Side::Buy,
+            price: px("0.0115"),
+            qty: qty("2"),
+            order_count: 2,
+        },
+        Level {
+            side: Side::Sell,
+            price: px("0.013"),
+            qty: qty("0.1"),
+            order_count: 1,
+        },
     ];
     vec![
-        InstrumentListRequest { request_id: u64::MAX }.into(),
-        InstrumentDefinition { request_id: 3, total_instruments: 26, instrument: option }.into(),
-        InstrumentDefinition { request_id: 0, total_instruments: 26, instrument: perp }.into(),
+        InstrumentListRequest {
+            request_id: u64::MAX,
+        }
+        .into(),
+        InstrumentDefinition {
+            request_id: 3,
+            total_instruments: 26,
+            instrument: option,
+        }
+        .into(),
+        InstrumentDefinition {
+            request_id: 0,
+            total_instruments: 26,
+            instrument: perp,
+        }
+        .into(),
         NewOrderSingle {
             cl_ord_id: cid("0123456789abcdef"),
             symbol: sym("BTC-27MAR26-100000-C"),
@@ -154,7 +193,12 @@ fn samples() -> Vec<VenueMessage> {
             legs: legs()[..1].to_vec(),
         }
         .into(),
-        QuoteRequestCancel { quote_req_id: cid("r-1"), rfq_id: 17, transact_time: T0 }.into(),
+        QuoteRequestCancel {
+            quote_req_id: cid("r-1"),
+            rfq_id: 17,
+            transact_time: T0,
+        }
+        .into(),
         QuoteRequestStatus {
             rfq_id: 17,
             quote_req_id: cid("r-1"),
@@ -205,7 +249,12 @@ fn samples() -> Vec<VenueMessage> {
             leg_prices: Vec::new(),
         }
         .into(),
-        QuoteCancel { cl_quote_id: cid("q-1"), rfq_id: 17, transact_time: T0 }.into(),
+        QuoteCancel {
+            cl_quote_id: cid("q-1"),
+            rfq_id: 17,
+            transact_time: T0,
+        }
+        .into(),
         QuoteStatusReport {
             quote_id: Some(99),
             cl_quote_id: cid("q-1"),
@@ -279,7 +328,14 @@ fn samples() -> Vec<VenueMessage> {
             symbol: sym("BTC-27MAR26-100000-C"),
             seq_no: 13,
             transact_time: T0,
-            changes: vec![Level { qty: Qty::ZERO, order_count: 0, ..levels[1] }, levels[0]],
+            changes: vec![
+                Level {
+                    qty: Qty::ZERO,
+                    order_count: 0,
+                    ..levels[1]
+                },
+                levels[0],
+            ],
         }
         .into(),
         MarketDataTrade {
@@ -350,7 +406,9 @@ fn every_message_round_trips_sbe_model_json() {
 fn json_key_order_does_not_matter_and_unknown_keys_and_nulls_are_skipped() {
     for msg in samples() {
         let value: serde_json::Value = serde_json::from_slice(&json(&msg)).unwrap();
-        let serde_json::Value::Object(map) = value else { panic!("not an object") };
+        let serde_json::Value::Object(map) = value else {
+            panic!("not an object")
+        };
         // Reversed key order, an unknown nested member, and explicit nulls for absent keys.
         let mut members: Vec<String> = map
             .iter()
@@ -363,7 +421,11 @@ fn json_key_order_does_not_matter_and_unknown_keys_and_nulls_are_skipped() {
             members.push(r#""text":null"#.to_string());
         }
         let text = format!("  {{{}}}\n", members.join(","));
-        assert_eq!(VenueMessage::decode_json(text.as_bytes()).unwrap(), msg, "{text}");
+        assert_eq!(
+            VenueMessage::decode_json(text.as_bytes()).unwrap(),
+            msg,
+            "{text}"
+        );
     }
 }
 
@@ -427,7 +489,10 @@ fn bad_sbe_values_are_typed_errors() {
     bad_side[8 + 16 + 32] = b'9';
     assert_eq!(
         VenueMessage::decode_sbe(&bad_side),
-        Err(DecodeError::InvalidEnum { field: "Side", value: u64::from(b'9') })
+        Err(DecodeError::InvalidEnum {
+            field: "Side",
+            value: u64::from(b'9')
+        })
     );
     let mut bad_id = nos.clone();
     bad_id[8] = 0x07;
@@ -445,7 +510,10 @@ fn bad_sbe_values_are_typed_errors() {
     unknown[2] = 99;
     assert_eq!(
         VenueMessage::decode_sbe(&unknown),
-        Err(DecodeError::UnknownTemplate { schema_id: 101, template_id: 99 })
+        Err(DecodeError::UnknownTemplate {
+            schema_id: 101,
+            template_id: 99
+        })
     );
     let rejected = sbe(&samples()[7]);
     let mut bad_text = rejected.clone();
@@ -501,7 +569,11 @@ fn bad_json_is_a_typed_error() {
         ),
     ];
     for (text, expected) in cases {
-        assert_eq!(VenueMessage::decode_json(text.as_bytes()), Err(expected), "{text}");
+        assert_eq!(
+            VenueMessage::decode_json(text.as_bytes()),
+            Err(expected),
+            "{text}"
+        );
     }
 }
 
@@ -538,7 +610,9 @@ fn random_and_mutated_bytes_never_panic() {
             let _ = VenueMessage::decode_sbe(&bytes);
             let _ = VenueMessage::decode_json(&bytes);
         }
-        let noise: Vec<u8> = (0..rng.random_range(0..200)).map(|_| rng.random()).collect();
+        let noise: Vec<u8> = (0..rng.random_range(0..200))
+            .map(|_| rng.random())
+            .collect();
         assert!(VenueMessage::decode_sbe(&noise).is_err() || noise.len() >= 8);
         let _ = VenueMessage::decode_json(&noise);
     }
@@ -564,23 +638,52 @@ fn arb_level() -> impl Strategy<Value = Level> {
 }
 
 fn arb_message() -> impl Strategy<Value = VenueMessage> {
-    let nos = (arb_text::<16>(), arb_text::<32>(), arb_side(), proptest::option::of(any::<i64>().prop_filter("null", |p| *p != i64::MIN)), any::<i64>(), any::<u64>())
+    let nos = (
+        arb_text::<16>(),
+        arb_text::<32>(),
+        arb_side(),
+        proptest::option::of(any::<i64>().prop_filter("null", |p| *p != i64::MIN)),
+        any::<i64>(),
+        any::<u64>(),
+    )
         .prop_map(|(cl, s, side, price, q, t)| {
             VenueMessage::from(NewOrderSingle {
                 cl_ord_id: cl,
                 symbol: s,
                 side,
-                ord_type: if price.is_some() { OrdType::Limit } else { OrdType::Market },
+                ord_type: if price.is_some() {
+                    OrdType::Limit
+                } else {
+                    OrdType::Market
+                },
                 price: price.map(Price),
                 order_qty: Qty(q),
                 transact_time: t,
             })
         });
-    let snapshot = (any::<u64>(), arb_text::<32>(), any::<u64>(), any::<u64>(), proptest::collection::vec(arb_level(), 0..40))
+    let snapshot = (
+        any::<u64>(),
+        arb_text::<32>(),
+        any::<u64>(),
+        any::<u64>(),
+        proptest::collection::vec(arb_level(), 0..40),
+    )
         .prop_map(|(id, s, seq, t, levels)| {
-            VenueMessage::from(MarketDataSnapshot { md_req_id: id, symbol: s, seq_no: seq, transact_time: t, levels })
+            VenueMessage::from(MarketDataSnapshot {
+                md_req_id: id,
+                symbol: s,
+                seq_no: seq,
+                transact_time: t,
+                levels,
+            })
         });
-    let status = (any::<u64>(), arb_text::<16>(), any::<u64>(), "[ -~é\n\"\\\\]{0,40}", proptest::collection::vec(any::<i64>(), 0..5))
+    let status = (
+        any::<u64>(),
+        arb_text::<16>(),
+        any::<u64>(),
+        "[ -~é\n\"\\\\]{0,40}",
+        proptest::collection::vec(any::<i64>(), 0..5),
+    )
         .prop_map(|(q, cl, rfq, text, legs)| {
             VenueMessage::from(QuoteStatusReport {
                 quote_id: Some(q).filter(|q| *q != u64::MAX),

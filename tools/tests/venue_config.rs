@@ -25,7 +25,10 @@ fn an_empty_file_is_the_defaults() {
     assert_eq!(config.engine.idle, IdleName::SpinThenYield);
     assert_eq!(config.rfq.quote_ttl_ms, 2_500);
     assert_eq!(config.venue_settings(), VenueSettings::default());
-    assert_eq!(config.instrument_table().len(), InstrumentTable::default_set().len());
+    assert_eq!(
+        config.instrument_table().len(),
+        InstrumentTable::default_set().len()
+    );
     let anyone = [7u8; 16];
     assert!(!config.session_profile(&anyone).market_maker);
     assert_eq!(config.json_dialect(&anyone), Dialect::Conga);
@@ -52,15 +55,23 @@ fn the_example_file_loads_and_says_what_it_says() {
     assert_eq!(config.json_dialect(&trader), Dialect::Conga);
     let table = config.instrument_table();
     assert_eq!(table.len(), InstrumentTable::default_set().len() + 2);
-    let option = table.get(&Symbol::new("BTC-25SEP26-120000-C").unwrap()).unwrap();
+    let option = table
+        .get(&Symbol::new("BTC-25SEP26-120000-C").unwrap())
+        .unwrap();
     assert_eq!(option.kind, InstrumentKind::OptionValue);
     assert_eq!(option.put_call, Some(PutCall::Call));
     assert_eq!(option.strike, Price::from_units(120_000));
     assert_eq!(option.tick_size, Price::parse("0.0005").unwrap());
     assert_eq!(option.lot_size, Qty::parse("0.1").unwrap());
-    assert_eq!(option.expiry, fixp_ws::codec::conga::parse_transact_time("2026-09-25T08:00:00Z"));
+    assert_eq!(
+        option.expiry,
+        fixp_ws::codec::conga::parse_transact_time("2026-09-25T08:00:00Z")
+    );
     let sol = table.get(&Symbol::new("SOL-PERP").unwrap()).unwrap();
-    assert_eq!((sol.underlying.as_str(), sol.price_exponent, sol.min_size), ("SOL", -2, Qty::parse("1").unwrap()));
+    assert_eq!(
+        (sol.underlying.as_str(), sol.price_exponent, sol.min_size),
+        ("SOL", -2, Qty::parse("1").unwrap())
+    );
 }
 
 #[test]

@@ -17,7 +17,11 @@ const PERP: &str = "BTC-PERP";
 const CALL: &str = "BTC-27MAR26-100000-C";
 
 fn subscribe(symbol: &str, kind: SubscriptionType) -> MarketDataRequest {
-    MarketDataRequest { md_req_id: 7, symbol: sym(symbol), subscription_type: kind }
+    MarketDataRequest {
+        md_req_id: 7,
+        symbol: sym(symbol),
+        subscription_type: kind,
+    }
 }
 
 #[test]
@@ -25,10 +29,23 @@ fn snapshot_then_incrementals_keep_the_client_book_equal() {
     let mut h = Harness::new(VenueSettings::default());
     let (trader, md) = (h.join(1, false), h.join(2, false));
     h.limit(trader, "b1", PERP, Side::Buy, "99999.5", "20");
-    let out = to(&h.send(md, subscribe(PERP, SubscriptionType::Subscribe)), md);
-    let VenueMessage::MarketDataSnapshot(snap) = &out[0] else { panic!("{out:?}") };
+    let out = to(
+        &h.send(md, subscribe(PERP, SubscriptionType::Subscribe)),
+        md,
+    );
+    let VenueMessage::MarketDataSnapshot(snap) = &out[0] else {
+        panic!("{out:?}")
+    };
     assert_eq!((snap.md_req_id, snap.seq_no), (7, 1));
-    assert_eq!(snap.levels, vec![Level { side: Side::Buy, price: px("99999.5"), qty: qty("20"), order_count: 1 }]);
+    assert_eq!(
+        snap.levels,
+        vec![Level {
+            side: Side::Buy,
+            price: px("99999.5"),
+            qty: qty("20"),
+            order_count: 1
+        }]
+    );
     let mut client = BookBuilder::new(sym(PERP));
     assert_eq!(client.apply(&out[0]), Applied::InSync);
     let mut flow = Vec::new();
@@ -45,13 +62,28 @@ fn snapshot_then_incrementals_keep_the_client_book_equal() {
         })
         .collect();
     // Sell rests (2); the buy trades (3) then changes two levels (4); the cancel (5).
-    assert_eq!(kinds, vec![("inc", 2), ("trade", 3), ("inc", 4), ("inc", 5)]);
-    let VenueMessage::MarketDataIncremental(sweep) = &messages[2] else { panic!() };
+    assert_eq!(
+        kinds,
+        vec![("inc", 2), ("trade", 3), ("inc", 4), ("inc", 5)]
+    );
+    let VenueMessage::MarketDataIncremental(sweep) = &messages[2] else {
+        panic!()
+    };
     assert_eq!(
         sweep.changes,
         vec![
-            Level { side: Side::Sell, price: px("100000"), qty: Qty::ZERO, order_count: 0 },
-            Level { side: Side::Buy, price: px("100000"), qty: qty("20"), order_count: 1 },
+            Level {
+                side: Side::Sell,
+                price: px("100000"),
+                qty: Qty::ZERO,
+                order_count: 0
+            },
+            Level {
+                side: Side::Buy,
+                price: px("100000"),
+                qty: qty("20"),
+                order_count: 1
+            },
         ]
     );
     for m in &messages {
@@ -66,17 +98,28 @@ fn a_gap_asks_for_a_snapshot_and_the_snapshot_resyncs() {
     let mut h = Harness::new(VenueSettings::default());
     let (trader, md) = (h.join(1, false), h.join(2, false));
     let mut client = BookBuilder::new(sym(CALL));
-    for m in to(&h.send(md, subscribe(CALL, SubscriptionType::Subscribe)), md) {
+    for m in to(
+        &h.send(md, subscribe(CALL, SubscriptionType::Subscribe)),
+        md,
+    ) {
         client.apply(&m);
     }
     let first = to(&h.limit(trader, "a", CALL, Side::Buy, "0.01", "1"), md);
     let lost = to(&h.limit(trader, "b", CALL, Side::Buy, "0.0105", "1"), md);
     let after = to(&h.limit(trader, "c", CALL, Side::Sell, "0.02", "1"), md);
     assert_eq!(client.apply(&first[0]), Applied::InSync);
-    assert_eq!(client.apply(&first[0]), Applied::Ignored, "a replay is ignored");
+    assert_eq!(
+        client.apply(&first[0]),
+        Applied::Ignored,
+        "a replay is ignored"
+    );
     drop(lost);
     assert_eq!(client.apply(&after[0]), Applied::Resync);
-    assert_eq!(client.apply(&after[0]), Applied::AwaitingSnapshot, "asked once per gap");
+    assert_eq!(
+        client.apply(&after[0]),
+        Applied::AwaitingSnapshot,
+        "asked once per gap"
+    );
     assert!(!client.is_synced());
     assert_eq!(client.gaps(), 1);
     let reply = to(&h.send(md, client.resync_request(8)), md);
@@ -88,31 +131,65 @@ fn a_gap_asks_for_a_snapshot_and_the_snapshot_resyncs() {
     assert_eq!(client.interrupted(), Applied::AwaitingSnapshot);
     // A snapshot older than the copy is ignored.
     let mut old = BookBuilder::new(sym(CALL));
-    let VenueMessage::MarketDataSnapshot(mut snap) = reply[0].clone() else { panic!() };
+    let VenueMessage::MarketDataSnapshot(mut snap) = reply[0].clone() else {
+        panic!()
+    };
     old.on_snapshot(&snap);
     snap.seq_no -= 1;
     assert_eq!(old.on_snapshot(&snap), Applied::Ignored);
     // Other instruments' messages are not this book's.
-    assert_eq!(BookBuilder::new(sym(PERP)).apply(&after[0]), Applied::Ignored);
+    assert_eq!(
+        BookBuilder::new(sym(PERP)).apply(&after[0]),
+        Applied::Ignored
+    );
 }
 
 #[test]
 fn request_rejects_and_unsubscribe() {
-    let mut h = Harness::new(VenueSettings { max_subscriptions_per_session: 1, ..VenueSettings::default() });
+    let mut h = Harness::new(VenueSettings {
+        max_subscriptions_per_session: 1,
+        ..VenueSettings::default()
+    });
     let (trader, md) = (h.join(1, false), h.join(2, false));
     let reject = |out: Vec<Outbound>| match &out[..] {
-        [Outbound { message: AppMessage::Venue(VenueMessage::MarketDataRequestReject(r)), .. }] => r.reject_reason,
+        [Outbound {
+            message: AppMessage::Venue(VenueMessage::MarketDataRequestReject(r)),
+            ..
+        }] => r.reject_reason,
         other => panic!("{other:?}"),
     };
-    assert_eq!(reject(h.send(md, subscribe("XRP-PERP", SubscriptionType::Subscribe))), RejectReason::UnknownInstrument);
-    assert_eq!(reject(h.send(md, subscribe(PERP, SubscriptionType::Unsubscribe))), RejectReason::NotSubscribed);
+    assert_eq!(
+        reject(h.send(md, subscribe("XRP-PERP", SubscriptionType::Subscribe))),
+        RejectReason::UnknownInstrument
+    );
+    assert_eq!(
+        reject(h.send(md, subscribe(PERP, SubscriptionType::Unsubscribe))),
+        RejectReason::NotSubscribed
+    );
     h.send(md, subscribe(PERP, SubscriptionType::Subscribe));
-    assert_eq!(reject(h.send(md, subscribe(CALL, SubscriptionType::Subscribe))), RejectReason::TooManySubscriptions);
+    assert_eq!(
+        reject(h.send(md, subscribe(CALL, SubscriptionType::Subscribe))),
+        RejectReason::TooManySubscriptions
+    );
     // A snapshot request needs no subscription; subscribing again just sends a snapshot.
-    assert!(matches!(&to(&h.send(md, subscribe(CALL, SubscriptionType::Snapshot)), md)[..], [VenueMessage::MarketDataSnapshot(_)]));
-    assert!(matches!(&to(&h.send(md, subscribe(PERP, SubscriptionType::Subscribe)), md)[..], [VenueMessage::MarketDataSnapshot(_)]));
-    assert_eq!(to(&h.limit(trader, "a", PERP, Side::Buy, "1", "10"), md).len(), 1);
-    assert!(h.send(md, subscribe(PERP, SubscriptionType::Unsubscribe)).is_empty());
+    assert!(matches!(
+        &to(&h.send(md, subscribe(CALL, SubscriptionType::Snapshot)), md)[..],
+        [VenueMessage::MarketDataSnapshot(_)]
+    ));
+    assert!(matches!(
+        &to(
+            &h.send(md, subscribe(PERP, SubscriptionType::Subscribe)),
+            md
+        )[..],
+        [VenueMessage::MarketDataSnapshot(_)]
+    ));
+    assert_eq!(
+        to(&h.limit(trader, "a", PERP, Side::Buy, "1", "10"), md).len(),
+        1
+    );
+    assert!(h
+        .send(md, subscribe(PERP, SubscriptionType::Unsubscribe))
+        .is_empty());
     assert!(to(&h.limit(trader, "b", PERP, Side::Buy, "1", "10"), md).is_empty());
     // The sequence goes on without subscribers.
     assert_eq!(h.venue.market_data_seq(&sym(PERP)), 2);
@@ -141,7 +218,13 @@ fn through_wire(message: &VenueMessage, sbe: bool) -> VenueMessage {
     }
 }
 
-fn deliver(h: &mut Harness, client: &mut Client, out: Vec<Outbound>, rng: &mut SmallRng, lossy: bool) {
+fn deliver(
+    h: &mut Harness,
+    client: &mut Client,
+    out: Vec<Outbound>,
+    rng: &mut SmallRng,
+    lossy: bool,
+) {
     let mut pending: std::collections::VecDeque<VenueMessage> = to(&out, client.session).into();
     while let Some(message) = pending.pop_front() {
         if lossy && (client.down > 0 || rng.random_bool(0.08)) {
@@ -184,7 +267,11 @@ fn property_client_books_equal_the_venue_after_any_loss() {
         for step in 0..400 {
             let trader = traders[rng.random_range(0..traders.len())];
             let symbol = symbols[rng.random_range(0..symbols.len())];
-            let side = if rng.random_bool(0.5) { Side::Buy } else { Side::Sell };
+            let side = if rng.random_bool(0.5) {
+                Side::Buy
+            } else {
+                Side::Sell
+            };
             // (tick, lot, mid) as mantissas.
             let (tick, lot, mid) = match symbol {
                 PERP => (50_000_000i64, 100_000i64, 10_000_000_000_000i64),
@@ -196,13 +283,27 @@ fn property_client_books_equal_the_venue_after_any_loss() {
                 0..=5 => {
                     let price = Price(mid + rng.random_range(-5i64..=5) * tick).to_string();
                     let cl = format!("o{step}");
-                    let out = h.limit(trader, &cl, symbol, side, &price, &lot_text(rng.random_range(1..6)));
+                    let out = h.limit(
+                        trader,
+                        &cl,
+                        symbol,
+                        side,
+                        &price,
+                        &lot_text(rng.random_range(1..6)),
+                    );
                     open.push((trader, cl, symbol, side));
                     out
                 }
-                6 => h.market(trader, &format!("m{step}"), symbol, side, &lot_text(rng.random_range(1..8))),
+                6 => h.market(
+                    trader,
+                    &format!("m{step}"),
+                    symbol,
+                    side,
+                    &lot_text(rng.random_range(1..8)),
+                ),
                 _ if !open.is_empty() => {
-                    let (owner, cl, symbol, side) = open.swap_remove(rng.random_range(0..open.len()));
+                    let (owner, cl, symbol, side) =
+                        open.swap_remove(rng.random_range(0..open.len()));
                     h.cancel(owner, &format!("c{step}"), &cl, symbol, side)
                 }
                 _ => Vec::new(),
@@ -237,7 +338,11 @@ fn property_client_books_equal_the_venue_after_any_loss() {
                 // Whenever a copy is current, it is the venue's book.
                 for b in &c.books {
                     if b.seq() == Some(h.venue.market_data_seq(&b.symbol())) {
-                        assert!(b.matches(h.venue.book(&b.symbol())), "seed {seed} step {step} {}", b.symbol());
+                        assert!(
+                            b.matches(h.venue.book(&b.symbol())),
+                            "seed {seed} step {step} {}",
+                            b.symbol()
+                        );
                     }
                 }
             }
@@ -260,20 +365,38 @@ fn property_client_books_equal_the_venue_after_any_loss() {
                 CALL => ("0.0005", "0.1"),
                 _ => ("0.05", "1"),
             };
-            let out = h.limit(traders[0], &format!("last{i}"), symbol, Side::Buy, price, size);
+            let out = h.limit(
+                traders[0],
+                &format!("last{i}"),
+                symbol,
+                Side::Buy,
+                price,
+                size,
+            );
             for c in clients.iter_mut() {
                 deliver(&mut h, c, out.clone(), &mut rng, false);
             }
         }
         for c in &clients {
             for b in &c.books {
-                assert!(b.matches(h.venue.book(&b.symbol())), "seed {seed} end {}", b.symbol());
+                assert!(
+                    b.matches(h.venue.book(&b.symbol())),
+                    "seed {seed} end {}",
+                    b.symbol()
+                );
                 assert_eq!(b.seq(), Some(h.venue.market_data_seq(&b.symbol())));
             }
         }
-        let gaps: u64 = clients.iter().flat_map(|c| &c.books).map(BookBuilder::gaps).sum();
+        let gaps: u64 = clients
+            .iter()
+            .flat_map(|c| &c.books)
+            .map(BookBuilder::gaps)
+            .sum();
         assert!(gaps > 0, "seed {seed}: the run exercised resync");
-        let events: u64 = symbols.iter().map(|s| h.venue.market_data_seq(&sym(s))).sum();
+        let events: u64 = symbols
+            .iter()
+            .map(|s| h.venue.market_data_seq(&sym(s)))
+            .sum();
         assert!(events > 200, "seed {seed}: only {events} book events");
     }
 }

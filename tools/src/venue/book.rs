@@ -159,7 +159,11 @@ impl Book {
                     level.orders.pop_front();
                 }
             }
-            let change = level_of(opposite_side, px, Some(&*level).filter(|l| !l.orders.is_empty()));
+            let change = level_of(
+                opposite_side,
+                px,
+                Some(&*level).filter(|l| !l.orders.is_empty()),
+            );
             if level.orders.is_empty() {
                 opposite.remove(&px);
             }
@@ -254,7 +258,15 @@ mod tests {
         book.submit(1, Side::Sell, px(101), Qty(2), &mut out);
         book.submit(2, Side::Sell, px(101), Qty(3), &mut out);
         book.submit(3, Side::Sell, px(102), Qty(4), &mut out);
-        assert_eq!(out.changes, vec![Level { side: Side::Sell, price: Price(102), qty: Qty(4), order_count: 1 }]);
+        assert_eq!(
+            out.changes,
+            vec![Level {
+                side: Side::Sell,
+                price: Price(102),
+                qty: Qty(4),
+                order_count: 1
+            }]
+        );
         book.submit(4, Side::Buy, px(102), Qty(6), &mut out);
         let ids: Vec<(u64, i64, i64)> = out
             .matches
@@ -266,8 +278,18 @@ mod tests {
         assert_eq!(
             out.changes,
             vec![
-                Level { side: Side::Sell, price: Price(101), qty: Qty(0), order_count: 0 },
-                Level { side: Side::Sell, price: Price(102), qty: Qty(3), order_count: 1 },
+                Level {
+                    side: Side::Sell,
+                    price: Price(101),
+                    qty: Qty(0),
+                    order_count: 0
+                },
+                Level {
+                    side: Side::Sell,
+                    price: Price(102),
+                    qty: Qty(3),
+                    order_count: 1
+                },
             ]
         );
         assert!(!book.contains(1) && !book.contains(2) && book.contains(3));
@@ -281,7 +303,15 @@ mod tests {
         book.submit(1, Side::Sell, px(100), Qty(2), &mut out);
         book.submit(2, Side::Buy, px(100), Qty(5), &mut out);
         assert_eq!((out.cum, out.leaves, out.rested), (Qty(2), Qty(3), true));
-        assert_eq!(book.levels(Side::Buy), vec![Level { side: Side::Buy, price: Price(100), qty: Qty(3), order_count: 1 }]);
+        assert_eq!(
+            book.levels(Side::Buy),
+            vec![Level {
+                side: Side::Buy,
+                price: Price(100),
+                qty: Qty(3),
+                order_count: 1
+            }]
+        );
         book.submit(3, Side::Sell, None, Qty(10), &mut out);
         assert_eq!((out.cum, out.leaves, out.rested), (Qty(3), Qty(0), false));
         assert!(book.all_levels().is_empty());
@@ -295,7 +325,15 @@ mod tests {
         book.submit(2, Side::Buy, px(99), Qty(3), &mut out);
         let c = book.cancel(1).unwrap();
         assert_eq!((c.leaves, c.cum), (Qty(2), Qty(0)));
-        assert_eq!(c.change, Level { side: Side::Buy, price: Price(99), qty: Qty(3), order_count: 1 });
+        assert_eq!(
+            c.change,
+            Level {
+                side: Side::Buy,
+                price: Price(99),
+                qty: Qty(3),
+                order_count: 1
+            }
+        );
         assert_eq!(book.cancel(1), None);
         assert_eq!(book.cancel(2).unwrap().change.qty, Qty(0));
         assert!(book.all_levels().is_empty());

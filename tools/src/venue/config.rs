@@ -511,9 +511,10 @@ impl VenueConfig {
     /// Parses and checks config text.
     pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
         let de = toml::de::Deserializer::parse(text).map_err(|e| {
-            let line = e
-                .span()
-                .map_or(1, |span| text.get(..span.start).map_or(1, |t| t.lines().count().max(1)));
+            let line = e.span().map_or(1, |span| {
+                text.get(..span.start)
+                    .map_or(1, |t| t.lines().count().max(1))
+            });
             error("", format!("invalid TOML at line {line}: {}", e.message()))
         })?;
         let config: VenueConfig = serde_path_to_error::deserialize(de).map_err(|e| {
@@ -532,28 +533,47 @@ impl VenueConfig {
         }
         for (i, l) in self.listeners.iter().enumerate() {
             if !l.path.starts_with('/') {
-                return Err(error(format!("listeners[{i}].path"), format!("{:?} must start with /", l.path)));
+                return Err(error(
+                    format!("listeners[{i}].path"),
+                    format!("{:?} must start with /", l.path),
+                ));
             }
             if self.listeners[..i].iter().any(|o| o.addr == l.addr) {
-                return Err(error(format!("listeners[{i}].addr"), format!("{} is used twice", l.addr)));
+                return Err(error(
+                    format!("listeners[{i}].addr"),
+                    format!("{} is used twice", l.addr),
+                ));
             }
         }
         if self.tls.cert.is_some() != self.tls.key.is_some() {
-            let key = if self.tls.cert.is_some() { "tls.key" } else { "tls.cert" };
-            return Err(error(key, "cert and key go together (leave both out for a self-signed certificate)"));
+            let key = if self.tls.cert.is_some() {
+                "tls.key"
+            } else {
+                "tls.cert"
+            };
+            return Err(error(
+                key,
+                "cert and key go together (leave both out for a self-signed certificate)",
+            ));
         }
         let s = &self.session;
         if s.client_flows.is_empty() {
             return Err(error("session.client_flows", "at least one flow is needed"));
         }
         if s.min_keepalive_ms == 0 || s.min_keepalive_ms > s.max_keepalive_ms {
-            return Err(error("session.min_keepalive_ms", "must be positive and at most max_keepalive_ms"));
+            return Err(error(
+                "session.min_keepalive_ms",
+                "must be positive and at most max_keepalive_ms",
+            ));
         }
         if !(s.min_keepalive_ms..=s.max_keepalive_ms).contains(&s.keepalive_ms) {
-            return Err(error("session.keepalive_ms", format!(
-                "{} is outside min_keepalive_ms..=max_keepalive_ms ({}..={})",
-                s.keepalive_ms, s.min_keepalive_ms, s.max_keepalive_ms
-            )));
+            return Err(error(
+                "session.keepalive_ms",
+                format!(
+                    "{} is outside min_keepalive_ms..=max_keepalive_ms ({}..={})",
+                    s.keepalive_ms, s.min_keepalive_ms, s.max_keepalive_ms
+                ),
+            ));
         }
         if s.max_frame_len < 512 {
             return Err(error("session.max_frame_len", "must be at least 512"));
@@ -567,7 +587,10 @@ impl VenueConfig {
             return Err(error("journal.capacity_bytes", "must be at least 65536"));
         }
         if self.engine.idle == IdleName::Block && self.engine.block_ms == 0 {
-            return Err(error("engine.block_ms", "must be positive with idle = \"block\""));
+            return Err(error(
+                "engine.block_ms",
+                "must be positive with idle = \"block\"",
+            ));
         }
         if self.engine.queue_capacity == 0 {
             return Err(error("engine.queue_capacity", "must be positive"));
@@ -577,7 +600,10 @@ impl VenueConfig {
             return Err(error("rfq.quote_ttl_ms", "must be positive"));
         }
         if r.request_ttl_ms == 0 || r.request_ttl_ms > r.max_request_ttl_ms {
-            return Err(error("rfq.request_ttl_ms", "must be positive and at most max_request_ttl_ms"));
+            return Err(error(
+                "rfq.request_ttl_ms",
+                "must be positive and at most max_request_ttl_ms",
+            ));
         }
         if !(1..=MAX_LEGS).contains(&r.max_legs) {
             return Err(error("rfq.max_legs", format!("must be in 1..={MAX_LEGS}")));
@@ -652,26 +678,41 @@ impl VenueConfig {
 
 /// Builds one instrument; an error names the field (config spelling) and the reason.
 fn instrument_spec(c: &InstrumentConfig) -> Result<InstrumentSpec, (&'static str, String)> {
-    let symbol = Symbol::new(&c.symbol)
-        .ok_or(("symbol", format!("{:?} is not 1 to 32 printable ASCII characters", c.symbol)))?;
+    let symbol = Symbol::new(&c.symbol).ok_or((
+        "symbol",
+        format!("{:?} is not 1 to 32 printable ASCII characters", c.symbol),
+    ))?;
     let underlying_text = c
         .underlying
         .clone()
         .unwrap_or_else(|| c.symbol.split('-').next().unwrap_or("").to_string());
-    let underlying = Asset::new(&underlying_text)
-        .ok_or(("underlying", format!("{underlying_text:?} is not up to 16 printable ASCII characters")))?;
+    let underlying = Asset::new(&underlying_text).ok_or((
+        "underlying",
+        format!("{underlying_text:?} is not up to 16 printable ASCII characters"),
+    ))?;
     let price = |field: &'static str, d: &DecimalText| {
-        Price::parse(&d.0).ok_or((field, format!("{:?} is not a decimal with at most 8 decimals", d.0)))
+        Price::parse(&d.0).ok_or((
+            field,
+            format!("{:?} is not a decimal with at most 8 decimals", d.0),
+        ))
     };
     let qty = |field: &'static str, d: &DecimalText| {
-        Qty::parse(&d.0).ok_or((field, format!("{:?} is not a decimal with at most 4 decimals", d.0)))
+        Qty::parse(&d.0).ok_or((
+            field,
+            format!("{:?} is not a decimal with at most 4 decimals", d.0),
+        ))
     };
     let tick_size = price("tick_size", &c.tick_size)?;
     let lot_size = qty("lot_size", &c.lot_size)?;
     let expiry = c
         .expiry
         .as_ref()
-        .map(|t| parse_transact_time(t).ok_or(("expiry", format!("{t:?} is not an ISO-8601 UTC time like 2026-03-27T08:00:00Z"))))
+        .map(|t| {
+            parse_transact_time(t).ok_or((
+                "expiry",
+                format!("{t:?} is not an ISO-8601 UTC time like 2026-03-27T08:00:00Z"),
+            ))
+        })
         .transpose()?;
     let price_exponent = c.price_exponent.unwrap_or_else(|| {
         let mut exponent = -8i8;
@@ -698,7 +739,12 @@ fn instrument_spec(c: &InstrumentConfig) -> Result<InstrumentSpec, (&'static str
         }),
         tick_size,
         lot_size,
-        min_size: c.min_size.as_ref().map(|m| qty("min_size", m)).transpose()?.unwrap_or(lot_size),
+        min_size: c
+            .min_size
+            .as_ref()
+            .map(|m| qty("min_size", m))
+            .transpose()?
+            .unwrap_or(lot_size),
         price_exponent,
     })
 }

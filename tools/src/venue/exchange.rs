@@ -140,7 +140,13 @@ impl Venue {
     }
 
     /// One application message from `from`, of either dialect.
-    pub fn handle(&mut self, from: SessionRef, message: &AppMessage, now: u64, out: &mut Vec<Outbound>) {
+    pub fn handle(
+        &mut self,
+        from: SessionRef,
+        message: &AppMessage,
+        now: u64,
+        out: &mut Vec<Outbound>,
+    ) {
         match message {
             AppMessage::Venue(m) => self.handle_venue(from, m, now, out),
             AppMessage::Conga(m) => {
@@ -157,7 +163,12 @@ impl Venue {
                 self.publish(&mut events, now, out);
                 self.events = events;
                 if !handled {
-                    out.push(unsupported(from, m.type_name(), super::wire::CONGA_SCHEMA_ID, 0));
+                    out.push(unsupported(
+                        from,
+                        m.type_name(),
+                        super::wire::CONGA_SCHEMA_ID,
+                        0,
+                    ));
                 }
             }
         }
@@ -196,7 +207,8 @@ impl Venue {
                 &mut events,
             ),
             VenueMessage::OrderCancelRequest(m) => {
-                self.orders.cancel(from, m, &mut self.ids, now, out, &mut events)
+                self.orders
+                    .cancel(from, m, &mut self.ids, now, out, &mut events)
             }
             VenueMessage::QuoteRequest(m) => self.rfq.request(from, m, &self.instruments, now, out),
             VenueMessage::QuoteRequestCancel(m) => self.rfq.cancel_request(from, m, now, out),
@@ -232,9 +244,10 @@ impl Venue {
         error: &DecodeError,
     ) -> Outbound {
         let (template, schema) = match (format, frame) {
-            (WireFormat::Sbe, [_, _, t0, t1, s0, s1, ..]) => {
-                (u16::from_le_bytes([*t0, *t1]), u16::from_le_bytes([*s0, *s1]))
-            }
+            (WireFormat::Sbe, [_, _, t0, t1, s0, s1, ..]) => (
+                u16::from_le_bytes([*t0, *t1]),
+                u16::from_le_bytes([*s0, *s1]),
+            ),
             _ => (0, 0),
         };
         Outbound::venue(

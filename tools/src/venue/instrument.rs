@@ -50,7 +50,11 @@ pub struct InstrumentError {
 
 impl fmt::Display for InstrumentError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "instrument {}: {}: {}", self.symbol, self.field, self.reason)
+        write!(
+            f,
+            "instrument {}: {}: {}",
+            self.symbol, self.field, self.reason
+        )
     }
 }
 
@@ -95,7 +99,10 @@ impl InstrumentSpec {
             return fail("put_call", "is required for options and only for them");
         }
         if (self.kind == InstrumentKind::Perpetual) == self.expiry.is_some() {
-            return fail("expiry", "is required for options and futures, not for perpetuals");
+            return fail(
+                "expiry",
+                "is required for options and futures, not for perpetuals",
+            );
         }
         if self.strike.is_some_and(|s| s.0 <= 0) {
             return fail("strike", "must be positive");
@@ -207,8 +214,22 @@ impl InstrumentTable {
         let mut specs = Vec::new();
         // (underlying, strikes, option lot, perpetual tick, perpetual lot, perpetual exponent)
         for (und, strikes, lot, perp_tick, perp_lot, perp_exp) in [
-            ("BTC", [90_000i64, 100_000, 110_000], Qty(1_000), Price(50_000_000), Qty(100_000), -1),
-            ("ETH", [3_000, 3_500, 4_000], Qty(10_000), Price(5_000_000), Qty(10_000), -2),
+            (
+                "BTC",
+                [90_000i64, 100_000, 110_000],
+                Qty(1_000),
+                Price(50_000_000),
+                Qty(100_000),
+                -1,
+            ),
+            (
+                "ETH",
+                [3_000, 3_500, 4_000],
+                Qty(10_000),
+                Price(5_000_000),
+                Qty(10_000),
+                -2,
+            ),
         ] {
             let underlying = Asset::new(und).unwrap_or_default();
             for (code, text) in expiries {
@@ -280,16 +301,28 @@ mod tests {
         let c = table
             .get(&Symbol::new("BTC-27MAR26-100000-C").unwrap())
             .unwrap();
-        assert_eq!(c.check_price(Price::parse("0.0123").unwrap()), Err(RejectReason::PriceNotOnTick));
-        assert_eq!(c.check_price(Price::parse("0.0121").unwrap()), Err(RejectReason::PriceNotOnTick));
+        assert_eq!(
+            c.check_price(Price::parse("0.0123").unwrap()),
+            Err(RejectReason::PriceNotOnTick)
+        );
+        assert_eq!(
+            c.check_price(Price::parse("0.0121").unwrap()),
+            Err(RejectReason::PriceNotOnTick)
+        );
         assert_eq!(c.check_price(Price::parse("0.0115").unwrap()), Ok(()));
         assert_eq!(c.check_price(Price(0)), Err(RejectReason::InvalidPrice));
-        assert_eq!(c.check_qty(Qty::parse("0.15").unwrap()), Err(RejectReason::QtyNotOnLot));
+        assert_eq!(
+            c.check_qty(Qty::parse("0.15").unwrap()),
+            Err(RejectReason::QtyNotOnLot)
+        );
         assert_eq!(c.check_qty(Qty::parse("0.3").unwrap()), Ok(()));
         assert_eq!(c.check_qty(Qty(0)), Err(RejectReason::InvalidQty));
         let mut big_min = *c;
         big_min.min_size = Qty::parse("1").unwrap();
-        assert_eq!(big_min.check_qty(Qty::parse("0.5").unwrap()), Err(RejectReason::BelowMinSize));
+        assert_eq!(
+            big_min.check_qty(Qty::parse("0.5").unwrap()),
+            Err(RejectReason::BelowMinSize)
+        );
     }
 
     #[test]

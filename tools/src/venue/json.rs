@@ -97,7 +97,8 @@ impl<'a> Object<'a> {
     }
 
     fn req(&self, key: &'static str) -> Result<&'a RawValue, DecodeError> {
-        self.get(key).ok_or(DecodeError::MissingField { field: key })
+        self.get(key)
+            .ok_or(DecodeError::MissingField { field: key })
     }
 
     fn value<T: Deserialize<'a>>(raw: &'a RawValue, key: &'static str) -> Result<T, DecodeError> {
@@ -130,13 +131,15 @@ impl<'a> Object<'a> {
 
     /// Fixed text that may be left out (read as empty).
     fn opt_text<const N: usize>(&self, key: &'static str) -> Result<FixedStr<N>, DecodeError> {
-        self.get(key)
-            .map_or(Ok(FixedStr::EMPTY), |raw| Self::converted(raw, key, FixedStr::new))
+        self.get(key).map_or(Ok(FixedStr::EMPTY), |raw| {
+            Self::converted(raw, key, FixedStr::new)
+        })
     }
 
     fn free_text(&self, key: &'static str) -> Result<String, DecodeError> {
-        self.get(key)
-            .map_or(Ok(String::new()), |raw| Self::value::<Cow<'a, str>>(raw, key).map(Cow::into_owned))
+        self.get(key).map_or(Ok(String::new()), |raw| {
+            Self::value::<Cow<'a, str>>(raw, key).map(Cow::into_owned)
+        })
     }
 
     fn name<E: SchemaEnum>(&self, key: &'static str) -> Result<E, DecodeError> {

@@ -122,7 +122,11 @@ impl MarketData {
                     ));
                     return;
                 }
-                self.feeds.entry(m.symbol).or_default().subscribers.insert(from);
+                self.feeds
+                    .entry(m.symbol)
+                    .or_default()
+                    .subscribers
+                    .insert(from);
             }
             SubscriptionType::Unsubscribe => {
                 let removed = self
@@ -138,7 +142,10 @@ impl MarketData {
                 return;
             }
         }
-        out.push(Outbound::venue(from, self.snapshot(m.md_req_id, m.symbol, book, now)));
+        out.push(Outbound::venue(
+            from,
+            self.snapshot(m.md_req_id, m.symbol, book, now),
+        ));
     }
 
     /// One book event's level changes: the next sequence number, sent to every subscriber.

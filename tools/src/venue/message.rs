@@ -760,7 +760,9 @@ macro_rules! put_levels {
         let mut group = $group;
         for level in $levels {
             let mut entry = group.next_entry()?;
-            entry.set_side(level.side).set_order_count(level.order_count);
+            entry
+                .set_side(level.side)
+                .set_order_count(level.order_count);
             entry.price().set_mantissa(level.price.0);
             entry.qty().set_mantissa(level.qty.0);
         }

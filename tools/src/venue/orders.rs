@@ -17,7 +17,9 @@ use fixp_ws::codec::conga::{self, CongaMessage, Id8};
 
 use super::book::{Book, Outcome};
 use super::instrument::{InstrumentSpec, InstrumentTable};
-use super::message::{ExecutionReport, Fill, NewOrderSingle, OrderCancelReject, OrderCancelRequest};
+use super::message::{
+    ExecutionReport, Fill, NewOrderSingle, OrderCancelReject, OrderCancelRequest,
+};
 use super::types::{
     ClientId, CxlRejReason, ExecType, OrdStatus, OrdType, Price, Qty, RejectReason, Side, Symbol,
 };
@@ -170,7 +172,16 @@ impl Orders {
         out: &mut Vec<Outbound>,
         events: &mut MarketEvents,
     ) {
-        self.submit(from, Dialect::Venue, order.into(), instruments, ids, now, out, events);
+        self.submit(
+            from,
+            Dialect::Venue,
+            order.into(),
+            instruments,
+            ids,
+            now,
+            out,
+            events,
+        );
     }
 
     /// A Conga message: NewOrderSingle or OrderCancelRequest (Conga cancels by the order's own
@@ -205,7 +216,16 @@ impl Orders {
                     price: m.price.map(|p| Price(i64::from(p.0) * CONGA_PRICE_SCALE)),
                     qty: Qty(i64::from(m.order_qty) * CONGA_QTY_SCALE),
                 };
-                self.submit(from, Dialect::Conga, request, instruments, ids, now, out, events);
+                self.submit(
+                    from,
+                    Dialect::Conga,
+                    request,
+                    instruments,
+                    ids,
+                    now,
+                    out,
+                    events,
+                );
                 true
             }
             CongaMessage::OrderCancelRequest(m) => {
@@ -258,10 +278,13 @@ impl Orders {
             OrdType::Market => None,
         };
         let mut outcome = std::mem::take(&mut self.outcome);
-        self.books
-            .entry(order.symbol)
-            .or_default()
-            .submit(order_id, order.side, limit, order.qty, &mut outcome);
+        self.books.entry(order.symbol).or_default().submit(
+            order_id,
+            order.side,
+            limit,
+            order.qty,
+            &mut outcome,
+        );
         let mut fills = Vec::with_capacity(outcome.matches.len());
         for m in &outcome.matches {
             let trade_id = ids.trade();
@@ -309,12 +332,13 @@ impl Orders {
         }
         let mut state = state;
         state.cum = outcome.cum;
-        let (exec_type, ord_status) = match (fills.is_empty(), outcome.rested, outcome.cum == order.qty) {
-            (_, _, true) => (ExecType::Trade, OrdStatus::Filled),
-            (true, true, _) => (ExecType::New, OrdStatus::New),
-            (false, true, _) => (ExecType::Trade, OrdStatus::PartiallyFilled),
-            (_, false, false) => (ExecType::Canceled, OrdStatus::Canceled),
-        };
+        let (exec_type, ord_status) =
+            match (fills.is_empty(), outcome.rested, outcome.cum == order.qty) {
+                (_, _, true) => (ExecType::Trade, OrdStatus::Filled),
+                (true, true, _) => (ExecType::New, OrdStatus::New),
+                (false, true, _) => (ExecType::Trade, OrdStatus::PartiallyFilled),
+                (_, false, false) => (ExecType::Canceled, OrdStatus::Canceled),
+            };
         let report = Report {
             order_id,
             exec_type,
@@ -354,7 +378,10 @@ impl Orders {
         if dialect == Dialect::Conga && !conga_tradable(spec) {
             return Err((
                 RejectReason::UnsupportedPrecision,
-                format!("{} needs more precision than Conga orders carry", order.symbol),
+                format!(
+                    "{} needs more precision than Conga orders carry",
+                    order.symbol
+                ),
             ));
         }
         spec.check_qty(order.qty).map_err(|reason| {
@@ -368,15 +395,24 @@ impl Orders {
         })?;
         match (order.ord_type, order.price) {
             (OrdType::Limit, None) => {
-                return Err((RejectReason::MissingPrice, "a limit order needs a price".into()))
+                return Err((
+                    RejectReason::MissingPrice,
+                    "a limit order needs a price".into(),
+                ))
             }
             (OrdType::Market, Some(_)) => {
-                return Err((RejectReason::InvalidPrice, "a market order has no price".into()))
+                return Err((
+                    RejectReason::InvalidPrice,
+                    "a market order has no price".into(),
+                ))
             }
             (OrdType::Limit, Some(price)) => spec.check_price(price).map_err(|reason| {
                 (
                     reason,
-                    format!("price {price} must be positive and on the tick {}", spec.tick_size),
+                    format!(
+                        "price {price} must be positive and on the tick {}",
+                        spec.tick_size
+                    ),
                 )
             })?,
             (OrdType::Market, None) => {}
@@ -594,13 +630,15 @@ fn cancel_reject(
             }
             .into(),
         ),
-        Dialect::Conga => AppMessage::Conga(CongaMessage::OrderCancelReject(conga::OrderCancelReject {
-            order_id: Id8::new("None").unwrap_or_default(),
-            cl_ord_id: Id8::new(cl_ord_id.as_str()).unwrap_or_default(),
-            ord_status: conga::OrdStatus::Rejected,
-            cxl_rej_reason: conga::CxlRejReason::UnknownOrder,
-            transact_time: now,
-        })),
+        Dialect::Conga => {
+            AppMessage::Conga(CongaMessage::OrderCancelReject(conga::OrderCancelReject {
+                order_id: Id8::new("None").unwrap_or_default(),
+                cl_ord_id: Id8::new(cl_ord_id.as_str()).unwrap_or_default(),
+                ord_status: conga::OrdStatus::Rejected,
+                cxl_rej_reason: conga::CxlRejReason::UnknownOrder,
+                transact_time: now,
+            }))
+        }
     };
     Outbound { to, message }
 }

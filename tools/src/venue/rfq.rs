@@ -230,7 +230,10 @@ impl RfqEngine {
     }
 
     fn open_requests_of(&self, session: SessionRef) -> usize {
-        self.open.values().filter(|r| r.requester == session).count()
+        self.open
+            .values()
+            .filter(|r| r.requester == session)
+            .count()
     }
 
     fn open_quotes_of(&self, session: SessionRef) -> usize {
@@ -257,7 +260,11 @@ impl RfqEngine {
                 ClientId::EMPTY
             },
             status,
-            side: if for_requester || reveal { rfq.side } else { None },
+            side: if for_requester || reveal {
+                rfq.side
+            } else {
+                None
+            },
             order_qty: rfq.qty,
             expire_time: rfq.expire_at,
             reject_reason: None,
@@ -298,6 +305,7 @@ impl RfqEngine {
         now: u64,
         out: &mut Vec<Outbound>,
     ) {
+        self.expire(now, out);
         let expire_at = match self.check_request(from, m, instruments, now) {
             Ok(expire_at) => expire_at,
             Err((reason, text)) => {
@@ -321,12 +329,8 @@ impl RfqEngine {
         };
         self.next_rfq += 1;
         let rfq_id = self.next_rfq;
-        let mut makers: Vec<SessionRef> = self
-            .makers
-            .iter()
-            .copied()
-            .filter(|s| *s != from)
-            .collect();
+        let mut makers: Vec<SessionRef> =
+            self.makers.iter().copied().filter(|s| *s != from).collect();
         makers.sort_unstable();
         let rfq = RfqState {
             requester: from,
@@ -374,7 +378,10 @@ impl RfqEngine {
             .values()
             .any(|r| r.requester == from && r.quote_req_id == m.quote_req_id)
         {
-            return fail(RejectReason::DuplicateRequestId, reject_text(RejectReason::DuplicateRequestId));
+            return fail(
+                RejectReason::DuplicateRequestId,
+                reject_text(RejectReason::DuplicateRequestId),
+            );
         }
         let max_legs = self.settings.max_legs.min(MAX_LEGS);
         if m.legs.is_empty() || m.legs.len() > max_legs {
@@ -385,16 +392,25 @@ impl RfqEngine {
         }
         for (i, leg) in m.legs.iter().enumerate() {
             if leg.ratio == 0 {
-                return fail(RejectReason::InvalidLegs, format!("leg {i}: ratio must be at least 1"));
+                return fail(
+                    RejectReason::InvalidLegs,
+                    format!("leg {i}: ratio must be at least 1"),
+                );
             }
             if m.legs[..i].iter().any(|l| l.symbol == leg.symbol) {
-                return fail(RejectReason::InvalidLegs, format!("leg {i}: {} is listed twice", leg.symbol));
+                return fail(
+                    RejectReason::InvalidLegs,
+                    format!("leg {i}: {} is listed twice", leg.symbol),
+                );
             }
         }
         check_package_qty(m.order_qty, &m.legs, instruments)?;
         match m.expire_time {
             None => Ok(now.saturating_add(self.settings.request_ttl_ns)),
-            Some(t) if t <= now => fail(RejectReason::InvalidExpiry, reject_text(RejectReason::InvalidExpiry)),
+            Some(t) if t <= now => fail(
+                RejectReason::InvalidExpiry,
+                reject_text(RejectReason::InvalidExpiry),
+            ),
             Some(t) => Ok(t.min(now.saturating_add(self.settings.max_request_ttl_ns))),
         }
     }
@@ -403,7 +419,9 @@ impl RfqEngine {
     fn not_open(&self, rfq_id: u64) -> RejectReason {
         self.closed
             .get(&rfq_id)
-            .map_or(RejectReason::UnknownRequest, |status| closed_reason(*status))
+            .map_or(RejectReason::UnknownRequest, |status| {
+                closed_reason(*status)
+            })
     }
 
     /// A quote from market maker `from`: opened (its maker and the requester are told), or
@@ -457,7 +475,10 @@ impl RfqEngine {
         let Some(rfq) = self.open.get_mut(&m.rfq_id) else {
             return;
         };
-        out.push(Outbound::venue(from, Self::quote_report(m.rfq_id, &quote, true, now)));
+        out.push(Outbound::venue(
+            from,
+            Self::quote_report(m.rfq_id, &quote, true, now),
+        ));
         out.push(Outbound::venue(
             rfq.requester,
             Self::quote_report(m.rfq_id, &quote, false, now),
@@ -491,11 +512,9 @@ impl RfqEngine {
                 ),
             ));
         }
-        if rfq
-            .quotes
-            .iter()
-            .any(|q| q.maker == from && q.cl_quote_id == m.cl_quote_id && q.status == QuoteStatus::Open)
-        {
+        if rfq.quotes.iter().any(|q| {
+            q.maker == from && q.cl_quote_id == m.cl_quote_id && q.status == QuoteStatus::Open
+        }) {
             return fail(RejectReason::DuplicateQuoteId);
         }
         if self.settings.reveal_side_to_makers && rfq.side == Some(m.side) {
@@ -514,17 +533,28 @@ impl RfqEngine {
     }
 
     /// A maker withdraws its open quote.
-    pub fn withdraw(&mut self, from: SessionRef, m: &QuoteCancel, now: u64, out: &mut Vec<Outbound>) {
+    pub fn withdraw(
+        &mut self,
+        from: SessionRef,
+        m: &QuoteCancel,
+        now: u64,
+        out: &mut Vec<Outbound>,
+    ) {
         self.expire(now, out);
         let reason = match self.open.get_mut(&m.rfq_id) {
             None => self.not_open(m.rfq_id),
             Some(rfq) => {
                 let found = rfq.quotes.iter_mut().find(|q| {
-                    q.maker == from && q.cl_quote_id == m.cl_quote_id && q.status == QuoteStatus::Open
+                    q.maker == from
+                        && q.cl_quote_id == m.cl_quote_id
+                        && q.status == QuoteStatus::Open
                 });
                 if let Some(q) = found {
                     q.status = QuoteStatus::Withdrawn;
-                    out.push(Outbound::venue(from, Self::quote_report(m.rfq_id, q, true, now)));
+                    out.push(Outbound::venue(
+                        from,
+                        Self::quote_report(m.rfq_id, q, true, now),
+                    ));
                     out.push(Outbound::venue(
                         rfq.requester,
                         Self::quote_report(m.rfq_id, q, false, now),
@@ -719,7 +749,9 @@ impl RfqEngine {
             QuoteStatus::Withdrawn => return Err(RejectReason::QuoteWithdrawn),
             QuoteStatus::Expired => return Err(RejectReason::QuoteExpired),
             QuoteStatus::Filled => return Err(RejectReason::RequestFilled),
-            QuoteStatus::Rejected | QuoteStatus::Canceled => return Err(RejectReason::UnknownQuote),
+            QuoteStatus::Rejected | QuoteStatus::Canceled => {
+                return Err(RejectReason::UnknownQuote)
+            }
         }
         if rfq.side == Some(quote.side) {
             return Err(RejectReason::SideMismatch);
@@ -753,8 +785,14 @@ impl RfqEngine {
             for q in rfq.quotes.iter_mut() {
                 if q.status == QuoteStatus::Open && now >= q.valid_until {
                     q.status = QuoteStatus::Expired;
-                    out.push(Outbound::venue(q.maker, Self::quote_report(*id, q, true, now)));
-                    out.push(Outbound::venue(rfq.requester, Self::quote_report(*id, q, false, now)));
+                    out.push(Outbound::venue(
+                        q.maker,
+                        Self::quote_report(*id, q, true, now),
+                    ));
+                    out.push(Outbound::venue(
+                        rfq.requester,
+                        Self::quote_report(*id, q, false, now),
+                    ));
                 }
             }
         }
@@ -782,9 +820,16 @@ impl RfqEngine {
         } else {
             QuoteStatus::Canceled
         };
-        for q in rfq.quotes.iter_mut().filter(|q| q.status == QuoteStatus::Open) {
+        for q in rfq
+            .quotes
+            .iter_mut()
+            .filter(|q| q.status == QuoteStatus::Open)
+        {
             q.status = quote_end;
-            out.push(Outbound::venue(q.maker, Self::quote_report(rfq_id, q, true, now)));
+            out.push(Outbound::venue(
+                q.maker,
+                Self::quote_report(rfq_id, q, true, now),
+            ));
         }
         self.closed.insert(rfq_id, status);
         self.closed_order.push_back(rfq_id);
@@ -810,7 +855,10 @@ impl RfqEngine {
             for q in rfq.quotes.iter_mut() {
                 if q.maker == session && q.status == QuoteStatus::Open {
                     q.status = QuoteStatus::Withdrawn;
-                    out.push(Outbound::venue(rfq.requester, Self::quote_report(*id, q, false, now)));
+                    out.push(Outbound::venue(
+                        rfq.requester,
+                        Self::quote_report(*id, q, false, now),
+                    ));
                 }
             }
         }
@@ -835,7 +883,10 @@ fn check_quote_prices(
     let tick_error = |leg: &Leg, price: Price, reason: RejectReason, tick: Price| {
         (
             reason,
-            format!("{}: price {price} must be positive and on the tick {tick}", leg.symbol),
+            format!(
+                "{}: price {price} must be positive and on the tick {tick}",
+                leg.symbol
+            ),
         )
     };
     let mismatch = || {

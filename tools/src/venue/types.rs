@@ -182,7 +182,9 @@ fn parse_fixed(text: &str, decimals: u32) -> Option<i64> {
     let shift = i64::from(exp) - i64::try_from(frac.len()).ok()? + i64::from(decimals);
     let mut mantissa: i128 = 0;
     for b in int.bytes().chain(frac.bytes()) {
-        mantissa = mantissa.checked_mul(10)?.checked_add(i128::from(b - b'0'))?;
+        mantissa = mantissa
+            .checked_mul(10)?
+            .checked_add(i128::from(b - b'0'))?;
     }
     let mantissa = if mantissa == 0 {
         0

@@ -69,7 +69,11 @@ pub fn decode(
 }
 
 /// Encodes one application message into `out`; returns the length.
-pub fn encode(message: &AppMessage, format: WireFormat, out: &mut [u8]) -> Result<usize, EncodeError> {
+pub fn encode(
+    message: &AppMessage,
+    format: WireFormat,
+    out: &mut [u8],
+) -> Result<usize, EncodeError> {
     match (message, format) {
         (AppMessage::Venue(m), WireFormat::Sbe) => m.encode_sbe(out),
         (AppMessage::Venue(m), WireFormat::Json) => m.encode_json(out),

@@ -45,7 +45,8 @@ impl Harness {
 
     pub fn join(&mut self, session: u64, market_maker: bool) -> SessionRef {
         let s = SessionRef(session);
-        self.venue.session_started(s, SessionProfile { market_maker });
+        self.venue
+            .session_started(s, SessionProfile { market_maker });
         s
     }
 
@@ -65,7 +66,15 @@ impl Harness {
         out
     }
 
-    pub fn limit(&mut self, from: SessionRef, cl: &str, symbol: &str, side: Side, price: &str, q: &str) -> Vec<Outbound> {
+    pub fn limit(
+        &mut self,
+        from: SessionRef,
+        cl: &str,
+        symbol: &str,
+        side: Side,
+        price: &str,
+        q: &str,
+    ) -> Vec<Outbound> {
         let order = NewOrderSingle {
             cl_ord_id: cid(cl),
             symbol: sym(symbol),
@@ -78,7 +87,14 @@ impl Harness {
         self.send(from, order)
     }
 
-    pub fn market(&mut self, from: SessionRef, cl: &str, symbol: &str, side: Side, q: &str) -> Vec<Outbound> {
+    pub fn market(
+        &mut self,
+        from: SessionRef,
+        cl: &str,
+        symbol: &str,
+        side: Side,
+        q: &str,
+    ) -> Vec<Outbound> {
         let order = NewOrderSingle {
             cl_ord_id: cid(cl),
             symbol: sym(symbol),
@@ -91,7 +107,14 @@ impl Harness {
         self.send(from, order)
     }
 
-    pub fn cancel(&mut self, from: SessionRef, cl: &str, orig: &str, symbol: &str, side: Side) -> Vec<Outbound> {
+    pub fn cancel(
+        &mut self,
+        from: SessionRef,
+        cl: &str,
+        orig: &str,
+        symbol: &str,
+        side: Side,
+    ) -> Vec<Outbound> {
         let cancel = OrderCancelRequest {
             cl_ord_id: cid(cl),
             orig_cl_ord_id: cid(orig),
@@ -132,6 +155,9 @@ pub fn brief(er: &ExecutionReport) -> (ExecType, OrdStatus, String, String, Vec<
         er.ord_status,
         er.leaves_qty.to_string(),
         er.cum_qty.to_string(),
-        er.fills.iter().map(|f| (f.price.to_string(), f.qty.to_string())).collect(),
+        er.fills
+            .iter()
+            .map(|f| (f.price.to_string(), f.qty.to_string()))
+            .collect(),
     )
 }
