@@ -494,6 +494,41 @@ fn group<I: Iterator, T>(
     entries.map(convert).collect()
 }
 
+/// Reads the legs group of a QuoteRequest or a QuoteRequestStatus decoder (their entry
+/// decoders are distinct generated types with the same fields).
+macro_rules! legs_of {
+    ($d:expr) => {
+        group($d.legs(), |l| {
+            Ok(Leg {
+                symbol: text_field(l.leg_symbol(), "LegSymbol")?,
+                side: l.leg_side()?,
+                ratio: l.leg_ratio(),
+            })
+        })?
+    };
+}
+
+/// Reads a levels group (snapshot levels or incremental changes).
+macro_rules! levels_of {
+    ($entries:expr) => {
+        group($entries, |l| {
+            Ok(Level {
+                side: l.side()?,
+                price: Price(l.price().mantissa()),
+                qty: Qty(l.qty().mantissa()),
+                order_count: l.order_count(),
+            })
+        })?
+    };
+}
+
+/// Reads the leg prices group of a Quote or a QuoteStatusReport decoder.
+macro_rules! leg_prices_of {
+    ($d:expr) => {
+        group($d.leg_prices(), |p| Ok(Price(p.leg_price().mantissa())))?
+    };
+}
+
 impl VenueMessage {
     /// Decodes one venue SBE message (schema 101, little-endian). The frame must hold exactly one
     /// message (surplus → `TrailingBytes`); another schema → `UnknownSchema`.
@@ -585,13 +620,7 @@ impl VenueMessage {
                 order_qty: Qty(d.order_qty().mantissa()),
                 expire_time: d.expire_time(),
                 transact_time: d.transact_time(),
-                legs: group(d.legs(), |l| {
-                    Ok(Leg {
-                        symbol: text_field(l.leg_symbol(), "LegSymbol")?,
-                        side: l.leg_side()?,
-                        ratio: l.leg_ratio(),
-                    })
-                })?,
+                legs: legs_of!(d),
             }
             .into(),
             M::QuoteRequestCancel(d) => QuoteRequestCancel {
@@ -609,13 +638,7 @@ impl VenueMessage {
                 expire_time: d.expire_time(),
                 reject_reason: d.reject_reason()?,
                 transact_time: d.transact_time(),
-                legs: group(d.legs(), |l| {
-                    Ok(Leg {
-                        symbol: text_field(l.leg_symbol(), "LegSymbol")?,
-                        side: l.leg_side()?,
-                        ratio: l.leg_ratio(),
-                    })
-                })?,
+                legs: legs_of!(d),
                 text: var_text(d.text(), "Text")?,
             }
             .into(),
@@ -628,7 +651,7 @@ impl VenueMessage {
                 valid_until: d.valid_until(),
                 all_or_none: boolean(d.all_or_none())?,
                 transact_time: d.transact_time(),
-                leg_prices: group(d.leg_prices(), |p| Ok(Price(p.leg_price().mantissa())))?,
+                leg_prices: leg_prices_of!(d),
             }
             .into(),
             M::QuoteCancel(d) => QuoteCancel {
@@ -649,7 +672,7 @@ impl VenueMessage {
                 all_or_none: boolean(d.all_or_none())?,
                 reject_reason: d.reject_reason()?,
                 transact_time: d.transact_time(),
-                leg_prices: group(d.leg_prices(), |p| Ok(Price(p.leg_price().mantissa())))?,
+                leg_prices: leg_prices_of!(d),
                 text: var_text(d.text(), "Text")?,
             }
             .into(),
@@ -679,28 +702,14 @@ impl VenueMessage {
                 symbol: text_field(d.symbol(), "Symbol")?,
                 seq_no: d.seq_no(),
                 transact_time: d.transact_time(),
-                levels: group(d.levels(), |l| {
-                    Ok(Level {
-                        side: l.side()?,
-                        price: Price(l.price().mantissa()),
-                        qty: Qty(l.qty().mantissa()),
-                        order_count: l.order_count(),
-                    })
-                })?,
+                levels: levels_of!(d.levels()),
             }
             .into(),
             M::MarketDataIncremental(d) => MarketDataIncremental {
                 symbol: text_field(d.symbol(), "Symbol")?,
                 seq_no: d.seq_no(),
                 transact_time: d.transact_time(),
-                changes: group(d.changes(), |l| {
-                    Ok(Level {
-                        side: l.side()?,
-                        price: Price(l.price().mantissa()),
-                        qty: Qty(l.qty().mantissa()),
-                        order_count: l.order_count(),
-                    })
-                })?,
+                changes: levels_of!(d.changes()),
             }
             .into(),
             M::MarketDataTrade(d) => MarketDataTrade {

@@ -438,24 +438,14 @@ impl RfqEngine {
         let valid_until = match self.check_quote(from, m, instruments, now) {
             Ok(valid_until) => valid_until,
             Err((reason, text)) => {
-                out.push(Outbound::venue(
-                    from,
-                    QuoteStatusReport {
-                        quote_id: None,
-                        cl_quote_id: m.cl_quote_id,
-                        rfq_id: m.rfq_id,
-                        status: QuoteStatus::Rejected,
-                        side: m.side,
-                        price: m.price,
-                        order_qty: m.order_qty,
-                        valid_until: m.valid_until.unwrap_or(0),
-                        all_or_none: m.all_or_none,
-                        reject_reason: Some(reason),
-                        transact_time: now,
-                        leg_prices: m.leg_prices.clone(),
-                        text,
-                    },
-                ));
+                let mut report = quote_reject(m.cl_quote_id, m.rfq_id, reason, text, now);
+                report.side = m.side;
+                report.price = m.price;
+                report.order_qty = m.order_qty;
+                report.valid_until = m.valid_until.unwrap_or(0);
+                report.all_or_none = m.all_or_none;
+                report.leg_prices = m.leg_prices.clone();
+                out.push(Outbound::venue(from, report));
                 return;
             }
         };
@@ -566,21 +556,7 @@ impl RfqEngine {
         };
         out.push(Outbound::venue(
             from,
-            QuoteStatusReport {
-                quote_id: None,
-                cl_quote_id: m.cl_quote_id,
-                rfq_id: m.rfq_id,
-                status: QuoteStatus::Rejected,
-                side: Side::Buy,
-                price: Price::ZERO,
-                order_qty: Qty::ZERO,
-                valid_until: 0,
-                all_or_none: false,
-                reject_reason: Some(reason),
-                transact_time: now,
-                leg_prices: Vec::new(),
-                text: reject_text(reason),
-            },
+            quote_reject(m.cl_quote_id, m.rfq_id, reason, reject_text(reason), now),
         ));
     }
 
@@ -863,6 +839,31 @@ impl RfqEngine {
             }
         }
         self.makers.remove(&session);
+    }
+}
+
+/// A QuoteStatusReport Rejected for a quote that never opened (no QuoteId).
+fn quote_reject(
+    cl_quote_id: ClientId,
+    rfq_id: u64,
+    reason: RejectReason,
+    text: String,
+    now: u64,
+) -> QuoteStatusReport {
+    QuoteStatusReport {
+        quote_id: None,
+        cl_quote_id,
+        rfq_id,
+        status: QuoteStatus::Rejected,
+        side: Side::Buy,
+        price: Price::ZERO,
+        order_qty: Qty::ZERO,
+        valid_until: 0,
+        all_or_none: false,
+        reject_reason: Some(reason),
+        transact_time: now,
+        leg_prices: Vec::new(),
+        text,
     }
 }
 

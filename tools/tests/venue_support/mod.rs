@@ -66,6 +66,32 @@ impl Harness {
         out
     }
 
+    /// A limit order (`price: Some`) or a market order.
+    pub fn order(
+        &mut self,
+        from: SessionRef,
+        cl: &str,
+        symbol: &str,
+        side: Side,
+        price: Option<&str>,
+        q: &str,
+    ) -> Vec<Outbound> {
+        let order = NewOrderSingle {
+            cl_ord_id: cid(cl),
+            symbol: sym(symbol),
+            side,
+            ord_type: if price.is_some() {
+                OrdType::Limit
+            } else {
+                OrdType::Market
+            },
+            price: price.map(px),
+            order_qty: qty(q),
+            transact_time: self.now,
+        };
+        self.send(from, order)
+    }
+
     pub fn limit(
         &mut self,
         from: SessionRef,
@@ -75,16 +101,7 @@ impl Harness {
         price: &str,
         q: &str,
     ) -> Vec<Outbound> {
-        let order = NewOrderSingle {
-            cl_ord_id: cid(cl),
-            symbol: sym(symbol),
-            side,
-            ord_type: OrdType::Limit,
-            price: Some(px(price)),
-            order_qty: qty(q),
-            transact_time: self.now,
-        };
-        self.send(from, order)
+        self.order(from, cl, symbol, side, Some(price), q)
     }
 
     pub fn market(
@@ -95,16 +112,7 @@ impl Harness {
         side: Side,
         q: &str,
     ) -> Vec<Outbound> {
-        let order = NewOrderSingle {
-            cl_ord_id: cid(cl),
-            symbol: sym(symbol),
-            side,
-            ord_type: OrdType::Market,
-            price: None,
-            order_qty: qty(q),
-            transact_time: self.now,
-        };
-        self.send(from, order)
+        self.order(from, cl, symbol, side, None, q)
     }
 
     pub fn cancel(
