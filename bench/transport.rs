@@ -1,11 +1,13 @@
 //! Criterion benchmarks for the transport and the engine's building blocks.
 //!
-//! - `roundtrip/{ws,wss}`: one thread drives both ends of a loopback connection (busy polls
-//!   with a zero timeout): client send → server read and echo → client read. This is the CPU
-//!   cost of the whole path on both sides (framing, masking, TLS seal and open, four syscalls
-//!   or more), not a two-thread latency; the latency harness in `perf/` measures that.
-//! - `roundtrip_threads/{ws,wss}`: the same echo with the server in its own busy-polling
-//!   thread: a cross-thread loopback round trip (mean only; tails belong to `perf/`).
+//! - `roundtrip/{ws,wss,tcp,tcp+tls}`: one thread drives both ends of a loopback connection
+//!   (busy polls with a zero timeout): client send → server read and echo → client read. This
+//!   is the CPU cost of the whole path on both sides (WebSocket framing and masking or SOFH,
+//!   TLS seal and open, four syscalls or more), not a two-thread latency; the latency harness in
+//!   `perf/` measures that.
+//! - `roundtrip_threads/{ws,wss,tcp,tcp+tls}`: the same echo with the server in its own
+//!   busy-polling thread: a cross-thread loopback round trip (mean only; tails belong to
+//!   `perf/`).
 //! - `spsc/push_pop`: one `AppMessage<256>` through the queue on one thread.
 //! - `histogram/record`: one value into the engine's recorder.
 
@@ -18,20 +20,96 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use fixp_ws::codec::FrameKind;
 use fixp_ws::engine::{histogram_exchange, spsc_queue, AppMessage, HistogramBounds};
 use fixp_ws::transport::{
-    client_config_from_ca_pem, ClientTarget, HandshakeProgress, ServerIdentity, WsConnection,
-    WsOptions,
+    client_config_from_ca_pem, ClientTarget, HandshakeProgress, ReadStatus, SendStatus,
+    ServerIdentity, SofhConnection, SofhOptions, TransportError, WsConnection, WsOptions,
 };
-use mio::net::TcpListener;
-use mio::{Events, Interest, Poll, Token};
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Registry, Token};
 
-struct Pair {
-    poll: Poll,
-    events: Events,
-    client: WsConnection,
-    server: WsConnection,
+/// The methods the benchmark drives, shared by both connection types.
+trait Conn: Sized + Send + 'static {
+    fn open(target: ClientTarget, registry: &Registry, token: Token) -> Self;
+    fn start(
+        socket: TcpStream,
+        tls: Option<&Arc<rustls::ServerConfig>>,
+        registry: &Registry,
+        token: Token,
+    ) -> Self;
+    fn poll_handshake(&mut self) -> Result<HandshakeProgress, TransportError>;
+    fn send(&mut self, kind: FrameKind, payload: &[u8]) -> Result<SendStatus, TransportError>;
+    fn flush_pending(&self) -> bool;
+    fn flush(&mut self) -> Result<SendStatus, TransportError>;
+    fn read_frames(
+        &mut self,
+        on_frame: impl FnMut(FrameKind, &[u8]),
+    ) -> Result<ReadStatus, TransportError>;
+    fn deregister(&mut self, registry: &Registry) -> std::io::Result<()>;
+    fn register_with(&mut self, registry: &Registry, token: Token) -> std::io::Result<()>;
 }
 
-fn open_pair(tls: bool) -> Pair {
+macro_rules! delegate_conn {
+    ($conn:ty, $options:expr) => {
+        impl Conn for $conn {
+            fn open(target: ClientTarget, registry: &Registry, token: Token) -> Self {
+                <$conn>::connect(target, &$options, registry, token).expect("connect")
+            }
+            fn start(
+                socket: TcpStream,
+                tls: Option<&Arc<rustls::ServerConfig>>,
+                registry: &Registry,
+                token: Token,
+            ) -> Self {
+                <$conn>::accept(socket, tls, &$options, registry, token).expect("accept")
+            }
+            fn poll_handshake(&mut self) -> Result<HandshakeProgress, TransportError> {
+                <$conn>::poll_handshake(self)
+            }
+            fn send(
+                &mut self,
+                kind: FrameKind,
+                payload: &[u8],
+            ) -> Result<SendStatus, TransportError> {
+                <$conn>::send(self, kind, payload)
+            }
+            fn flush_pending(&self) -> bool {
+                <$conn>::flush_pending(self)
+            }
+            fn flush(&mut self) -> Result<SendStatus, TransportError> {
+                <$conn>::flush(self)
+            }
+            fn read_frames(
+                &mut self,
+                on_frame: impl FnMut(FrameKind, &[u8]),
+            ) -> Result<ReadStatus, TransportError> {
+                <$conn>::read_frames(self, on_frame)
+            }
+            fn deregister(&mut self, registry: &Registry) -> std::io::Result<()> {
+                <$conn>::deregister(self, registry)
+            }
+            fn register_with(&mut self, registry: &Registry, token: Token) -> std::io::Result<()> {
+                <$conn>::register_with(self, registry, token)
+            }
+        }
+    };
+}
+
+delegate_conn!(WsConnection, WsOptions::default());
+delegate_conn!(
+    SofhConnection,
+    SofhOptions {
+        allow_plain_tcp: true,
+        ..SofhOptions::default()
+    }
+);
+
+struct Pair<C> {
+    poll: Poll,
+    events: Events,
+    client: C,
+    server: C,
+}
+
+fn open_pair<C: Conn>(tls: bool) -> Pair<C> {
     let mut poll = Poll::new().expect("poll");
     let mut events = Events::with_capacity(16);
     let mut listener = TcpListener::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
@@ -42,30 +120,24 @@ fn open_pair(tls: bool) -> Pair {
     let identity = ServerIdentity::self_signed().expect("cert");
     let server_tls = tls.then(|| identity.server_config().expect("server config"));
     let client_tls = tls.then(|| client_config_from_ca_pem(&identity.cert_pem).expect("client"));
-    let options = WsOptions::default();
     let target = ClientTarget {
         addr,
         host: "localhost".to_owned(),
         tls: client_tls,
     };
-    let mut client =
-        WsConnection::connect(target, &options, poll.registry(), Token(2)).expect("connect");
-    let mut server: Option<WsConnection> = None;
+    let mut client = C::open(target, poll.registry(), Token(2));
+    let mut server: Option<C> = None;
     loop {
         poll.poll(&mut events, Some(Duration::from_secs(10)))
             .expect("poll");
         if server.is_none() {
             if let Ok((socket, _)) = listener.accept() {
-                server = Some(
-                    WsConnection::accept(
-                        socket,
-                        server_tls.as_ref(),
-                        &options,
-                        poll.registry(),
-                        Token(1),
-                    )
-                    .expect("accept"),
-                );
+                server = Some(C::start(
+                    socket,
+                    server_tls.as_ref(),
+                    poll.registry(),
+                    Token(1),
+                ));
             }
         }
         let client_open = client.poll_handshake().expect("client") == HandshakeProgress::Open;
@@ -85,7 +157,7 @@ fn open_pair(tls: bool) -> Pair {
     }
 }
 
-fn round_trip(pair: &mut Pair, payload: &[u8]) {
+fn round_trip<C: Conn>(pair: &mut Pair<C>, payload: &[u8]) {
     let _ = pair.client.send(FrameKind::Binary, payload).expect("send");
     let mut echo = [0u8; 256];
     let mut echo_len = None;
@@ -127,17 +199,28 @@ fn transport(c: &mut Criterion) {
     let payload = [0x42u8; 64];
     let mut group = c.benchmark_group("roundtrip");
     for (name, tls) in [("ws", false), ("wss", true)] {
-        let mut pair = open_pair(tls);
-        for _ in 0..1000 {
-            round_trip(&mut pair, &payload);
-        }
-        group.bench_function(name, |b| b.iter(|| round_trip(&mut pair, &payload)));
+        bench_round_trip(&mut group, name, open_pair::<WsConnection>(tls), &payload);
+    }
+    for (name, tls) in [("tcp", false), ("tcp+tls", true)] {
+        bench_round_trip(&mut group, name, open_pair::<SofhConnection>(tls), &payload);
     }
     group.finish();
 }
 
+fn bench_round_trip<C: Conn>(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    mut pair: Pair<C>,
+    payload: &[u8],
+) {
+    for _ in 0..1000 {
+        round_trip(&mut pair, payload);
+    }
+    group.bench_function(name, |b| b.iter(|| round_trip(&mut pair, payload)));
+}
+
 /// Echoes every frame until `stop`, busy-polling.
-fn echo_server(mut poll: Poll, mut server: WsConnection, stop: Arc<AtomicBool>) {
+fn echo_server<C: Conn>(mut poll: Poll, mut server: C, stop: Arc<AtomicBool>) {
     let mut events = Events::with_capacity(16);
     let mut echo = [0u8; 256];
     while !stop.load(Ordering::Relaxed) {
@@ -169,50 +252,61 @@ fn transport_threads(c: &mut Criterion) {
     let payload = [0x42u8; 64];
     let mut group = c.benchmark_group("roundtrip_threads");
     for (name, tls) in [("ws", false), ("wss", true)] {
-        let pair = open_pair(tls);
-        let Pair {
-            poll,
-            mut events,
-            mut client,
-            server,
-        } = pair;
-        // The server moves to its own thread with its own Poll; the client keeps this one.
-        let server_poll = Poll::new().expect("poll");
-        let mut server = server;
-        server
-            .deregister(poll.registry())
-            .expect("deregister server");
-        server
-            .register_with(server_poll.registry(), Token(1))
-            .expect("register server");
-        let stop = Arc::new(AtomicBool::new(false));
-        let server_stop = Arc::clone(&stop);
-        let thread = std::thread::spawn(move || echo_server(server_poll, server, server_stop));
-        let mut poll = poll;
-        let mut one = |client: &mut WsConnection, events: &mut Events| {
-            let _ = client.send(FrameKind::Binary, &payload).expect("send");
-            let mut back = false;
-            while !back {
-                poll.poll(events, Some(Duration::ZERO)).expect("poll");
-                if client.flush_pending() {
-                    let _ = client.flush().expect("flush");
-                }
-                client
-                    .read_frames(|_, b| {
-                        black_box(b);
-                        back = true;
-                    })
-                    .expect("client read");
-            }
-        };
-        for _ in 0..1000 {
-            one(&mut client, &mut events);
-        }
-        group.bench_function(name, |b| b.iter(|| one(&mut client, &mut events)));
-        stop.store(true, Ordering::Relaxed);
-        thread.join().expect("server thread");
+        bench_threads(&mut group, name, open_pair::<WsConnection>(tls), &payload);
+    }
+    for (name, tls) in [("tcp", false), ("tcp+tls", true)] {
+        bench_threads(&mut group, name, open_pair::<SofhConnection>(tls), &payload);
     }
     group.finish();
+}
+
+fn bench_threads<C: Conn>(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    pair: Pair<C>,
+    payload: &[u8],
+) {
+    let Pair {
+        poll,
+        mut events,
+        mut client,
+        server,
+    } = pair;
+    // The server moves to its own thread with its own Poll; the client keeps this one.
+    let server_poll = Poll::new().expect("poll");
+    let mut server = server;
+    server
+        .deregister(poll.registry())
+        .expect("deregister server");
+    server
+        .register_with(server_poll.registry(), Token(1))
+        .expect("register server");
+    let stop = Arc::new(AtomicBool::new(false));
+    let server_stop = Arc::clone(&stop);
+    let thread = std::thread::spawn(move || echo_server(server_poll, server, server_stop));
+    let mut poll = poll;
+    let mut one = |client: &mut C, events: &mut Events| {
+        let _ = client.send(FrameKind::Binary, payload).expect("send");
+        let mut back = false;
+        while !back {
+            poll.poll(events, Some(Duration::ZERO)).expect("poll");
+            if client.flush_pending() {
+                let _ = client.flush().expect("flush");
+            }
+            client
+                .read_frames(|_, b| {
+                    black_box(b);
+                    back = true;
+                })
+                .expect("client read");
+        }
+    };
+    for _ in 0..1000 {
+        one(&mut client, &mut events);
+    }
+    group.bench_function(name, |b| b.iter(|| one(&mut client, &mut events)));
+    stop.store(true, Ordering::Relaxed);
+    thread.join().expect("server thread");
 }
 
 fn blocks(c: &mut Criterion) {

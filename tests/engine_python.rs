@@ -6,6 +6,7 @@
 //! Without it the test fails when `CI` is set, and otherwise prints a skip note.
 
 mod engine_support;
+mod python_support;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -18,20 +19,7 @@ use fixp_ws::codec::conga::{CongaMessage, ExecType, ExecutionReport, Fills, Id8,
 use fixp_ws::engine::FromEngine;
 use fixp_ws::session::{Event, TerminateReason};
 use fixp_ws::transport::WireEncoding;
-
-fn python() -> Option<String> {
-    match std::env::var("FIXP_WS_PYTHON") {
-        Ok(p) if !p.is_empty() => Some(p),
-        _ => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "FIXP_WS_PYTHON is not set (tools/test.sh sets it) and CI is set"
-            );
-            eprintln!("skipped: FIXP_WS_PYTHON is not set; run tools/test.sh to include this test");
-            None
-        }
-    }
-}
+use python_support::python;
 
 #[test]
 fn python_conga_style_client_trades_with_the_engine() {

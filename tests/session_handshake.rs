@@ -157,13 +157,12 @@ struct UserAuth;
 impl fixp_ws::session::Authenticator for UserAuth {
     fn authenticate(
         &mut self,
-        _id: fixp_ws::codec::SessionId,
-        credentials: &[u8],
+        request: &fixp_ws::session::AuthRequest<'_>,
     ) -> fixp_ws::session::AuthDecision {
-        match credentials {
+        match request.credentials {
             b"user1" => fixp_ws::session::AuthDecision::Accept,
             b"blocked" => fixp_ws::session::AuthDecision::Blocked,
-            _ => fixp_ws::session::AuthDecision::Refuse,
+            _ => fixp_ws::session::AuthDecision::Refuse(fixp_ws::session::AuthFailure::WrongToken),
         }
     }
 }

@@ -4,6 +4,7 @@
 //! The interpreter comes from `FIXP_WS_PYTHON` (set by `tools/test.sh` from a venv it makes).
 //! Without it the test fails when `CI` is set, and otherwise prints a skip note.
 
+mod python_support;
 mod transport_support;
 
 use std::path::PathBuf;
@@ -13,21 +14,8 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use fixp_ws::transport::{ReadStatus, WsOptions, CLOSE_NORMAL};
+use python_support::python;
 use transport_support::Loop;
-
-fn python() -> Option<String> {
-    match std::env::var("FIXP_WS_PYTHON") {
-        Ok(p) if !p.is_empty() => Some(p),
-        _ => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "FIXP_WS_PYTHON is not set (tools/test.sh sets it) and CI is set"
-            );
-            eprintln!("skipped: FIXP_WS_PYTHON is not set; run tools/test.sh to include this test");
-            None
-        }
-    }
-}
 
 #[test]
 fn python_websockets_client_talks_to_our_tls_echo_server() {

@@ -1,177 +1,97 @@
-//! `fixp-perf`: loopback ping-pong latency of bare TCP, WebSocket, WSS and FIXP over WSS,
-//! each reported as HdrHistogram percentiles and as a ratio to the bare-TCP baseline measured
-//! in the same run.
+//! `fixp-perf`: loopback latency and throughput of bare TCP, WebSocket, WSS and FIXP over WSS,
+//! each row reported as HdrHistogram percentiles (or messages/s), as ratios to the floors
+//! measured in the same run, and as allocations per message.
 //!
-//! Every row runs a server thread (echo) and a client thread (measures). The client sends one
-//! message, waits for the echo, and records the round trip (`Instant`, ns); the first
-//! `--warmup` round trips are not recorded. Both threads poll with mio: `busy` polls with a
+//! Latency rows run flat out (ping-pong) or at a fixed rate with coordinated-omission
+//! correction (`--rate`); throughput rows send one way and the receiver confirms the count.
+//! Every row runs a server thread and a client thread; both poll with mio: `busy` polls with a
 //! zero timeout in a loop, `blocking` sleeps in `epoll_wait` until readiness.
+//!
+//! Modules: [`runner`] (threads, phases, schedule, counting), [`rows`] (the registry and the
+//! rows), [`report`] (tables, JSON, files), [`hgrm`] (HdrHistogram's text format), [`plot`]
+//! (the SVG).
 #![deny(missing_docs)]
 
+mod hgrm;
+mod plot;
+mod report;
 mod rows;
+mod runner;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use clap::{Parser, ValueEnum};
-use core_affinity::CoreId;
-use hdrhistogram::Histogram;
-use serde_json::{json, Value};
+use clap::Parser;
 
-/// What a row measures.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
-pub enum Row {
-    /// Bare TCP (mio, non-blocking, TCP_NODELAY): the baseline.
-    Tcp,
-    /// WebSocket over TCP through the project's transport (`ws://`).
-    Ws,
-    /// WebSocket over TLS 1.3 (rustls, ring) through the project's transport (`wss://`).
-    Wss,
-    /// An application message through client and server FIXP sessions, the SBE codec and WSS.
-    Fixp,
-}
+use crate::report::{Report, RunInfo};
+use crate::runner::{Amount, Res, RunConfig, Wait};
 
-impl Row {
-    fn name(self) -> &'static str {
-        match self {
-            Row::Tcp => "tcp",
-            Row::Ws => "ws",
-            Row::Wss => "wss",
-            Row::Fixp => "fixp-wss",
-        }
-    }
-}
-
-/// How the threads wait for the socket.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Wait {
-    /// Poll with a zero timeout in a loop (one core per thread at 100%).
-    Busy,
-    /// Sleep in `epoll_wait` until the socket is ready.
-    Blocking,
-}
+/// Counts allocations only on the threads the runner tracks (the measured phase of the server
+/// and client threads), never libtest's or main's.
+#[global_allocator]
+static ALLOC: fixp_ws::alloc_count::CountingAllocator = fixp_ws::alloc_count::CountingAllocator;
 
 /// Command line.
 #[derive(Parser, Debug)]
 #[command(
     name = "fixp-perf",
     version,
-    about = "Loopback ping-pong latency: TCP baseline, WS, WSS, FIXP over WSS"
+    about = "Loopback latency and throughput: TCP, WS and WSS floors, FIXP over WSS"
 )]
 struct Cli {
-    /// Rows to run (tcp always runs: it is the baseline).
-    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Row::Tcp, Row::Ws, Row::Wss, Row::Fixp])]
-    rows: Vec<Row>,
+    /// Rows to run (default: all; `--list` names them). The floors tcp, ws and wss always run,
+    /// and wss-oneway runs with any throughput row.
+    #[arg(long, value_delimiter = ',')]
+    rows: Vec<String>,
+    /// Lists the rows and exits.
+    #[arg(long)]
+    list: bool,
     /// Message size in bytes (for FIXP: the whole SBE application message, at least 8).
     #[arg(long, default_value_t = 64)]
     size: usize,
-    /// Measured round trips per row.
+    /// Measured messages per latency row.
     #[arg(long, default_value_t = 20_000)]
     count: u64,
-    /// Round trips before measuring, per row.
+    /// Unmeasured messages first, per row.
     #[arg(long, default_value_t = 2_000)]
     warmup: u64,
-    /// Run the whole set of rows this many times, interleaved, and merge each row's
-    /// histograms: load from other processes then hits every row alike.
+    /// Send the latency rows' messages at this fixed rate (messages/s) and measure each from
+    /// its intended send time (coordinated-omission correction). Default: flat out.
+    #[arg(long)]
+    rate: Option<u64>,
+    /// Messages each throughput row sends one way (measured, after the warm-up).
+    #[arg(long, default_value_t = 200_000)]
+    messages: u64,
+    /// Send for this many seconds instead of `--messages`.
+    #[arg(long)]
+    seconds: Option<f64>,
+    /// Run the whole set of rows this many times, interleaved, and merge each row's results:
+    /// load from other processes then hits every row alike.
     #[arg(long, default_value_t = 1)]
     repeat: u32,
-    /// Wait mode of both threads.
+    /// Wait mode of every thread.
     #[arg(long, value_enum, default_value_t = Wait::Busy)]
     wait: Wait,
     /// Pin the server thread to the first core and the client thread to the second, e.g.
     /// `--pin 0,1` (core ids as the OS numbers them). Default: not pinned.
     #[arg(long, value_delimiter = ',')]
     pin: Option<Vec<usize>>,
-    /// One JSON object instead of a table.
+    /// Print the JSON summary instead of the tables.
     #[arg(long)]
     json: bool,
-}
-
-/// Settings one row runs with.
-#[derive(Clone, Copy, Debug)]
-pub struct RunConfig {
-    /// Message size.
-    pub size: usize,
-    /// Measured round trips.
-    pub count: u64,
-    /// Unmeasured round trips first.
-    pub warmup: u64,
-    /// Wait mode.
-    pub wait: Wait,
-    /// Core of the server thread.
-    pub server_core: Option<CoreId>,
-    /// Core of the client thread.
-    pub client_core: Option<CoreId>,
-}
-
-impl RunConfig {
-    /// The mio poll timeout for this wait mode (blocking wakes up now and then to notice a
-    /// stop request).
-    pub fn poll_timeout(&self) -> Option<Duration> {
-        match self.wait {
-            Wait::Busy => Some(Duration::ZERO),
-            Wait::Blocking => Some(Duration::from_millis(50)),
-        }
-    }
-}
-
-/// The client's round-trip recorder.
-pub struct Recorder {
-    histogram: Histogram<u64>,
-    warmup: u64,
-    seen: u64,
-}
-
-impl Recorder {
-    fn new(warmup: u64) -> Result<Self, String> {
-        let histogram = Histogram::new_with_bounds(1, 60_000_000_000, 3)
-            .map_err(|e| format!("histogram: {e}"))?;
-        Ok(Recorder {
-            histogram,
-            warmup,
-            seen: 0,
-        })
-    }
-
-    /// Records the round trip that started at `start` (skipped during warm-up).
-    pub fn record(&mut self, start: Instant) {
-        let ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        self.seen += 1;
-        if self.seen > self.warmup {
-            self.histogram.saturating_record(ns.max(1));
-        }
-    }
-}
-
-/// Percentiles of one row, ns.
-#[derive(Clone, Debug)]
-struct Summary {
-    row: Row,
-    count: u64,
-    values: [u64; 6],
-    mean: f64,
-}
-
-const QUANTILES: [(&str, f64); 5] = [
-    ("p50", 0.50),
-    ("p90", 0.90),
-    ("p99", 0.99),
-    ("p99.9", 0.999),
-    ("p99.99", 0.9999),
-];
-
-fn summarize(row: Row, h: &Histogram<u64>) -> Summary {
-    let mut values = [0u64; 6];
-    for (slot, (_, q)) in values.iter_mut().zip(QUANTILES) {
-        *slot = h.value_at_quantile(q);
-    }
-    values[5] = h.max();
-    Summary {
-        row,
-        count: h.len(),
-        values,
-        mean: h.mean(),
-    }
+    /// Print the tables as Markdown (the form perf/RESULTS.md uses).
+    #[arg(long)]
+    markdown: bool,
+    /// Write `<row>.hgrm`, `summary.json` and `latency.svg` into this directory.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// CI smoke run: every row, 2 000 messages after 200 (5 000 one way), blocking waits,
+    /// outputs written (to a fresh temporary directory unless `--out` is given). Overrides
+    /// `--rows`, `--count`, `--warmup`, `--messages`, `--seconds` and `--wait`. It asserts
+    /// nothing about latency.
+    #[arg(long)]
+    smoke: bool,
 }
 
 fn load_average() -> String {
@@ -180,10 +100,39 @@ fn load_average() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
-fn run(cli: &Cli) -> Result<(), String> {
+fn run(mut cli: Cli) -> Res<()> {
+    if cli.list {
+        for spec in rows::ROWS {
+            let kind = format!("{:?}", spec.kind).to_lowercase();
+            let floor = if spec.floor { ", floor" } else { "" };
+            println!("{:<16} {kind}{floor}: {}", spec.name, spec.about);
+        }
+        return Ok(());
+    }
+    if cli.smoke {
+        cli.rows.clear();
+        cli.count = 2_000;
+        cli.warmup = 200;
+        cli.messages = 5_000;
+        cli.seconds = None;
+        cli.wait = Wait::Blocking;
+        if cli.out.is_none() {
+            cli.out =
+                Some(std::env::temp_dir().join(format!("fixp-perf-smoke-{}", std::process::id())));
+        }
+    }
     if cli.count == 0 {
         return Err("--count must be at least 1".into());
     }
+    if cli.rate == Some(0) {
+        return Err("--rate must be at least 1 message/s".into());
+    }
+    let amount = match cli.seconds {
+        Some(s) if s.is_finite() && s > 0.0 => Amount::Duration(Duration::from_secs_f64(s)),
+        Some(_) => return Err("--seconds must be a positive number".into()),
+        None if cli.messages == 0 => return Err("--messages must be at least 1".into()),
+        None => Amount::Count(cli.messages),
+    };
     // Read the core list once, before anything is pinned: a pinned thread (and every thread it
     // spawns) sees only its own core.
     let cores = core_affinity::get_core_ids().unwrap_or_default();
@@ -205,125 +154,47 @@ fn run(cli: &Cli) -> Result<(), String> {
         size: cli.size.max(1),
         count: cli.count,
         warmup: cli.warmup,
+        rate: cli.rate,
+        amount,
         wait: cli.wait,
         server_core,
         client_core,
     };
-    let mut rows = cli.rows.clone();
-    rows.push(Row::Tcp);
-    rows.sort();
-    rows.dedup();
+    let selected = rows::select(&cli.rows)?;
     let load_before = load_average();
     let started = Instant::now();
-    let mut merged: Vec<Option<Histogram<u64>>> = vec![None; rows.len()];
-    for _ in 0..cli.repeat.max(1) {
-        for (row, total) in rows.iter().zip(merged.iter_mut()) {
-            let recorder = Recorder::new(config.warmup)?;
-            let recorder = match row {
-                Row::Tcp => rows::tcp(&config, recorder),
-                Row::Ws => rows::websocket(&config, recorder, false),
-                Row::Wss => rows::websocket(&config, recorder, true),
-                Row::Fixp => rows::fixp(&config, recorder),
-            }
-            .map_err(|e| format!("{}: {e}", row.name()))?;
-            match total {
-                Some(h) => h
-                    .add(&recorder.histogram)
-                    .map_err(|e| format!("histogram: {e}"))?,
-                None => *total = Some(recorder.histogram),
-            }
-        }
-    }
-    let summaries: Vec<Summary> = rows
-        .iter()
-        .zip(&merged)
-        .filter_map(|(row, h)| h.as_ref().map(|h| summarize(*row, h)))
-        .collect();
-    let elapsed = started.elapsed();
-    let load_after = load_average();
-    let baseline = summaries
-        .iter()
-        .find(|s| s.row == Row::Tcp)
-        .map(|s| s.values)
-        .unwrap_or([1; 6]);
-    let ratio = |v: u64, b: u64| v as f64 / b.max(1) as f64;
-    if cli.json {
-        let rows: Vec<Value> = summaries
-            .iter()
-            .map(|s| {
-                let mut ns = serde_json::Map::new();
-                let mut rel = serde_json::Map::new();
-                for (i, name) in QUANTILES.iter().map(|q| q.0).chain(["max"]).enumerate() {
-                    ns.insert(name.into(), json!(s.values[i]));
-                    rel.insert(
-                        name.into(),
-                        json!((ratio(s.values[i], baseline[i]) * 100.0).round() / 100.0),
-                    );
-                }
-                json!({
-                    "row": s.row.name(),
-                    "count": s.count,
-                    "mean_ns": s.mean.round(),
-                    "ns": ns,
-                    "ratio_to_tcp": rel,
-                })
-            })
-            .collect();
-        let out = json!({
-            "size": config.size,
-            "count": config.count,
-            "warmup": config.warmup,
-            "repeat": cli.repeat.max(1),
-            "wait": format!("{:?}", config.wait).to_lowercase(),
-            "pinned": cli.pin,
-            "cores": cores.len(),
-            "load_before": load_before,
-            "load_after": load_after,
-            "seconds": elapsed.as_secs_f64(),
-            "rows": rows,
-        });
-        println!("{out}");
-        return Ok(());
-    }
-    println!(
-        "fixp-perf: {} B, {} round trips after {} warm-up, x{}, {:?}, pinned {:?}, {} cores, \
-         load {load_before} -> {load_after}, {:.1} s",
-        config.size,
-        config.count,
-        config.warmup,
-        cli.repeat.max(1),
-        config.wait,
-        cli.pin,
-        cores.len(),
-        elapsed.as_secs_f64()
-    );
-    println!(
-        "{:<9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9}  | ratio to tcp: {:>5} {:>5} {:>5} {:>6}",
-        "row (µs)", "p50", "p90", "p99", "p99.9", "p99.99", "max", "p50", "p99", "p99.9", "p99.99"
-    );
-    for s in &summaries {
-        let us = |v: u64| v as f64 / 1000.0;
-        println!(
-            "{:<9} {:>8.2} {:>8.2} {:>8.2} {:>8.1} {:>8.1} {:>9.1}  |               {:>5.2} {:>5.2} {:>5.2} {:>6.2}",
-            s.row.name(),
-            us(s.values[0]),
-            us(s.values[1]),
-            us(s.values[2]),
-            us(s.values[3]),
-            us(s.values[4]),
-            us(s.values[5]),
-            ratio(s.values[0], baseline[0]),
-            ratio(s.values[2], baseline[2]),
-            ratio(s.values[3], baseline[3]),
-            ratio(s.values[4], baseline[4]),
+    let results = runner::run_rows(&config, &selected, cli.repeat)?;
+    let report = Report {
+        info: RunInfo {
+            config,
+            repeat: cli.repeat.max(1),
+            pinned: cli.pin.clone(),
+            cores: cores.len(),
+            load: (load_before, load_average()),
+            seconds: started.elapsed().as_secs_f64(),
+        },
+        rows: &results,
+    };
+    if let Some(dir) = &cli.out {
+        let written = report.write(dir)?;
+        eprintln!(
+            "fixp-perf: wrote {} into {}",
+            written.join(", "),
+            dir.display()
         );
+    }
+    if cli.json {
+        println!("{}", report.json());
+    } else if cli.markdown {
+        print!("{}", report.markdown());
+    } else {
+        print!("{}", report.text());
     }
     Ok(())
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(&cli) {
+    match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("fixp-perf: {e}");

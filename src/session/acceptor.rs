@@ -10,48 +10,28 @@
 //!
 //! All tables are allocated at creation with the configured capacities; a full table rejects
 //! Negotiate with `Unspecified`.
+//!
+//! Every Negotiate and Establish on an unbound connection goes to the [`Authenticator`]
+//! (with the peer's TLS client certificate when the engine passes one to
+//! [`Acceptor::handle_frame_from`]); a refusal is a NegotiationReject or EstablishmentReject
+//! with code `Credentials` and the [`AuthFailure`](crate::session::AuthFailure) reason, then
+//! Close 1008. The authenticator is told when the acceptor forgets a SessionId.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use crate::codec::fixp::{EstablishmentRejectCode, FlowType, NegotiationRejectCode};
 use crate::codec::{Encoding, FixpMessage, FrameKind, Inbound, SessionId};
+use crate::session::auth::{AuthDecision, AuthMessage, AuthRequest, Authenticator, PeerIdentity};
 use crate::session::core::Session;
 use crate::session::ring::SlotRing;
 use crate::session::store::RetransmitStore;
 use crate::session::types::{
-    Event, SessionConfig, SessionState, TerminateReason, Transmit, Violation,
+    Event, SessionConfig, SessionState, TerminateReason, Termination, Transmit, Violation,
 };
 
 /// A transport connection, as the engine names it. Never reuse one (add an epoch).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnectionId(pub u64);
-
-/// What an [`Authenticator`] decided about a client's credentials.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AuthDecision {
-    /// Let the client in.
-    Accept,
-    /// Unknown identity or bad credentials (`Credentials`).
-    Refuse,
-    /// Known identity that is barred (`SessionBlocked` on Establish).
-    Blocked,
-}
-
-/// Checks the opaque credentials of Negotiate and Establish.
-pub trait Authenticator {
-    /// Decides on `credentials` for `session_id`.
-    fn authenticate(&mut self, session_id: SessionId, credentials: &[u8]) -> AuthDecision;
-}
-
-/// Accepts everyone (Conga's behaviour; rely on TLS client authentication instead).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct AcceptAll;
-
-impl Authenticator for AcceptAll {
-    fn authenticate(&mut self, _session_id: SessionId, _credentials: &[u8]) -> AuthDecision {
-        AuthDecision::Accept
-    }
-}
 
 /// Settings of an [`Acceptor`].
 #[derive(Clone, Debug)]
@@ -139,6 +119,8 @@ where
     connection_of: Vec<Option<ConnectionId>>,
     by_id: HashMap<SessionId, usize>,
     by_connection: HashMap<ConnectionId, usize>,
+    /// Connections whose transport ends bindings otherwise than `config.session.termination`.
+    termination_of: HashMap<ConnectionId, Termination>,
     finalized: VecDeque<SessionId>,
     finalized_set: HashSet<SessionId>,
     rejects: SlotRing<RejectMeta>,
@@ -173,6 +155,7 @@ where
             connection_of: vec![None; capacity],
             by_id: HashMap::with_capacity(capacity),
             by_connection: HashMap::with_capacity(config.max_connections),
+            termination_of: HashMap::with_capacity(config.max_connections),
             finalized: VecDeque::with_capacity(config.finalized_history),
             finalized_set: HashSet::with_capacity(config.finalized_history),
             rejects: SlotRing::new(
@@ -190,6 +173,11 @@ where
             authenticator,
             factory,
         }
+    }
+
+    /// The authenticator (to read its counters).
+    pub fn authenticator(&self) -> &A {
+        &self.authenticator
     }
 
     /// The session with this id.
@@ -232,11 +220,25 @@ where
         self.encoding.tolerated_deviations()
     }
 
-    /// One inbound WebSocket message on `connection`.
+    /// One inbound WebSocket message on `connection` (no TLS client certificate).
     pub fn handle_frame(
         &mut self,
         now: u64,
         connection: ConnectionId,
+        frame: &[u8],
+        kind: FrameKind,
+    ) {
+        self.handle_frame_from(now, connection, None, frame, kind);
+    }
+
+    /// One inbound WebSocket message on `connection`, whose TLS client certificate (if it
+    /// presented a verified one) is `peer`: the [`Authenticator`] sees it for Negotiate and
+    /// Establish.
+    pub fn handle_frame_from(
+        &mut self,
+        now: u64,
+        connection: ConnectionId,
+        peer: Option<&PeerIdentity>,
         frame: &[u8],
         kind: FrameKind,
     ) {
@@ -249,6 +251,14 @@ where
                 }
             }
         }
+        let request = |message, session_id, request_timestamp, credentials| AuthRequest {
+            message,
+            session_id,
+            request_timestamp,
+            credentials,
+            now,
+            peer,
+        };
         let decoded = match self.encoding.decode(frame, kind) {
             Ok(Inbound::Fixp(FixpMessage::Negotiate {
                 session_id,
@@ -259,7 +269,12 @@ where
                 id: session_id,
                 ts: timestamp,
                 flow: client_flow,
-                auth: self.authenticator.authenticate(session_id, credentials),
+                auth: self.authenticator.authenticate(&request(
+                    AuthMessage::Negotiate,
+                    session_id,
+                    timestamp,
+                    credentials,
+                )),
             },
             Ok(Inbound::Fixp(FixpMessage::Establish {
                 session_id,
@@ -272,7 +287,15 @@ where
                 ts: timestamp,
                 keepalive_ms: keepalive_interval,
                 next: next_seq_no,
-                auth: self.authenticator.authenticate(session_id, credentials),
+                auth: self.authenticator.authenticate(&request(
+                    AuthMessage::Establish {
+                        keepalive_interval_ms: keepalive_interval,
+                        next_seq_no,
+                    },
+                    session_id,
+                    timestamp,
+                    credentials,
+                )),
             },
             Ok(Inbound::Application(_)) => Handshake::Violation(Violation::AppBeforeEstablished),
             Ok(Inbound::Fixp(other)) => {
@@ -303,8 +326,25 @@ where
         }
     }
 
+    /// Says how bindings on `connection` end (its transport): call when the connection opens,
+    /// before its first frame. Without it a connection uses `config.session.termination`.
+    /// The session bound to the connection (by Negotiate or Establish) takes it over, so one
+    /// table serves WebSocket and TCP listeners alike.
+    pub fn set_termination(&mut self, connection: ConnectionId, termination: Termination) {
+        self.termination_of.insert(connection, termination);
+    }
+
+    /// How bindings on `connection` end.
+    pub fn termination_of(&self, connection: ConnectionId) -> Termination {
+        self.termination_of
+            .get(&connection)
+            .copied()
+            .unwrap_or(self.config.session.termination)
+    }
+
     /// The transport of `connection` is gone.
     pub fn handle_disconnected(&mut self, now: u64, connection: ConnectionId) {
+        self.termination_of.remove(&connection);
         if let Some(slot) = self.by_connection.remove(&connection) {
             if let Some(c) = self.connection_of.get_mut(slot) {
                 *c = None;
@@ -431,6 +471,15 @@ where
         if let Some(s) = self.sessions.get_mut(slot) {
             *s = None;
         }
+        self.authenticator.session_ended(id);
+    }
+
+    /// A request the authenticator accepted was rejected for another reason: if the table has
+    /// no session with `id`, the authenticator may drop what it kept for it.
+    fn forget_if_unknown(&mut self, id: SessionId, auth: AuthDecision) {
+        if auth == AuthDecision::Accept && !self.by_id.contains_key(&id) {
+            self.authenticator.session_ended(id);
+        }
     }
 
     /// Restores a negotiated, unbound session after a restart (from its journal): the client
@@ -510,8 +559,10 @@ where
             reject(NegotiationRejectCode::Unspecified, "Invalid Timestamp")
         } else if self.by_id.contains_key(&id) || self.finalized_set.contains(&id) {
             reject(NegotiationRejectCode::DuplicateId, "SessionId already used")
-        } else if auth != AuthDecision::Accept {
-            reject(NegotiationRejectCode::Credentials, "credentials refused")
+        } else if let AuthDecision::Refuse(failure) = auth {
+            reject(NegotiationRejectCode::Credentials, failure.reason())
+        } else if auth == AuthDecision::Blocked {
+            reject(NegotiationRejectCode::Credentials, "session blocked")
         } else if !self.config.client_flows.contains(&flow) {
             reject(
                 NegotiationRejectCode::FlowTypeNotSupported,
@@ -531,6 +582,7 @@ where
             (v, f) => (v, f),
         };
         if let Some((code, reason)) = verdict {
+            self.forget_if_unknown(id, auth);
             let close_code = if code == NegotiationRejectCode::Credentials {
                 1008
             } else {
@@ -554,7 +606,7 @@ where
             return;
         };
         let (encoding, store) = (self.factory)(id);
-        let session = Session::server_negotiated(
+        let mut session = Session::server_negotiated(
             now,
             self.config.session.clone(),
             encoding,
@@ -563,6 +615,7 @@ where
             flow,
             ts,
         );
+        session.set_termination(self.termination_of(connection));
         if let Some(s) = self.sessions.get_mut(slot) {
             *s = Some(session);
         }
@@ -611,9 +664,13 @@ where
                 EstablishmentRejectCode::Unspecified,
                 "connection bound to another session",
             ),
-            Some(_) if auth == AuthDecision::Refuse => {
-                reject(EstablishmentRejectCode::Credentials, "credentials refused")
-            }
+            Some(_) if matches!(auth, AuthDecision::Refuse(_)) => reject(
+                EstablishmentRejectCode::Credentials,
+                match auth {
+                    AuthDecision::Refuse(failure) => failure.reason(),
+                    _ => "credentials refused",
+                },
+            ),
             Some(_) if auth == AuthDecision::Blocked => {
                 reject(EstablishmentRejectCode::SessionBlocked, "session blocked")
             }
@@ -624,6 +681,7 @@ where
             Some(_) => None,
         };
         if let Some((code, reason)) = verdict {
+            self.forget_if_unknown(id, auth);
             let close_code = match code {
                 EstablishmentRejectCode::Credentials | EstablishmentRejectCode::SessionBlocked => {
                     1008
@@ -666,7 +724,9 @@ where
             *c = Some(connection);
         }
         self.by_connection.insert(connection, slot);
+        let termination = self.termination_of(connection);
         if let Some(Some(session)) = self.sessions.get_mut(slot) {
+            session.set_termination(termination);
             session.accept_establish(now, ts, keepalive_ms, next);
         }
     }
@@ -686,6 +746,16 @@ where
     }
 
     fn close(&mut self, connection: ConnectionId, reason: TerminateReason) {
+        if let Termination::FixpTerminate { .. } = self.termination_of(connection) {
+            // No session yet: the Terminate says why (nil SessionId), then the socket closes.
+            let kind = self.encoding.frame_kind();
+            let encoding = &mut self.encoding;
+            let _ = self
+                .rejects
+                .push_with(RejectMeta::Frame(connection, kind), |slot| {
+                    crate::session::core::encode_terminate(encoding, SessionId::NIL, &reason, slot)
+                });
+        }
         let code = reason.close_code();
         let mut text = [0u8; crate::session::MAX_CLOSE_REASON];
         let len = crate::session::core::write_close_reason(&reason, &mut text);

@@ -9,12 +9,13 @@ use crate::codec::fixp::{
     EstablishmentRejectCode, FlowType, NegotiationRejectCode, RetransmitRejectCode, TemplateId,
     TerminationCode,
 };
-use crate::codec::{Encoding, FixpMessage, FrameKind, Inbound, SessionId};
+use crate::codec::{EncodeError, Encoding, FixpMessage, FrameKind, Inbound, SessionId};
+use crate::session::auth::{AuthMessage, MAX_CREDENTIALS_LEN};
 use crate::session::ring::{PushError, SlotRing};
 use crate::session::store::RetransmitStore;
 use crate::session::types::{
-    Event, Role, SendError, SessionConfig, SessionState, SessionStatus, TerminateReason, Transmit,
-    Violation, MAX_CLOSE_REASON, NS_PER_MS,
+    Event, Role, SendError, SessionConfig, SessionState, SessionStatus, TerminateReason,
+    Termination, Transmit, Violation, MAX_CLOSE_REASON, NS_PER_MS,
 };
 
 /// What an outbound slot holds.
@@ -43,9 +44,11 @@ enum Timer {
     Lapse = 2,
     /// Peer silent for `lapse_multiple` intervals: terminate.
     PeerTimeout = 3,
+    /// Our Terminate is out (TCP): the peer's answer is awaited until then.
+    TerminateWait = 4,
 }
 
-const TIMER_COUNT: usize = 4;
+const TIMER_COUNT: usize = 5;
 
 /// Event slots kept free for the events of a termination (state change, finalized,
 /// terminated), so the application always learns why the binding ended.
@@ -251,6 +254,29 @@ fn close_reason(reason: &TerminateReason) -> ReasonBuf {
     text
 }
 
+/// Encodes FIXP `Terminate` for `reason` into `out`: its TerminationCode and, as Reason, the
+/// reason's text (at most 123 bytes). Returns the length.
+pub(crate) fn encode_terminate<E: Encoding>(
+    encoding: &mut E,
+    session_id: SessionId,
+    reason: &TerminateReason,
+    out: &mut [u8],
+) -> Result<usize, EncodeError> {
+    let mut text = ReasonBuf {
+        bytes: [0; MAX_CLOSE_REASON],
+        len: 0,
+    };
+    let _ = write!(text, "{reason}");
+    encoding.encode(
+        &FixpMessage::Terminate {
+            session_id,
+            code: reason.termination_code(),
+            reason: text.bytes.get(..text.len).unwrap_or(&[]),
+        },
+        out,
+    )
+}
+
 /// Writes the Close reason for `reason` into `out` and returns its length.
 pub(crate) fn write_close_reason(
     reason: &TerminateReason,
@@ -294,6 +320,9 @@ pub struct Session<E: Encoding, S: RetransmitStore> {
     id_counter: u64,
     state: SessionState,
     bound: bool,
+    termination: Termination,
+    /// Our Terminate is out and the peer's answer awaited: why we terminated.
+    closing: Option<TerminateReason>,
     in_flow: Option<FlowType>,
     peer_keepalive_ns: u64,
     last_timestamp: u64,
@@ -321,6 +350,9 @@ pub struct Session<E: Encoding, S: RetransmitStore> {
     // Timers and queues.
     timers: [Option<u64>; TIMER_COUNT],
     last_heard: u64,
+    /// The latest `now` an input carried (replay batches are queued from `poll_transmit`,
+    /// which has no clock).
+    latest_now: u64,
     lapse_warned: bool,
     outbox: SlotRing<OutMeta>,
     events: SlotRing<Event<'static>>,
@@ -335,6 +367,7 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
         session_id: SessionId,
     ) -> Self {
         let frame = config.max_frame_len;
+        let termination = config.termination;
         Session {
             outbox: SlotRing::new(config.outbox_capacity.max(2), frame.max(MAX_CLOSE_REASON)),
             events: SlotRing::new(config.event_capacity.max(RESERVED_EVENTS + 1), frame),
@@ -347,6 +380,8 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
             id_counter: 0,
             state: SessionState::Idle,
             bound: false,
+            termination,
+            closing: None,
             in_flow: None,
             peer_keepalive_ns: 0,
             last_timestamp: 0,
@@ -370,6 +405,7 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
             duplicates_dropped: 0,
             timers: [None; TIMER_COUNT],
             last_heard: 0,
+            latest_now: 0,
             lapse_warned: false,
         }
     }
@@ -463,9 +499,11 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
         keepalive_ms: u32,
         next_seq_no: Option<u64>,
     ) {
+        self.latest_now = self.latest_now.max(now);
         if !self.bound {
             // Frames left from the previous connection are not sent on the new one.
             self.outbox.clear();
+            self.stop_closing();
             self.bound = true;
         }
         let next = (self.config.flow == FlowType::Recoverable).then_some(self.next_out);
@@ -503,6 +541,23 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
     /// True while a transport binding is live (not closed, not lost).
     pub fn is_bound(&self) -> bool {
         self.bound
+    }
+
+    /// How bindings end on the wire (from [`SessionConfig::termination`]).
+    pub fn termination(&self) -> Termination {
+        self.termination
+    }
+
+    /// Sets how the next binding ends: call before [`handle_connected`](Self::handle_connected)
+    /// when the next connection uses another transport (the acceptor does it per connection).
+    pub fn set_termination(&mut self, termination: Termination) {
+        self.termination = termination;
+    }
+
+    /// True while our Terminate is out and the peer's answer is awaited (TCP): the binding is
+    /// over, [`Transmit::Close`] follows the answer or the timeout.
+    pub fn is_closing(&self) -> bool {
+        self.closing.is_some()
     }
 
     /// True when a frame is waiting for [`Session::poll_transmit`] (or a replay batch is due).
@@ -589,6 +644,7 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
         match self.state {
             SessionState::Idle | SessionState::Negotiating => {
                 self.outbox.clear();
+                self.stop_closing();
                 self.bound = true;
                 self.send_negotiate(now);
             }
@@ -596,6 +652,7 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
             | SessionState::NotEstablished
             | SessionState::Establishing => {
                 self.outbox.clear();
+                self.stop_closing();
                 self.bound = true;
                 self.send_establish(now);
             }
@@ -606,6 +663,7 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
     /// The transport is gone (with or without a Close). The session survives for
     /// re-establishment unless it is finalized or rejected.
     pub fn handle_disconnected(&mut self, _now: u64) {
+        self.stop_closing();
         if self.bound {
             self.unbind();
             self.push_event(Event::Terminated(TerminateReason::TransportLost), true);
@@ -622,6 +680,21 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
 
     /// One inbound WebSocket message.
     pub fn handle_frame(&mut self, now: u64, frame: &[u8], kind: FrameKind) {
+        self.latest_now = self.latest_now.max(now);
+        if let Some(reason) = self.closing {
+            // Our Terminate is out: only the peer's Terminate matters now.
+            let answered = matches!(
+                self.encoding.decode(frame, kind),
+                Ok(Inbound::Fixp(FixpMessage::Terminate { .. }))
+            );
+            if answered {
+                self.stop_closing();
+                self.queue_close(&reason);
+            } else {
+                self.push_event(Event::ViolationIgnored(Violation::FrameAfterClose), false);
+            }
+            return;
+        }
         if !self.bound {
             self.push_event(Event::ViolationIgnored(Violation::FrameAfterClose), false);
             return;
@@ -643,6 +716,16 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
 
     /// Timers: heartbeats, peer lapse, handshake retries.
     pub fn handle_timeout(&mut self, now: u64) {
+        self.latest_now = self.latest_now.max(now);
+        if let (Some(reason), Some(deadline)) =
+            (self.closing, self.timers[Timer::TerminateWait as usize])
+        {
+            if now >= deadline {
+                // The peer never answered our Terminate: close anyway (digest §4.4).
+                self.stop_closing();
+                self.queue_close(&reason);
+            }
+        }
         if let Some(deadline) = self.timers[Timer::Handshake as usize] {
             if now >= deadline {
                 self.timers[Timer::Handshake as usize] = None;
@@ -694,6 +777,7 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
     /// Sends one application message (already encoded). Returns its sequence number (0 on an
     /// Unsequenced flow). A Sequence goes first when the numbering needs stating.
     pub fn send(&mut self, now: u64, message: &[u8]) -> Result<u64, SendError> {
+        self.latest_now = self.latest_now.max(now);
         if self.state != SessionState::Established || !self.bound {
             return Err(SendError::NotEstablished);
         }
@@ -744,32 +828,79 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
         }
     }
 
-    /// Ends the binding with a WebSocket Close carrying `reason` (Close replaces Terminate).
-    /// With [`TerminateReason::Finished`] the session is finalized; otherwise it can be
-    /// re-established.
-    pub fn terminate(&mut self, _now: u64, reason: TerminateReason) {
+    /// Ends the binding for `reason`, as the session's [`Termination`] says: a WebSocket
+    /// Close (Close replaces Terminate), or FIXP Terminate followed, once the peer answers or
+    /// the timeout passes, by [`Transmit::Close`]. With [`TerminateReason::Finished`] the
+    /// session is finalized; otherwise it can be re-established.
+    pub fn terminate(&mut self, now: u64, reason: TerminateReason) {
+        self.end_binding(now, reason, false);
+    }
+
+    // ----- internals: outputs -----
+
+    /// Ends the binding; `answering` when the peer's Terminate started it.
+    fn end_binding(&mut self, now: u64, reason: TerminateReason, answering: bool) {
         if !self.bound {
             return;
         }
-        let text = close_reason(&reason);
-        let close = OutMeta::Close(reason.close_code());
-        let reserve = self.outbox.free() == 0;
-        if reserve {
-            // No room for the Close: drop the pending frames, the binding is ending anyway.
-            self.outbox.clear();
-        }
-        let _ = self
-            .outbox
-            .push(close, text.bytes.get(..text.len).unwrap_or(&[]));
+        let wait = match self.termination {
+            Termination::WebSocketClose => {
+                self.queue_close(&reason);
+                None
+            }
+            Termination::FixpTerminate { timeout_ms } => {
+                if self.outbox.free() < 2 {
+                    // No room for Terminate and Close: drop the pending frames, the binding
+                    // is ending anyway.
+                    self.outbox.clear();
+                }
+                let kind = self.encoding.frame_kind();
+                let (encoding, id) = (&mut self.encoding, self.session_id);
+                let sent = matches!(
+                    self.outbox.push_with(OutMeta::Frame(kind), |slot| {
+                        encode_terminate(encoding, id, &reason, slot)
+                    }),
+                    Ok(Ok(()))
+                );
+                if answering || !sent {
+                    self.queue_close(&reason);
+                    None
+                } else {
+                    Some(now.saturating_add(u64::from(timeout_ms) * NS_PER_MS))
+                }
+            }
+        };
         self.unbind();
-        if reason == TerminateReason::Finished {
+        if let Some(deadline) = wait {
+            self.closing = Some(reason);
+            self.timers[Timer::TerminateWait as usize] = Some(deadline);
+        }
+        if reason == TerminateReason::Finished && self.state != SessionState::Finalized {
             self.set_state(SessionState::Finalized);
             self.push_event(Event::Finalized, true);
         }
         self.push_event(Event::Terminated(reason), true);
     }
 
-    // ----- internals: outputs -----
+    /// Queues the Close that ends the transport (the WebSocket Close, or after a Terminate
+    /// "close the transport now").
+    fn queue_close(&mut self, reason: &TerminateReason) {
+        let text = close_reason(reason);
+        if self.outbox.free() == 0 {
+            // No room for the Close: drop the pending frames, the binding is ending anyway.
+            self.outbox.clear();
+        }
+        let _ = self.outbox.push(
+            OutMeta::Close(reason.close_code()),
+            text.bytes.get(..text.len).unwrap_or(&[]),
+        );
+    }
+
+    /// Stops waiting for the peer's Terminate.
+    fn stop_closing(&mut self) {
+        self.closing = None;
+        self.timers[Timer::TerminateWait as usize] = None;
+    }
 
     fn next_timestamp(&mut self, now: u64) -> u64 {
         let ts = now.max(self.last_timestamp + 1);
@@ -859,17 +990,17 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
         self.request_timestamp = ts;
         let id = self.session_id;
         let flow = self.config.flow;
-        let credentials = std::mem::take(&mut self.config.credentials);
+        let mut credentials = [0u8; MAX_CREDENTIALS_LEN];
+        let len = (self.config.credentials).write(AuthMessage::Negotiate, id, ts, &mut credentials);
         self.push_msg(
             now,
             &FixpMessage::Negotiate {
                 session_id: id,
                 timestamp: ts,
                 client_flow: flow,
-                credentials: &credentials,
+                credentials: credentials.get(..len).unwrap_or(&[]),
             },
         );
-        self.config.credentials = credentials;
         self.timers[Timer::Handshake as usize] =
             Some(now + u64::from(self.config.handshake_timeout_ms) * NS_PER_MS);
         self.set_state(SessionState::Negotiating);
@@ -881,7 +1012,12 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
         let id = self.session_id;
         let next = (self.config.flow == FlowType::Recoverable).then_some(self.next_out);
         let keepalive = self.config.keepalive_interval_ms;
-        let credentials = std::mem::take(&mut self.config.credentials);
+        let message = AuthMessage::Establish {
+            keepalive_interval_ms: keepalive,
+            next_seq_no: next,
+        };
+        let mut credentials = [0u8; MAX_CREDENTIALS_LEN];
+        let len = (self.config.credentials).write(message, id, ts, &mut credentials);
         self.push_msg(
             now,
             &FixpMessage::Establish {
@@ -889,10 +1025,9 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
                 timestamp: ts,
                 keepalive_interval: keepalive,
                 next_seq_no: next,
-                credentials: &credentials,
+                credentials: credentials.get(..len).unwrap_or(&[]),
             },
         );
-        self.config.credentials = credentials;
         self.timers[Timer::Handshake as usize] =
             Some(now + u64::from(self.config.handshake_timeout_ms) * NS_PER_MS);
         self.set_state(SessionState::Establishing);
@@ -962,7 +1097,7 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
         let Some(mut replay) = self.replay else {
             return;
         };
-        let now = self.last_timestamp;
+        let now = self.latest_now.max(self.last_timestamp);
         if replay.header_needed {
             let id = self.session_id;
             let count = u32::try_from(replay.end - replay.next).unwrap_or(u32::MAX);
@@ -1129,7 +1264,7 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
     }
 
     fn on_terminate(&mut self, now: u64, code: TerminationCode) {
-        // Answer a (non-WebSocket) Terminate with a Close; Terminate itself is never sent.
+        // Answered with a Close (WebSocket) or with our own Terminate, then Close (TCP).
         // `Finished` is only a clean end once both flows are finalized (spec usage example
         // "Terminate before finalization": answered UnspecifiedError, Logical Flow Interrupted).
         let both_finalized = self.finished_sending.is_some()
@@ -1141,7 +1276,7 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
             TerminationCode::Finished => TerminateReason::FlowInterrupted,
             other => TerminateReason::PeerTerminated(other),
         };
-        self.terminate(now, reason);
+        self.end_binding(now, reason, true);
     }
 
     fn on_established_msg(&mut self, now: u64, msg: In, frame: &[u8]) {

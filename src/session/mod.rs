@@ -34,7 +34,10 @@
 //!   the spec leaves undefined; the acceptor's range rejects it by default) disables this.
 //! - A8: Close replaces Terminate: 1000 finished/unbind, 1002 protocol violation (and
 //!   timeout), 1008 refused, 1011 internal; reason `"TerminationCode: text"`, ≤ 123 bytes. A
-//!   received Terminate is answered with a Close; Terminate is never sent.
+//!   received Terminate is answered with a Close; Terminate is never sent. That is
+//!   [`Termination::WebSocketClose`]; over TCP ([`Termination::FixpTerminate`], digest §4.4)
+//!   Terminate(code, reason) is sent and the peer's answer awaited (bounded) before the
+//!   transport is closed, and a received Terminate is answered with a Terminate.
 //! - A17: live messages that arrive while a Recoverable gap is recovered are queued (bounded
 //!   by `recovery_capacity`; overflow closes the binding) and delivered in order after it.
 //! - A RetransmitReject for our request means the range is lost: reported as
@@ -47,19 +50,24 @@
 //!   derive a new UUID v4 from the old one (splitmix64), as the session has no RNG.
 
 mod acceptor;
+pub mod auth;
 mod core;
+mod fixed_map;
+pub mod limits;
 pub mod memory;
 mod ring;
 pub mod store;
 mod types;
 
-pub use acceptor::{
-    AcceptAll, Acceptor, AcceptorConfig, AuthDecision, Authenticator, ConnectionId, RestoreError,
+pub use acceptor::{Acceptor, AcceptorConfig, ConnectionId, RestoreError};
+pub use auth::{
+    AcceptAll, AuthDecision, AuthFailure, AuthMessage, AuthRequest, Authenticator,
+    ClientCredentials, PeerIdentity,
 };
 pub use core::Session;
 pub use memory::MemoryStore;
 pub use store::{RetransmitStore, StoreError};
 pub use types::{
-    Event, Role, SendError, SessionConfig, SessionState, SessionStatus, TerminateReason, Transmit,
-    Violation, MAX_CLOSE_REASON,
+    Event, Role, SendError, SessionConfig, SessionState, SessionStatus, TerminateReason,
+    Termination, Transmit, Violation, MAX_CLOSE_REASON,
 };

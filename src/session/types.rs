@@ -7,6 +7,7 @@ use crate::codec::fixp::{
     TerminationCode,
 };
 use crate::codec::{DecodeError, FrameKind};
+use crate::session::auth::ClientCredentials;
 use crate::session::store::StoreError;
 
 /// Nanoseconds per millisecond.
@@ -27,6 +28,11 @@ pub struct SessionConfig {
     pub lapse_multiple: u32,
     /// How long a client waits for a NegotiationResponse or EstablishmentAck before retrying.
     pub handshake_timeout_ms: u32,
+    /// How a binding ends on the wire: WebSocket Close, or FIXP Terminate over TCP. An
+    /// [`crate::session::Acceptor`] overrides it per connection
+    /// ([`crate::session::Acceptor::set_termination`]); a client changes it with
+    /// [`crate::session::Session::set_termination`] before connecting over another transport.
+    pub termination: Termination,
     /// Largest RetransmitRequest count we answer (and ask for): above it,
     /// `RequestLimitExceeded`.
     pub retransmit_request_limit: u32,
@@ -40,8 +46,8 @@ pub struct SessionConfig {
     pub event_capacity: usize,
     /// Live messages held back while a gap of a Recoverable inbound flow is recovered.
     pub recovery_capacity: usize,
-    /// Credentials a client sends in Negotiate and Establish (empty: none).
-    pub credentials: Vec<u8>,
+    /// What a client puts in the Credentials of Negotiate and Establish (signed when written).
+    pub credentials: ClientCredentials,
 }
 
 impl Default for SessionConfig {
@@ -51,15 +57,36 @@ impl Default for SessionConfig {
             keepalive_interval_ms: 2000,
             lapse_multiple: 2,
             handshake_timeout_ms: 2000,
+            termination: Termination::WebSocketClose,
             retransmit_request_limit: 2500,
             retransmit_batch: 64,
             max_frame_len: 1024,
             outbox_capacity: 1024,
             event_capacity: 1024,
             recovery_capacity: 1024,
-            credentials: Vec::new(),
+            credentials: ClientCredentials::None,
         }
     }
+}
+
+/// How a binding ends on the wire (digest §4.4 and A8).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Termination {
+    /// WebSocket: Close replaces Terminate. Ending a binding queues [`Transmit::Close`] with
+    /// the RFC 6455 code and `"TerminationCode: reason"`; a received Terminate is answered
+    /// with a Close; Terminate is never sent.
+    #[default]
+    WebSocketClose,
+    /// A stream transport without a close frame (TCP with SOFH): ending a binding queues
+    /// FIXP `Terminate(code, reason)`, then waits for the peer's Terminate, at most
+    /// `timeout_ms`, before [`Transmit::Close`] ("close the transport now"). A received
+    /// Terminate is answered with our Terminate, then `Transmit::Close` at once. Frames that
+    /// arrive while we wait are ignored ([`Event::ViolationIgnored`]).
+    FixpTerminate {
+        /// How long we wait for the peer's answering Terminate (the spec: at most one
+        /// keepalive interval).
+        timeout_ms: u32,
+    },
 }
 
 /// Which end of the session this is.
@@ -102,7 +129,10 @@ pub enum Transmit<'a> {
         /// The frame type.
         kind: FrameKind,
     },
-    /// A WebSocket Close (it replaces FIXP Terminate); nothing may be sent after it.
+    /// End of the binding's transport; nothing may be sent after it. With
+    /// [`Termination::WebSocketClose`] it is the WebSocket Close that replaces FIXP Terminate;
+    /// with [`Termination::FixpTerminate`] our Terminate went out before it and it means
+    /// "close the transport now" (code and reason are then for local reports only).
     Close {
         /// RFC 6455 status code.
         code: u16,

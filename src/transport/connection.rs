@@ -19,7 +19,7 @@ use tungstenite::protocol::frame::Utf8Bytes;
 use tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tungstenite::{ClientRequestBuilder, Message, WebSocket};
 
-use super::stream::{TlsStream, WsStream};
+use super::stream::{connect_finished, TlsStream, WsStream};
 use super::subprotocol::{self, Subprotocol};
 use super::{
     CloseReport, ConnStats, ReadStatus, SendStatus, TransportError, WsOptions, CLOSE_INVALID_UTF8,
@@ -108,7 +108,8 @@ pub struct ClientTarget {
     pub addr: SocketAddr,
     /// The host name for the `Host` header and TLS server-name check (e.g. `localhost`).
     pub host: String,
-    /// TLS configuration; `None` for plain `ws://`.
+    /// TLS configuration; `None` for plain `ws://` (or `tcp://`, which [`super::SofhConnection`]
+    /// accepts only with `SofhOptions::allow_plain_tcp`).
     pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
@@ -280,16 +281,9 @@ impl WsConnection {
         socket: TcpStream,
         target: ClientTarget,
     ) -> Result<HandshakeProgress, TransportError> {
-        if let Some(error) = socket.take_error()? {
-            self.state = State::Closed;
-            return Err(TransportError::Connect(error));
-        }
-        match socket.peer_addr() {
-            Ok(_) => {}
-            Err(e)
-                if e.kind() == io::ErrorKind::NotConnected
-                    || e.kind() == io::ErrorKind::WouldBlock =>
-            {
+        match connect_finished(&socket) {
+            Ok(true) => {}
+            Ok(false) => {
                 self.state = State::Connecting { socket, target };
                 return Ok(HandshakeProgress::InProgress);
             }
@@ -447,6 +441,20 @@ impl WsConnection {
         match &self.state {
             State::Open(ws) | State::Draining(ws) => ws.get_ref().tls_version(),
             _ => None,
+        }
+    }
+
+    /// The names of the peer's verified TLS certificate, once open: `Ok(None)` for a plain
+    /// connection or a peer without a certificate (the server's is always there for a
+    /// client). The engine hands a server-side connection's identity to the acceptor.
+    pub fn peer_identity(&self) -> Result<Option<crate::session::PeerIdentity>, TransportError> {
+        match &self.state {
+            State::Open(ws) | State::Draining(ws) => ws
+                .get_ref()
+                .peer_certificates()
+                .map(super::tls::peer_identity)
+                .transpose(),
+            _ => Ok(None),
         }
     }
 

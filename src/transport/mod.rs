@@ -1,9 +1,15 @@
-//! The transport: non-blocking TLS WebSocket over mio, rustls and tungstenite.
+//! The transport: non-blocking TLS WebSocket over mio, rustls and tungstenite, and FIXP over
+//! TCP (TLS by default) with SOFH framing.
 //!
 //! Owns: sockets, the TLS adapter, TLS configs, the WebSocket handshakes (driven by readiness),
-//! subprotocol negotiation, frame size limits, outbound back-pressure and the closing handshake.
-//! May not touch: FIXP rules (sessions, sequence numbers, heartbeats) or message encodings; it
-//! moves whole WebSocket messages as borrowed bytes tagged with a [`FrameKind`].
+//! subprotocol negotiation, SOFH framing, frame size limits, outbound back-pressure and the
+//! closing handshake. May not touch: FIXP rules (sessions, sequence numbers, heartbeats) or
+//! message encodings; it moves whole messages as borrowed bytes tagged with a [`FrameKind`].
+//!
+//! Two connection types with the same methods: [`WsConnection`] (one FIXP message per
+//! WebSocket message) and [`SofhConnection`] (one per SOFH frame on a TCP stream; there is no
+//! close frame, the session's Terminate exchange ends a binding), each with its listener
+//! ([`WsListener`], [`SofhListener`]).
 //!
 //! A connection is a [`WsConnection`]: register it once with a mio `Poll`, call
 //! [`WsConnection::poll_handshake`] on events until it is open, then
@@ -17,13 +23,18 @@ mod connection;
 mod listener;
 mod stream;
 mod subprotocol;
+mod tcp;
 mod tls;
 
 pub use connection::{ClientTarget, HandshakeProgress, UpgradeRefusal, WsConnection};
-pub use listener::{ListenerStats, WsListener};
+pub use listener::{AcceptedConnection, Listener, ListenerStats, SofhListener, WsListener};
 pub use stream::{TlsStream, WsStream};
 pub use subprotocol::{choose as choose_subprotocol, Subprotocol, WireEncoding};
-pub use tls::{client_config_from_ca_file, client_config_from_ca_pem, ServerIdentity};
+pub use tcp::{encoding_type, FramingFault, SofhConnection, SofhOptions};
+pub use tls::{
+    client_config_from_ca_file, client_config_from_ca_pem, client_config_with_roots, peer_identity,
+    CaCertificates, CertificateAuthority, ClientAuth, ServerIdentity, TrustRoots,
+};
 
 use std::io;
 
@@ -119,12 +130,15 @@ pub struct ConnStats {
     pub control_in: u64,
     /// Sends refused because the backlog was full.
     pub backpressure: u64,
-    /// Connections failed with 1009 for an oversized message.
+    /// Connections failed with 1009 for an oversized message (SOFH: an oversized length).
     pub oversized_closed: u64,
     /// Connections failed with 1007 for a text frame that is not UTF-8.
     pub invalid_utf8_closed: u64,
-    /// Connections failed with 1002 for another protocol violation.
+    /// Connections failed with 1002 for another protocol violation (SOFH: a length below the
+    /// header, or a peer that closed mid-frame).
     pub protocol_closed: u64,
+    /// SOFH connections failed for a frame of another encoding type than the connection's.
+    pub encoding_closed: u64,
 }
 
 /// Transport failures.
@@ -168,6 +182,17 @@ pub enum TransportError {
     /// A text frame was requested for bytes that are not UTF-8.
     #[error("payload for a text frame is not UTF-8")]
     NotUtf8,
+    /// Plain TCP was asked for without [`SofhOptions::allow_plain_tcp`] (TLS is the default).
+    #[error("plain TCP refused: give a TLS config or set SofhOptions::allow_plain_tcp")]
+    PlainTcpNotAllowed,
+    /// A message larger than the connection's write buffer can ever hold.
+    #[error("message of {len} bytes larger than the {max}-byte write buffer")]
+    MessageTooLarge {
+        /// The message length.
+        len: usize,
+        /// The most the buffer holds.
+        max: usize,
+    },
     /// Another I/O error.
     #[error("I/O: {0}")]
     Io(#[from] io::Error),

@@ -1,5 +1,6 @@
-//! The byte stream tungstenite runs over: a non-blocking mio `TcpStream`, plain (`ws://`) or
-//! wrapped in a rustls connection (`wss://`).
+//! The byte stream tungstenite (and the SOFH framing of [`super::SofhConnection`]) runs over: a
+//! non-blocking mio `TcpStream`, plain (`ws://`, `tcp://`) or wrapped in a rustls connection
+//! (`wss://`, `tcp+tls://`).
 //!
 //! Adapter rules (each one fixes an observed failure, see the notes on the transport):
 //! - `read` takes buffered plaintext first, and only then pulls TLS records from the socket;
@@ -34,6 +35,29 @@ impl TlsStream {
     /// Wraps a connected socket.
     pub fn new(tls: rustls::Connection, socket: TcpStream) -> Self {
         Self { tls, socket }
+    }
+
+    /// Drives the TLS handshake as far as the socket allows: true once it is complete (its
+    /// last flight may still wait in rustls for [`Write::flush`]). A TLS error sends rustls'
+    /// alert and is `InvalidData`; a peer that closes mid-handshake is `UnexpectedEof`.
+    pub(crate) fn handshake(&mut self) -> io::Result<bool> {
+        loop {
+            self.push_tls()?;
+            if !self.tls.is_handshaking() {
+                return Ok(true);
+            }
+            match self.tls.read_tls(&mut self.socket) {
+                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok(_) => {
+                    if let Err(error) = self.tls.process_new_packets() {
+                        let _ = self.push_tls();
+                        return Err(io::Error::new(io::ErrorKind::InvalidData, error));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Pushes pending TLS records to the socket until it would block or nothing is left.
@@ -102,6 +126,23 @@ impl Write for TlsStream {
     }
 }
 
+/// Whether a non-blocking connect on `socket` has completed: `Ok(false)` while it is still
+/// under way, `Err` with the reason it failed.
+pub(crate) fn connect_finished(socket: &TcpStream) -> io::Result<bool> {
+    if let Some(error) = socket.take_error()? {
+        return Err(error);
+    }
+    match socket.peer_addr() {
+        Ok(_) => Ok(true),
+        Err(e)
+            if e.kind() == io::ErrorKind::NotConnected || e.kind() == io::ErrorKind::WouldBlock =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 impl WsStream {
     /// The TCP socket underneath.
     pub fn socket(&self) -> &TcpStream {
@@ -126,6 +167,15 @@ impl WsStream {
             let _ = t.push_tls();
         }
         let _ = self.socket().shutdown(Shutdown::Write);
+    }
+
+    /// The peer's verified certificate chain (leaf first), if this is a TLS stream past its
+    /// handshake and the peer presented one.
+    pub fn peer_certificates(&self) -> Option<&[rustls::pki_types::CertificateDer<'static>]> {
+        match self {
+            WsStream::Plain(_) => None,
+            WsStream::Tls(t) => t.tls.peer_certificates(),
+        }
     }
 
     /// The negotiated TLS protocol version, if this is a TLS stream past its handshake.

@@ -3,12 +3,12 @@
 #![allow(dead_code)]
 
 use fixp_ws::codec::fixp::{
-    EstablishmentRejectCode, FlowType, NegotiationRejectCode, RetransmitRejectCode,
+    EstablishmentRejectCode, FlowType, NegotiationRejectCode, RetransmitRejectCode, TerminationCode,
 };
 use fixp_ws::codec::{Encoding, FixpMessage, FrameKind, Inbound, SessionId};
 use fixp_ws::session::{
-    AcceptAll, Acceptor, AcceptorConfig, ConnectionId, Event, MemoryStore, Session, SessionConfig,
-    Transmit,
+    AcceptAll, Acceptor, AcceptorConfig, Authenticator, ConnectionId, Event, MemoryStore, Session,
+    SessionConfig, Transmit,
 };
 
 /// The encoding the session tests run on: the project's SBE encoding.
@@ -87,6 +87,10 @@ pub enum Msg {
     },
     FinishedSending(Option<u64>),
     FinishedReceiving,
+    Terminate {
+        code: TerminationCode,
+        reason: String,
+    },
     Applied {
         from: u64,
         count: u32,
@@ -195,6 +199,10 @@ fn owned(m: FixpMessage<'_>) -> Msg {
         },
         FixpMessage::FinishedSending { last_seq_no, .. } => Msg::FinishedSending(last_seq_no),
         FixpMessage::FinishedReceiving { .. } => Msg::FinishedReceiving,
+        FixpMessage::Terminate { code, reason, .. } => Msg::Terminate {
+            code,
+            reason: String::from_utf8_lossy(reason).into_owned(),
+        },
         FixpMessage::Applied { from_seq_no, count } => Msg::Applied {
             from: from_seq_no,
             count,
@@ -305,8 +313,11 @@ pub fn sid(n: u8) -> SessionId {
 pub const MS: u64 = 1_000_000;
 
 /// The server-side test acceptor type.
-pub type TestAcceptor =
-    Acceptor<TestEncoding, MemoryStore, AcceptAll, fn(SessionId) -> (TestEncoding, MemoryStore)>;
+pub type TestAcceptor = TestAcceptorWith<AcceptAll>;
+
+/// The server-side test acceptor type with authenticator `A`.
+pub type TestAcceptorWith<A> =
+    Acceptor<TestEncoding, MemoryStore, A, fn(SessionId) -> (TestEncoding, MemoryStore)>;
 
 /// A fresh test store.
 pub fn store() -> MemoryStore {
@@ -319,12 +330,20 @@ fn factory(_: SessionId) -> (TestEncoding, MemoryStore) {
 
 /// An acceptor with `server_flow`.
 pub fn acceptor(server_flow: FlowType) -> TestAcceptor {
+    acceptor_with(server_flow, AcceptAll)
+}
+
+/// An acceptor with `server_flow` that authenticates with `authenticator`.
+pub fn acceptor_with<A: Authenticator>(
+    server_flow: FlowType,
+    authenticator: A,
+) -> TestAcceptorWith<A> {
     let mut config = AcceptorConfig::default();
     config.session.flow = server_flow;
     Acceptor::new(
         config,
         TestEncoding::new(),
-        AcceptAll,
+        authenticator,
         factory as fn(SessionId) -> (TestEncoding, MemoryStore),
     )
 }
@@ -339,11 +358,11 @@ pub fn client(flow: FlowType, id: SessionId) -> Session<TestEncoding, MemoryStor
 }
 
 /// Client + acceptor over one simulated connection; frames move only when `pump` runs.
-pub struct Pair {
+pub struct Pair<A: Authenticator = AcceptAll> {
     /// The client.
     pub client: Session<TestEncoding, MemoryStore>,
     /// The server table.
-    pub server: TestAcceptor,
+    pub server: TestAcceptorWith<A>,
     /// The current connection.
     pub conn: ConnectionId,
     /// Simulated time, ns.
@@ -354,19 +373,29 @@ pub struct Pair {
     pub server_log: Vec<Out>,
     /// Whether the connection is up.
     pub connected: bool,
+    /// The TLS client identity the server sees on the connection.
+    pub peer: Option<fixp_ws::session::PeerIdentity>,
 }
 
 impl Pair {
     /// A pair with the given flows; not yet connected.
     pub fn new(client_flow: FlowType, server_flow: FlowType) -> Self {
+        Pair::with(client(client_flow, sid(7)), acceptor(server_flow))
+    }
+}
+
+impl<A: Authenticator> Pair<A> {
+    /// A pair of this client and server; not yet connected.
+    pub fn with(client: Session<TestEncoding, MemoryStore>, server: TestAcceptorWith<A>) -> Self {
         Pair {
-            client: client(client_flow, sid(7)),
-            server: acceptor(server_flow),
+            client,
+            server,
             conn: ConnectionId(1),
             now: 1_700_000_000_000_000_000,
             client_log: Vec::new(),
             server_log: Vec::new(),
             connected: false,
+            peer: None,
         }
     }
 
@@ -397,8 +426,13 @@ impl Pair {
                         self.server.handle_disconnected(self.now, self.conn);
                     }
                     _ => {
-                        self.server
-                            .handle_frame(self.now, self.conn, &bytes, FrameKind::Binary);
+                        self.server.handle_frame_from(
+                            self.now,
+                            self.conn,
+                            self.peer.as_ref(),
+                            &bytes,
+                            FrameKind::Binary,
+                        );
                     }
                 }
             }
@@ -488,6 +522,12 @@ pub fn raw(out: &Out) -> Vec<u8> {
 fn to_fixp(m: &Msg) -> FixpMessage<'static> {
     let id = sid(0);
     match *m {
+        // Forwarded without its reason text (the message model borrows it).
+        Msg::Terminate { code, .. } => FixpMessage::Terminate {
+            session_id: id,
+            code,
+            reason: &[],
+        },
         Msg::Negotiate { id, ts, flow } => FixpMessage::Negotiate {
             session_id: id,
             timestamp: ts,

@@ -59,16 +59,25 @@ pub struct Loop {
 impl Loop {
     /// A listener on 127.0.0.1 with a fresh self-signed certificate (if `tls`).
     pub fn new(tls: bool, server_options: WsOptions) -> Self {
+        if !tls {
+            return Self::with_server_tls(None, None, server_options);
+        }
+        let identity = ServerIdentity::self_signed().expect("self-signed certificate");
+        Self::with_server_tls(
+            Some(identity.server_config().expect("server config")),
+            Some(identity.cert_pem.clone()),
+            server_options,
+        )
+    }
+
+    /// A listener on 127.0.0.1 with this server config; `cert_pem` is what [`Loop::connect`]
+    /// trusts (use [`Loop::connect_to`] for other client configs).
+    pub fn with_server_tls(
+        server_tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+        cert_pem: Option<String>,
+        server_options: WsOptions,
+    ) -> Self {
         let poll = Poll::new().expect("poll");
-        let (server_tls, cert_pem) = if tls {
-            let identity = ServerIdentity::self_signed().expect("self-signed certificate");
-            (
-                Some(identity.server_config().expect("server config")),
-                Some(identity.cert_pem.clone()),
-            )
-        } else {
-            (None, None)
-        };
         let listener = WsListener::bind(
             "127.0.0.1:0".parse().expect("addr"),
             server_tls,
@@ -97,9 +106,20 @@ impl Loop {
             .cert_pem
             .as_ref()
             .map(|pem| client_config_from_ca_pem(pem).expect("client config"));
+        self.connect_to(options, tls, "localhost")
+    }
+
+    /// Starts a client connection with this TLS config, verifying the server as `host`;
+    /// returns its index in `clients`.
+    pub fn connect_to(
+        &mut self,
+        options: &WsOptions,
+        tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+        host: &str,
+    ) -> usize {
         let target = ClientTarget {
             addr: self.addr,
-            host: "localhost".to_owned(),
+            host: host.to_owned(),
             tls,
         };
         let index = self.clients.len();

@@ -8,10 +8,16 @@
 //!   rests), or Canceled for a market remainder, which never rests;
 //! - a cancel of a resting order gives ER Canceled; of an unknown order, a cancel reject.
 //!
-//! Orders are matched by price, then by time. This is application code (the engine's strategy
-//! side), not the engine's hot path: it uses ordinary collections.
+//! Orders are matched by price, then by time, in the venue's book ([`crate::venue::book`]);
+//! this module keeps the demo's Conga-shaped view of it (i32 mantissas with exponent −2,
+//! `char[8]` symbols and client ids). Application code (the engine's strategy side), not the
+//! engine's hot path: it uses ordinary collections.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::HashMap;
+
+use crate::venue;
+use crate::venue::book::{Book, Outcome};
+use crate::venue::types::{Price, Qty};
 
 /// Buy or sell.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -126,28 +132,30 @@ pub enum Report {
     },
 }
 
-#[derive(Clone, Copy, Debug)]
-struct Resting {
-    key: OrderKey,
-    order_id: u64,
-    leaves: i32,
-    cum: i32,
-}
-
-#[derive(Default)]
-struct SymbolBook {
-    /// Bids by price; the best is the highest.
-    bids: BTreeMap<i32, VecDeque<Resting>>,
-    /// Offers by price; the best is the lowest.
-    asks: BTreeMap<i32, VecDeque<Resting>>,
-}
-
-/// The books of every symbol, with an index of resting orders for cancels.
+/// The books of every symbol (the venue's matching core, [`venue::book::Book`]), with the
+/// owner of each order for the reports.
 #[derive(Default)]
 pub struct Exchange {
-    books: HashMap<[u8; 8], SymbolBook>,
-    resting: HashMap<OrderKey, ([u8; 8], Side, i32)>,
+    books: HashMap<[u8; 8], Book>,
+    /// Resting orders: key → (symbol, exchange order id).
+    resting: HashMap<OrderKey, ([u8; 8], u64)>,
+    /// Exchange order id → key, for the resting side of each match.
+    owners: HashMap<u64, OrderKey>,
     next_order_id: u64,
+    outcome: Outcome,
+}
+
+fn venue_side(side: Side) -> venue::types::Side {
+    match side {
+        Side::Buy => venue::types::Side::Buy,
+        Side::Sell => venue::types::Side::Sell,
+    }
+}
+
+/// The book works in i64 mantissas; this exchange's prices and quantities are i32, so every
+/// value it reads back is one it put in.
+fn narrow(value: i64) -> i32 {
+    i32::try_from(value).unwrap_or(i32::MAX)
 }
 
 impl Exchange {
@@ -161,74 +169,48 @@ impl Exchange {
         self.next_order_id += 1;
         let order_id = self.next_order_id;
         let book = self.books.entry(order.symbol).or_default();
-        let opposite = match order.side {
-            Side::Buy => &mut book.asks,
-            Side::Sell => &mut book.bids,
-        };
-        let mut leaves = order.qty;
-        let mut fills = Vec::new();
-        while leaves > 0 {
-            let best = match order.side {
-                Side::Buy => opposite.keys().next().copied(),
-                Side::Sell => opposite.keys().next_back().copied(),
+        book.submit(
+            order_id,
+            venue_side(order.side),
+            order.limit.map(|p| Price(i64::from(p))),
+            Qty(i64::from(order.qty)),
+            &mut self.outcome,
+        );
+        let mut fills = Vec::with_capacity(self.outcome.matches.len());
+        for m in &self.outcome.matches {
+            let fill = Fill {
+                px: narrow(m.price.0),
+                qty: narrow(m.qty.0),
             };
-            let Some(px) = best else { break };
-            let crosses = match (order.limit, order.side) {
-                (None, _) => true,
-                (Some(limit), Side::Buy) => px <= limit,
-                (Some(limit), Side::Sell) => px >= limit,
+            fills.push(fill);
+            let done = m.resting_leaves.0 == 0;
+            let key = if done {
+                self.owners.remove(&m.resting_id)
+            } else {
+                self.owners.get(&m.resting_id).copied()
             };
-            if !crosses {
-                break;
+            let Some(key) = key else { continue };
+            if done {
+                self.resting.remove(&key);
             }
-            let Some(level) = opposite.get_mut(&px) else {
-                break;
-            };
-            while leaves > 0 {
-                let Some(head) = level.front_mut() else { break };
-                let qty = leaves.min(head.leaves);
-                leaves -= qty;
-                head.leaves -= qty;
-                head.cum += qty;
-                let fill = Fill { px, qty };
-                fills.push(fill);
-                let done = head.leaves == 0;
-                out.push(Report::Trade {
-                    key: head.key,
-                    order_id: head.order_id,
-                    fill,
-                    leaves: head.leaves,
-                    cum: head.cum,
-                    status: if done {
-                        Status::Filled
-                    } else {
-                        Status::PartiallyFilled
-                    },
-                });
-                if done {
-                    let key = head.key;
-                    level.pop_front();
-                    self.resting.remove(&key);
-                }
-            }
-            if level.is_empty() {
-                opposite.remove(&px);
-            }
-        }
-        let cum = order.qty - leaves;
-        if let (Some(limit), true) = (order.limit, leaves > 0) {
-            let same = match order.side {
-                Side::Buy => &mut book.bids,
-                Side::Sell => &mut book.asks,
-            };
-            same.entry(limit).or_default().push_back(Resting {
-                key: order.key,
-                order_id,
-                leaves,
-                cum,
+            out.push(Report::Trade {
+                key,
+                order_id: m.resting_id,
+                fill,
+                leaves: narrow(m.resting_leaves.0),
+                cum: narrow(m.resting_cum.0),
+                status: if done {
+                    Status::Filled
+                } else {
+                    Status::PartiallyFilled
+                },
             });
-            self.resting
-                .insert(order.key, (order.symbol, order.side, limit));
+        }
+        let leaves = narrow(self.outcome.leaves.0);
+        let cum = narrow(self.outcome.cum.0);
+        if self.outcome.rested {
+            self.resting.insert(order.key, (order.symbol, order_id));
+            self.owners.insert(order_id, order.key);
         }
         if fills.is_empty() && order.limit.is_some() {
             out.push(Report::New {
@@ -238,16 +220,16 @@ impl Exchange {
             });
             return;
         }
-        let status = match (leaves, order.limit) {
-            (0, _) => Status::Filled,
-            (_, Some(_)) => Status::PartiallyFilled,
-            (_, None) => Status::Canceled,
+        let status = match (cum == order.qty, order.limit) {
+            (true, _) => Status::Filled,
+            (false, Some(_)) => Status::PartiallyFilled,
+            (false, None) => Status::Canceled,
         };
         out.push(Report::Aggressor {
             key: order.key,
             order_id,
             fills,
-            leaves: if order.limit.is_some() { leaves } else { 0 },
+            leaves,
             cum,
             status,
         });
@@ -255,28 +237,16 @@ impl Exchange {
 
     /// Cancels the resting order `key`, pushing ER Canceled or a cancel reject to `out`.
     pub fn cancel(&mut self, key: OrderKey, out: &mut Vec<Report>) {
-        let Some((symbol, side, px)) = self.resting.remove(&key) else {
-            out.push(Report::CancelRejected { key });
-            return;
-        };
-        let removed = self.books.get_mut(&symbol).and_then(|book| {
-            let levels = match side {
-                Side::Buy => &mut book.bids,
-                Side::Sell => &mut book.asks,
-            };
-            let level = levels.get_mut(&px)?;
-            let at = level.iter().position(|r| r.key == key)?;
-            let resting = level.remove(at);
-            if level.is_empty() {
-                levels.remove(&px);
-            }
-            resting
+        let canceled = self.resting.remove(&key).and_then(|(symbol, order_id)| {
+            self.owners.remove(&order_id);
+            let c = self.books.get_mut(&symbol)?.cancel(order_id)?;
+            Some((order_id, c))
         });
-        match removed {
-            Some(r) => out.push(Report::Canceled {
+        match canceled {
+            Some((order_id, c)) => out.push(Report::Canceled {
                 key,
-                order_id: r.order_id,
-                cum: r.cum,
+                order_id,
+                cum: narrow(c.cum.0),
             }),
             None => out.push(Report::CancelRejected { key }),
         }
@@ -284,16 +254,12 @@ impl Exchange {
 
     /// Open quantity resting at each price on one side of a symbol, best first.
     pub fn depth(&self, symbol: [u8; 8], side: Side) -> Vec<(i32, i32)> {
-        let Some(book) = self.books.get(&symbol) else {
-            return Vec::new();
-        };
-        let sum = |(px, level): (&i32, &VecDeque<Resting>)| {
-            (*px, level.iter().map(|r| r.leaves).sum::<i32>())
-        };
-        match side {
-            Side::Buy => book.bids.iter().rev().map(sum).collect(),
-            Side::Sell => book.asks.iter().map(sum).collect(),
-        }
+        self.books.get(&symbol).map_or_else(Vec::new, |book| {
+            book.levels(venue_side(side))
+                .iter()
+                .map(|l| (narrow(l.price.0), narrow(l.qty.0)))
+                .collect()
+        })
     }
 }
 

@@ -1,0 +1,131 @@
+//! The row registry. A row is a setup function that binds its server on loopback and returns
+//! a [`Pair`](crate::runner::Pair); the runner does the rest. To add a row, write its setup
+//! (server loop + a [`Driver`](crate::runner::Driver)) and add one [`RowSpec`] to [`ROWS`].
+//!
+//! Owns: the list of rows, their names and which are floors. May not touch: threads, timing,
+//! counting or reporting (the runner and the report own those).
+
+mod fixp;
+mod tcp;
+mod websocket;
+
+use crate::runner::{Pair, Res, RunConfig};
+
+/// What a row measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Round trips (flat out or at a fixed rate): latency percentiles.
+    Latency,
+    /// One way, as fast as the sender can: messages/s confirmed by the receiver.
+    Throughput,
+}
+
+/// One entry of the registry.
+pub struct RowSpec {
+    /// The name on the command line and in every output.
+    pub name: &'static str,
+    /// What it measures.
+    pub kind: Kind,
+    /// Floors run in every run; every other row of the same kind is reported as a ratio to them.
+    pub floor: bool,
+    /// One line on what a message goes through.
+    pub about: &'static str,
+    /// Binds the server and returns both sides.
+    pub setup: fn(&RunConfig) -> Res<Pair>,
+}
+
+/// Every row, in report order (floors first).
+pub static ROWS: &[RowSpec] = &[
+    RowSpec {
+        name: "tcp",
+        kind: Kind::Latency,
+        floor: true,
+        about: "size bytes each way over mio non-blocking sockets with TCP_NODELAY",
+        setup: tcp::ping_pong,
+    },
+    RowSpec {
+        name: "ws",
+        kind: Kind::Latency,
+        floor: true,
+        about: "one binary WebSocket message each way through WsConnection (ws://)",
+        setup: websocket::ping_pong_ws,
+    },
+    RowSpec {
+        name: "wss",
+        kind: Kind::Latency,
+        floor: true,
+        about: "the same over TLS 1.3 (rustls, ring, self-signed certificate)",
+        setup: websocket::ping_pong_wss,
+    },
+    RowSpec {
+        name: "fixp-wss",
+        kind: Kind::Latency,
+        floor: false,
+        about: "client Session -> server Acceptor -> echoed as the server's own message, SBE, Recoverable, over WSS",
+        setup: fixp::ping_pong,
+    },
+    RowSpec {
+        name: "wss-oneway",
+        kind: Kind::Throughput,
+        floor: true,
+        about: "binary WebSocket messages one way over WSS, counted by the receiver",
+        setup: websocket::one_way_wss,
+    },
+    RowSpec {
+        name: "fixp-wss-oneway",
+        kind: Kind::Throughput,
+        floor: false,
+        about: "client Session -> server Acceptor, SBE, Recoverable, over WSS, counted as delivered events",
+        setup: fixp::one_way,
+    },
+];
+
+/// Old names still accepted on the command line.
+const ALIASES: &[(&str, &str)] = &[("fixp", "fixp-wss")];
+
+/// The rows to run for the names asked for (all rows when none), in registry order, with the
+/// floors of every kind asked for added.
+pub fn select(names: &[String]) -> Res<Vec<&'static RowSpec>> {
+    let mut wanted: Vec<&'static RowSpec> = Vec::new();
+    for name in names {
+        let name = ALIASES
+            .iter()
+            .find(|(alias, _)| alias == name)
+            .map_or(name.as_str(), |(_, real)| real);
+        let spec = ROWS.iter().find(|r| r.name == name).ok_or_else(|| {
+            let known: Vec<&str> = ROWS.iter().map(|r| r.name).collect();
+            format!("unknown row {name:?} (rows: {})", known.join(", "))
+        })?;
+        wanted.push(spec);
+    }
+    if names.is_empty() {
+        wanted = ROWS.iter().collect();
+    }
+    Ok(ROWS
+        .iter()
+        .filter(|r| {
+            wanted.iter().any(|w| w.name == r.name)
+                || (r.floor && r.kind == Kind::Latency)
+                || (r.floor && wanted.iter().any(|w| w.kind == r.kind))
+        })
+        .collect())
+}
+
+/// What a row's server does with each application message it is delivered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Serve {
+    /// Sends it back (as its own message, for FIXP): a latency row.
+    Echo,
+    /// Counts it as delivered: a throughput row.
+    Count,
+}
+
+/// The message of the bare rows: `size` bytes of a fixed pattern.
+fn payload(size: usize) -> Vec<u8> {
+    (0..size).map(|i| (i % 251) as u8).collect()
+}
+
+/// Turns any displayable error into the harness's error.
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
