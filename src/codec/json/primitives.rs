@@ -965,7 +965,7 @@ static SIGNED_BYTE_TEXT: [([u8; 4], u8); 256] = {
     table
 };
 
-/// Copies `src` into `dst` (same length). Up to 16 bytes take two overlapping word copies
+/// Copies `src` into `dst` (same length). Up to 32 bytes take two overlapping fixed-size copies
 /// instead of a call to `memcpy`; the writer's pieces are nearly all that short.
 #[inline(always)]
 fn small_copy(dst: &mut [u8], src: &[u8]) {
@@ -984,6 +984,7 @@ fn small_copy(dst: &mut [u8], src: &[u8]) {
         return;
     }
     match n {
+        17..=32 => ends::<16>(dst, src),
         8..=16 => ends::<8>(dst, src),
         4..=7 => ends::<4>(dst, src),
         2..=3 => ends::<2>(dst, src),
@@ -1178,12 +1179,14 @@ impl<'o> ObjectWriter<'o> {
     }
 
     /// Writes `"@type"` and closes the object; returns the length, or the size needed.
+    #[inline]
     pub(crate) fn finish(mut self, message_type: &str) -> Result<usize, EncodeError> {
         self.plain_str("@type", message_type);
         self.close()
     }
 
     /// Closes the object; returns the length, or the size needed.
+    #[inline]
     pub(crate) fn close(mut self) -> Result<usize, EncodeError> {
         self.raw(b"}");
         if self.len > self.out.len() {
@@ -1284,6 +1287,16 @@ mod tests {
             value(b"-129").int::<i8>("f"),
             Err(DecodeError::InvalidField { field: "f" })
         );
+    }
+
+    #[test]
+    fn small_copies_of_every_length_are_exact() {
+        let src: Vec<u8> = (1..=40).collect();
+        for n in 0..=40 {
+            let mut dst = vec![0u8; n];
+            small_copy(&mut dst, &src[..n]);
+            assert_eq!(dst, &src[..n]);
+        }
     }
 
     #[test]
