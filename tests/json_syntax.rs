@@ -8,6 +8,8 @@ use fixp_ws::codec::{DecodeError, Encoding, FrameKind, Inbound};
 use proptest::prelude::*;
 use serde_json::Value;
 
+mod json_support;
+
 /// What serde_json says of a frame: `Some(true)` a JSON object, `Some(false)` anything else,
 /// `None` when it refuses only a number out of `f64` range (valid JSON grammar, which we
 /// accept in members we skip).
@@ -30,25 +32,13 @@ fn ours(frame: &[u8]) -> bool {
     }
 }
 
-/// A random JSON value with strings that need escapes and non-ASCII text.
+/// A random JSON value with strings and keys that need escapes and non-ASCII text.
 fn json_value() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::from),
-        any::<i64>().prop_map(Value::from),
-        any::<u64>().prop_map(Value::from),
-        any::<f64>()
-            .prop_filter("finite", |f| f.is_finite())
-            .prop_map(Value::from),
-        "[a-z\"\\\\/\u{0}-\u{1f}é€😀 ]{0,12}".prop_map(Value::from),
-    ];
-    leaf.prop_recursive(4, 40, 6, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
-            prop::collection::btree_map("[a-z@\"\\\\é]{0,4}", inner, 0..4)
-                .prop_map(|m| Value::Object(m.into_iter().collect())),
-        ]
-    })
+    json_support::json_value(
+        "[a-z\"\\\\/\u{0}-\u{1f}é€😀 ]{0,12}",
+        "[a-z@\"\\\\é]{0,4}",
+        4,
+    )
 }
 
 /// Bytes that matter to JSON syntax, for mutations.

@@ -388,7 +388,9 @@ fn format_transact_time(ns: u64, buf: &mut [u8]) -> Option<usize> {
     let (seconds, nanos) = (ns / 1_000_000_000, (ns % 1_000_000_000) as u32);
     let (days, of_day) = (seconds / 86_400, (seconds % 86_400) as u32);
     let julian_day = i32::try_from(days + UNIX_EPOCH_JULIAN_DAY).ok()?;
-    let (year, month, day) = time::Date::from_julian_day(julian_day).ok()?.to_calendar_date();
+    let (year, month, day) = time::Date::from_julian_day(julian_day)
+        .ok()?
+        .to_calendar_date();
     let (hour, minute, second) = (of_day / 3600, of_day / 60 % 60, of_day % 60);
     // u64 nanoseconds end in 2554: the year always has four digits.
     let year = u32::try_from(year).ok()?;

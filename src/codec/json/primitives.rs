@@ -760,7 +760,8 @@ impl<'a> Value<'a> {
                         return Ok(0);
                     }
                     let value = if negative {
-                        (magnitude != 0 && magnitude <= 128).then(|| (magnitude as i32).wrapping_neg())
+                        (magnitude != 0 && magnitude <= 128)
+                            .then(|| (magnitude as i32).wrapping_neg())
                     } else {
                         (digits && magnitude <= 127).then_some(magnitude as i32)
                     };
