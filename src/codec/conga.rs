@@ -1,9 +1,13 @@
-//! Conga's order application messages: a typed, allocation-free model and its JSON form.
+//! Conga's order application messages: a typed, allocation-free model, its JSON form and its
+//! SBE form.
 //!
 //! Owns: NewOrderSingle, OrderCancelRequest, ExecutionReport (with its fills group) and
 //! OrderCancelReject as Conga's SBE schema (`data/spec/conga/orders-sbe-schema.xml`, id 100)
-//! defines them, and their Conga JSON encoding (flat object, `"@type"` anywhere, Conga's enum
-//! names). May not touch: sockets, clocks, session state, the FIXP messages.
+//! defines them, their Conga JSON keys and value forms (flat object, `"@type"` anywhere, Conga's
+//! enum names, prices, `transactTime` text), and what Conga's SBE side sends differently
+//! (`docs/interop-conga.md`). JSON syntax (scanning, writing) comes from
+//! `codec::json::primitives` (crate-private), which knows nothing of these messages. May not touch:
+//! sockets, clocks, session state, the FIXP messages.
 //!
 //! Value conventions follow the SBE schema: identifiers are `char[8]` ([`Id8`]), prices are
 //! mantissas with exponent −2 ([`Price`]), quantities are `int32`, and `transactTime` is Unix-epoch

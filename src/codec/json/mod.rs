@@ -5,7 +5,7 @@
 //! names). May not touch: sockets, clocks, session state, application messages (an object
 //! whose `@type` is not a FIXP template is handed back whole).
 //!
-//! [`primitives`] holds the JSON syntax both this encoding and the Conga order model
+//! `primitives` (crate-private) holds the JSON syntax both this encoding and the Conga order model
 //! ([`crate::codec::conga`]) use; this module only knows the FIXP keys. Decoding scans the
 //! frame once (validating all of it and keeping the spans of the FIXP keys), then converts the
 //! values the template needs; byte arrays are copied into scratch space owned by
