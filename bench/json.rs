@@ -1,5 +1,7 @@
 //! Criterion benchmarks of the JSON interop path: FIXP session messages through `JsonEncoding`
-//! and Conga order messages through `CongaMessage`, decode and encode, on the Conga examples.
+//! and Conga order messages through `CongaMessage` (and the session's classifying pass over
+//! them), decode and encode, on the Conga examples. Instruction counts of the same paths:
+//! `bash bench/json_callgrind.sh`.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use fixp_ws::codec::conga::CongaMessage;
@@ -49,6 +51,14 @@ fn orders(c: &mut Criterion) {
     for name in ["NewOrderSingle.json", "ExecutionReport-Trade.json"] {
         let frame = example("application", name);
         group.throughput(Throughput::Bytes(frame.len() as u64));
+        // The session's pass over an application frame: validated, classified, handed on.
+        let mut json = JsonEncoding::new();
+        group.bench_function(format!("classify/{name}"), |b| {
+            b.iter(|| {
+                let inbound = json.decode(black_box(&frame), FrameKind::Text);
+                matches!(inbound, Ok(Inbound::Application(_)))
+            })
+        });
         group.bench_function(format!("decode/{name}"), |b| {
             b.iter(|| CongaMessage::decode_json(black_box(&frame)))
         });

@@ -1,37 +1,15 @@
-//! Proves the JSON paths allocate nothing per message: a counting global allocator around
-//! decoding and encoding every Conga example (session and application).
+//! Proves the JSON paths allocate nothing per message: `fixp_ws::alloc_count` counts this
+//! thread's allocations while it decodes and encodes every Conga example (session and
+//! application), hostile nesting and escapes included.
 
+use fixp_ws::alloc_count::{count_on_current_thread, CountingAllocator};
 use fixp_ws::codec::conga::CongaMessage;
 use fixp_ws::codec::json::JsonEncoding;
-use fixp_ws::codec::{Encoding, FrameKind, Inbound};
-use std::alloc::{GlobalAlloc, Layout, System};
+use fixp_ws::codec::{Encoding, FixpMessage, FrameKind, Inbound};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-struct CountingAllocator;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards every call unchanged to the system allocator; only counts allocations.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as our caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as our caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
+// Counts only on the thread that measures (see `fixp_ws::alloc_count`): libtest's own threads
+// and other tests are never counted.
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
 
@@ -48,46 +26,67 @@ fn examples(kind: &str) -> Vec<Vec<u8>> {
 }
 
 #[test]
+fn the_counter_sees_allocations() {
+    let ((), count) = count_on_current_thread(|| {
+        std::hint::black_box(Vec::<u8>::with_capacity(16));
+    });
+    assert_eq!(count, 1);
+}
+
+#[test]
 fn decode_and_encode_allocate_nothing() {
     let session = examples("session");
     let application = examples("application");
     let mut enc = JsonEncoding::new();
     let mut out = vec![0u8; 4096];
-    let mut fixp_count = 0;
-    let mut app_count = 0;
-
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
-    for frame in &session {
-        let inbound = enc.decode(frame, FrameKind::Text).expect("decode");
-        let Inbound::Fixp(msg) = inbound else {
-            panic!("not a FIXP message")
-        };
-        let mut encoder = JsonEncoding::with_scratch_capacity(0);
-        let n = encoder.encode(&msg, &mut out).expect("encode");
-        assert!(n > 0);
-        fixp_count += 1;
-    }
-    for frame in &application {
-        assert!(matches!(
-            enc.decode(frame, FrameKind::Binary),
-            Ok(Inbound::Application(_))
-        ));
-        let msg = CongaMessage::decode_json(frame).expect("decode");
-        let n = msg.encode_json(&mut out).expect("encode");
-        assert!(n > 0);
-        let n = msg.encode_sbe(&mut out).expect("encode_sbe");
-        assert_eq!(CongaMessage::decode_sbe(&out[..n]), Ok(msg));
-        app_count += 1;
-    }
-    // Unknown members are skipped without allocating, however deeply they nest.
-    let nested = br#"{"@type":"Quote","legs":[{"px":[1,{"a":[[2],{"b":null}]}]}],"note":"plain"}"#;
-    assert_eq!(
-        enc.decode(nested, FrameKind::Text),
-        Ok(Inbound::Application(&nested[..]))
+    // Escapes in keys and strings, and hostile nesting: still nothing allocated.
+    let escaped =
+        br#"{"\u0040type":"Sequ\u0065nce","next\u0053eqNo":7,"note":"a\"\\\ud83d\ude00"}"#;
+    let deep = format!(
+        r#"{{"@type":"Quote","deep":{}1{}}}"#,
+        "[{\"a\":".repeat(60),
+        "}]".repeat(60)
     );
-    let after = ALLOCATIONS.load(Ordering::Relaxed);
+    let nested = br#"{"@type":"Quote","legs":[{"px":[1,{"a":[[2],{"b":null}]}]}],"note":"plain"}"#;
 
+    let ((fixp_count, app_count), allocations) = count_on_current_thread(|| {
+        let mut fixp_count = 0;
+        let mut app_count = 0;
+        for frame in &session {
+            let inbound = enc.decode(frame, FrameKind::Text).expect("decode");
+            let Inbound::Fixp(msg) = inbound else {
+                panic!("not a FIXP message")
+            };
+            // `with_scratch_capacity(0)` allocates nothing either: an empty boxed slice.
+            let mut encoder = JsonEncoding::with_scratch_capacity(0);
+            let n = encoder.encode(&msg, &mut out).expect("encode");
+            assert!(n > 0);
+            fixp_count += 1;
+        }
+        for frame in &application {
+            assert!(matches!(
+                enc.decode(frame, FrameKind::Binary),
+                Ok(Inbound::Application(_))
+            ));
+            let msg = CongaMessage::decode_json(frame).expect("decode");
+            let n = msg.encode_json(&mut out).expect("encode");
+            assert!(n > 0);
+            let n = msg.encode_sbe(&mut out).expect("encode_sbe");
+            assert_eq!(CongaMessage::decode_sbe(&out[..n]), Ok(msg));
+            app_count += 1;
+        }
+        assert_eq!(
+            enc.decode(escaped, FrameKind::Text),
+            Ok(Inbound::Fixp(FixpMessage::Sequence { next_seq_no: 7 }))
+        );
+        for frame in [&nested[..], deep.as_bytes()] {
+            assert_eq!(
+                enc.decode(frame, FrameKind::Text),
+                Ok(Inbound::Application(frame))
+            );
+        }
+        (fixp_count, app_count)
+    });
     assert_eq!((fixp_count, app_count), (13, 5));
-    // `with_scratch_capacity(0)` allocates nothing either: an empty boxed slice.
-    assert_eq!(after - before, 0, "allocations on the JSON paths");
+    assert_eq!(allocations, 0, "allocations on the JSON paths");
 }

@@ -12,6 +12,8 @@ use rand::SeedableRng;
 use serde_json::Value;
 use std::path::PathBuf;
 
+mod json_support;
+
 const SID: SessionId = SessionId([
     0x3f, 0x2a, 0x8c, 0x1e, 0x5b, 0x7d, 0x4e, 0x21, 0x9a, 0x10, 0xc4, 0x6e, 0x01, 0x23, 0x45, 0x67,
 ]);
@@ -809,24 +811,10 @@ proptest! {
     }
 }
 
-/// A random JSON value of any type, small.
+/// A random JSON value of any type, small, with strings that look like FIXP enum names.
 fn json_value() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::from),
-        any::<i64>().prop_map(Value::from),
-        any::<u64>().prop_map(Value::from),
-        (-1e6f64..1e6).prop_map(Value::from),
-        prop::sample::select(vec!["Idempotent", "CREDENTIALS", "OutOfRange", "", "x"])
-            .prop_map(Value::from),
-    ];
-    leaf.prop_recursive(3, 24, 6, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..18).prop_map(Value::from),
-            prop::collection::btree_map("[a-z]{1,4}", inner, 0..3)
-                .prop_map(|m| Value::Object(m.into_iter().collect())),
-        ]
-    })
+    let names = prop::sample::select(vec!["Idempotent", "CREDENTIALS", "OutOfRange", "", "x"]);
+    json_support::json_value(names.prop_map(String::from), "[a-z]{1,4}", 3)
 }
 
 proptest! {

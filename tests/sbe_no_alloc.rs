@@ -1,54 +1,18 @@
 //! Proves the SBE hot path allocates nothing: decoding and encoding every FIXP vector, and a
-//! Conga ExecutionReport with a fills group, under a counting global allocator.
+//! Conga ExecutionReport with a fills group, counted by `fixp_ws::alloc_count` on this thread.
 
+use fixp_ws::alloc_count::{count_on_current_thread, CountingAllocator};
 use fixp_ws::codec::sbe::{conga, SbeEncoding};
 use fixp_ws::codec::{Encoding, FrameKind, Inbound};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::path::PathBuf;
 
-struct CountingAllocator;
-
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-fn note_allocation() {
-    if COUNTING.with(Cell::get) {
-        ALLOCATIONS.with(|a| a.set(a.get() + 1));
-    }
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator; we only count.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note_allocation();
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as our caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note_allocation();
-        // SAFETY: same contract as our caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
+// Counts only on the thread that measures (see `fixp_ws::alloc_count`): libtest's own threads
+// and the other test in this binary are never counted.
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
 
-fn allocations_during(f: impl FnOnce()) -> usize {
-    ALLOCATIONS.with(|a| a.set(0));
-    COUNTING.with(|c| c.set(true));
-    f();
-    COUNTING.with(|c| c.set(false));
-    ALLOCATIONS.with(Cell::get)
+fn allocations_during(f: impl FnOnce()) -> u64 {
+    count_on_current_thread(f).1
 }
 
 #[test]

@@ -1,23 +1,22 @@
-//! Conga's order application messages: a typed, allocation-free model and its JSON form.
+//! Conga's order application messages: a typed, allocation-free model, its JSON form and its
+//! SBE form.
 //!
 //! Owns: NewOrderSingle, OrderCancelRequest, ExecutionReport (with its fills group) and
 //! OrderCancelReject as Conga's SBE schema (`data/spec/conga/orders-sbe-schema.xml`, id 100)
-//! defines them, and their Conga JSON encoding (flat object, `"@type"` anywhere, Conga's enum
-//! names). May not touch: sockets, clocks, session state, the FIXP messages.
+//! defines them, their Conga JSON keys and value forms (flat object, `"@type"` anywhere, Conga's
+//! enum names, prices, `transactTime` text), and what Conga's SBE side sends differently
+//! (`docs/interop-conga.md`). JSON syntax (scanning, writing) comes from
+//! `codec::json::primitives` (crate-private), which knows nothing of these messages. May not touch:
+//! sockets, clocks, session state, the FIXP messages.
 //!
 //! Value conventions follow the SBE schema: identifiers are `char[8]` ([`Id8`]), prices are
 //! mantissas with exponent −2 ([`Price`]), quantities are `int32`, and `transactTime` is Unix-epoch
 //! nanoseconds (`u64`), which JSON carries as ISO-8601 UTC text with up to nine fractional
 //! digits. JSON prices are converted from their decimal text, never through `f64`.
 
-use serde::de::{MapAccess, SeqAccess, Visitor};
-use serde::Deserialize;
-use serde_json::value::RawValue;
 use std::fmt;
 
-use super::json::{
-    parse_object, parse_str_with, parse_value, raw_object, required, ObjectWriter, Skip,
-};
+use super::json::primitives::{json_members, required, Kind, ObjectWriter, Value};
 use super::sbe::conga as sbe;
 use super::{DecodeError, EncodeError};
 
@@ -135,14 +134,16 @@ impl Id8 {
     /// The identifier for `text`, or `None` if it is longer than 8 bytes or holds anything but
     /// printable ASCII.
     pub fn new(text: &str) -> Option<Self> {
+        Self::from_text(text.as_bytes())
+    }
+
+    /// [`Id8::new`] on the text's bytes.
+    fn from_text(text: &[u8]) -> Option<Self> {
         let mut bytes = [0u8; 8];
-        if text.len() > bytes.len() || !text.bytes().all(is_id_byte) {
+        if text.len() > bytes.len() || !text.iter().copied().all(is_id_byte) {
             return None;
         }
-        bytes
-            .iter_mut()
-            .zip(text.bytes())
-            .for_each(|(dst, src)| *dst = src);
+        bytes.get_mut(..text.len())?.copy_from_slice(text);
         Some(Id8(bytes))
     }
 
@@ -160,6 +161,17 @@ impl Id8 {
     /// The SBE `char[8]` bytes (NUL-padded).
     pub fn to_wire(self) -> [u8; 8] {
         self.0
+    }
+
+    /// The identifier's bytes (printable ASCII, up to the first NUL).
+    fn text(&self) -> &[u8] {
+        let len = self.0.iter().position(|b| *b == 0).unwrap_or(self.0.len());
+        self.0.get(..len).unwrap_or(&[])
+    }
+
+    /// Writes the identifier as a JSON string member.
+    fn write_json(&self, w: &mut ObjectWriter<'_>, name: &str) {
+        w.short_str(name, &self.0);
     }
 
     /// The identifier's text.
@@ -197,7 +209,11 @@ impl Price {
     /// Parses a JSON number's text exactly (`"73.45"`, `"73.450"`, `"7345e-2"`, `"-1"`).
     /// `None` when it is not a number, needs more than two decimals, or overflows `i32`.
     pub fn from_decimal_str(text: &str) -> Option<Price> {
-        let bytes = text.as_bytes();
+        Self::from_decimal_bytes(text.as_bytes())
+    }
+
+    /// [`Price::from_decimal_str`] on the text's bytes.
+    fn from_decimal_bytes(bytes: &[u8]) -> Option<Price> {
         let mut pos = 0;
         let negative = bytes.first() == Some(&b'-');
         if negative {
@@ -286,48 +302,56 @@ impl fmt::Display for Price {
 /// fractional digits, into Unix-epoch nanoseconds. `None` for any other form, an impossible
 /// date, or a time before 1970 or beyond `u64` nanoseconds (2554).
 pub fn parse_transact_time(text: &str) -> Option<u64> {
-    let b = text.as_bytes();
-    let num = |range: std::ops::Range<usize>| -> Option<u32> {
-        let digits = b.get(range)?;
-        digits.iter().try_fold(0u32, |acc, d| {
-            d.is_ascii_digit().then(|| acc * 10 + u32::from(d - b'0'))
-        })
+    parse_transact_time_bytes(text.as_bytes())
+}
+
+/// [`parse_transact_time`] on the text's bytes.
+fn parse_transact_time_bytes(text: &[u8]) -> Option<u64> {
+    /// Julian day number of 1970-01-01.
+    const UNIX_EPOCH_JULIAN_DAY: i64 = 2_440_588;
+    let (head, rest) = text.split_first_chunk::<19>()?;
+    let pair = |at: usize| -> Option<u32> {
+        let (tens, ones) = (head[at].wrapping_sub(b'0'), head[at + 1].wrapping_sub(b'0'));
+        (tens < 10 && ones < 10).then(|| u32::from(tens) * 10 + u32::from(ones))
     };
-    let sep = |i: usize, c: u8| b.get(i) == Some(&c);
-    if !(sep(4, b'-') && sep(7, b'-') && sep(10, b'T') && sep(13, b':') && sep(16, b':')) {
+    if [head[4], head[7], head[10], head[13], head[16]] != *b"--T::" {
         return None;
     }
-    let year = i32::try_from(num(0..4)?).ok()?;
-    let month = time::Month::try_from(u8::try_from(num(5..7)?).ok()?).ok()?;
-    let day = u8::try_from(num(8..10)?).ok()?;
-    let hour = u8::try_from(num(11..13)?).ok()?;
-    let minute = u8::try_from(num(14..16)?).ok()?;
-    let second = u8::try_from(num(17..19)?).ok()?;
+    let year = i32::try_from(pair(0)? * 100 + pair(2)?).ok()?;
+    let month = time::Month::try_from(u8::try_from(pair(5)?).ok()?).ok()?;
+    let day = u8::try_from(pair(8)?).ok()?;
+    let (hour, minute, second) = (pair(11)?, pair(14)?, pair(17)?);
+    if hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
     let mut nanos = 0u32;
-    let mut pos = 19;
-    if sep(pos, b'.') {
-        pos += 1;
-        let start = pos;
-        while let Some(d) = b.get(pos).filter(|d| d.is_ascii_digit()) {
-            if pos - start == 9 {
+    let rest = match rest.split_first() {
+        Some((b'.', fraction)) => {
+            let count = fraction.iter().take_while(|d| d.is_ascii_digit()).count();
+            if count == 0 || count > 9 {
                 return None;
             }
-            nanos = nanos * 10 + u32::from(d - b'0');
-            pos += 1;
+            for d in fraction.get(..count)? {
+                nanos = nanos * 10 + u32::from(d - b'0');
+            }
+            nanos *= 10u32.pow(u32::try_from(9 - count).ok()?);
+            fraction.get(count..)?
         }
-        let count = pos - start;
-        if count == 0 {
-            return None;
-        }
-        nanos *= 10u32.pow(u32::try_from(9 - count).ok()?);
-    }
-    if !sep(pos, b'Z') || pos + 1 != b.len() {
+        _ => rest,
+    };
+    if rest != b"Z" {
         return None;
     }
-    let date = time::Date::from_calendar_date(year, month, day).ok()?;
-    let time = time::Time::from_hms_nano(hour, minute, second, nanos).ok()?;
-    let ns = time::UtcDateTime::new(date, time).unix_timestamp_nanos();
-    u64::try_from(ns).ok()
+    let days = i64::from(
+        time::Date::from_calendar_date(year, month, day)
+            .ok()?
+            .to_julian_day(),
+    ) - UNIX_EPOCH_JULIAN_DAY;
+    let seconds = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
+    u64::try_from(seconds)
+        .ok()?
+        .checked_mul(1_000_000_000)?
+        .checked_add(u64::from(nanos))
 }
 
 /// Writes Unix-epoch nanoseconds as Conga (Java `Instant.toString`) does: ISO-8601 UTC with
@@ -343,73 +367,87 @@ pub fn write_transact_time(ns: u64, out: &mut impl fmt::Write) -> fmt::Result {
 /// Longest `transactTime` text: `2018-06-01T14:30:00.123456789Z`.
 const TRANSACT_TIME_MAX_LEN: usize = 30;
 
-/// Formats like [`write_transact_time`] into `buf` without `fmt` machinery; returns the length.
-fn format_transact_time(ns: u64, buf: &mut [u8; TRANSACT_TIME_MAX_LEN]) -> Option<usize> {
-    /// Writes `value` as exactly `width` decimal digits at `pos`.
-    fn digits(buf: &mut [u8], pos: usize, width: usize, mut value: u32) -> Option<usize> {
-        for slot in buf.get_mut(pos..pos + width)?.iter_mut().rev() {
-            *slot = b'0' + (value % 10) as u8;
-            value /= 10;
-        }
-        Some(pos + width)
+/// `"00"` to `"99"`.
+static TWO_DIGITS: [[u8; 2]; 100] = {
+    let mut table = [[0u8; 2]; 100];
+    let mut i = 0;
+    while i < 100 {
+        table[i] = [b'0' + (i / 10) as u8, b'0' + (i % 10) as u8];
+        i += 1;
     }
-    let t = time::UtcDateTime::from_unix_timestamp_nanos(i128::from(ns)).ok()?;
+    table
+};
+
+/// Formats like [`write_transact_time`] into the front of `buf` without `fmt` machinery;
+/// returns the length (`None` if `buf` is too short).
+fn format_transact_time(ns: u64, buf: &mut [u8]) -> Option<usize> {
+    /// Writes `value` (below 100) as two digits at `pos`.
+    fn pair(buf: &mut [u8], pos: usize, value: u32) -> Option<()> {
+        let digits = TWO_DIGITS.get(usize::try_from(value).ok()?)?;
+        buf.get_mut(pos..pos + 2)?.copy_from_slice(digits);
+        Some(())
+    }
+    /// Julian day number of 1970-01-01.
+    const UNIX_EPOCH_JULIAN_DAY: u64 = 2_440_588;
+    let (seconds, nanos) = (ns / 1_000_000_000, (ns % 1_000_000_000) as u32);
+    let (days, of_day) = (seconds / 86_400, (seconds % 86_400) as u32);
+    let julian_day = i32::try_from(days + UNIX_EPOCH_JULIAN_DAY).ok()?;
+    let (year, month, day) = time::Date::from_julian_day(julian_day)
+        .ok()?
+        .to_calendar_date();
+    let (hour, minute, second) = (of_day / 3600, of_day / 60 % 60, of_day % 60);
     // u64 nanoseconds end in 2554: the year always has four digits.
-    let mut pos = digits(buf, 0, 4, u32::try_from(t.year()).ok()?)?;
-    for (sep, value) in [
-        (b'-', u8::from(t.month())),
-        (b'-', t.day()),
-        (b'T', t.hour()),
-        (b':', t.minute()),
-        (b':', t.second()),
-    ] {
-        *buf.get_mut(pos)? = sep;
-        pos = digits(buf, pos + 1, 2, value.into())?;
-    }
-    let nanos = t.nanosecond();
-    let (width, fraction) = match nanos {
-        0 => (0, 0),
-        n if n % 1_000_000 == 0 => (3, n / 1_000_000),
-        n if n % 1_000 == 0 => (6, n / 1_000),
-        n => (9, n),
+    let year = u32::try_from(year).ok()?;
+    let out = buf.get_mut(..20)?;
+    out.copy_from_slice(b"0000-00-00T00:00:00Z");
+    pair(out, 0, year / 100)?;
+    pair(out, 2, year % 100)?;
+    pair(out, 5, u8::from(month).into())?;
+    pair(out, 8, day.into())?;
+    pair(out, 11, hour)?;
+    pair(out, 14, minute)?;
+    pair(out, 17, second)?;
+    let (groups, mut fraction) = match nanos {
+        0 => return Some(20),
+        n if n % 1_000_000 == 0 => (1, n / 1_000_000),
+        n if n % 1_000 == 0 => (2, n / 1_000),
+        n => (3, n),
     };
-    if width > 0 {
-        *buf.get_mut(pos)? = b'.';
-        pos = digits(buf, pos + 1, width, fraction)?;
+    let end = 20 + 3 * groups;
+    *buf.get_mut(19)? = b'.';
+    // Three digits per group, from the last: a pair and a single digit.
+    for group in (0..groups).rev() {
+        let at = 20 + 3 * group;
+        let three = fraction % 1000;
+        fraction /= 1000;
+        *buf.get_mut(at)? = b'0' + (three / 100) as u8;
+        pair(buf, at + 1, three % 100)?;
     }
-    *buf.get_mut(pos)? = b'Z';
-    Some(pos + 1)
+    *buf.get_mut(end)? = b'Z';
+    Some(end + 1)
+}
+
+/// Formats `"transactTime text"` (with quotes) into the front of `buf`; returns the length.
+fn format_transact_time_quoted(ns: u64, buf: &mut [u8]) -> Option<usize> {
+    *buf.first_mut()? = b'"';
+    let len = format_transact_time(ns, buf.get_mut(1..)?)?;
+    *buf.get_mut(len + 1)? = b'"';
+    Some(len + 2)
 }
 
 impl Price {
-    /// Writes the decimal text (as `Display` does) into `buf`; returns the length.
-    fn format(self, buf: &mut [u8; 16]) -> usize {
-        let mut int = itoa::Buffer::new();
-        let abs = self.0.unsigned_abs();
-        let int_text = int.format(abs / 100).as_bytes();
-        let cents = abs % 100;
-        let mut pos = 0;
-        let mut put = |b: u8| {
-            if let Some(slot) = buf.get_mut(pos) {
-                *slot = b;
-            }
-            pos += 1;
-        };
-        if self.0 < 0 {
-            put(b'-');
-        }
-        int_text.iter().for_each(|b| put(*b));
-        put(b'.');
-        put(b'0' + (cents / 10) as u8);
-        put(b'0' + (cents % 10) as u8);
-        pos
-    }
-
-    /// Writes the price as a JSON number member.
+    /// Writes the price as a JSON number: the integer part, then `.` and two digits.
     fn write_json(self, w: &mut ObjectWriter<'_>) {
-        let mut buf = [0u8; 16];
-        let len = self.format(&mut buf);
-        w.raw(buf.get(..len).unwrap_or(&[]));
+        let abs = self.0.unsigned_abs();
+        if self.0 < 0 {
+            w.raw(b"-");
+        }
+        w.integer(abs / 100);
+        let cents = TWO_DIGITS
+            .get((abs % 100) as usize)
+            .copied()
+            .unwrap_or(*b"00");
+        w.raw(&[b'.', cents[0], cents[1]]);
     }
 }
 
@@ -604,11 +642,9 @@ impl CongaMessage {
     /// ignored; `null` means absent. A missing `@type` is `MissingField`, an `@type` other than
     /// the four messages is `InvalidField`.
     pub fn decode_json(frame: &[u8]) -> Result<Self, DecodeError> {
-        let raw: RawConga<'_> = parse_object(frame)?;
-        if raw.not_an_object {
-            return Err(DecodeError::InvalidJson);
-        }
-        let known = |name: &str| {
+        let mut raw = RawConga::default();
+        raw.scan_into(frame)?;
+        let known = |name: &[u8]| {
             [
                 "NewOrderSingle",
                 "OrderCancelRequest",
@@ -616,43 +652,47 @@ impl CongaMessage {
                 "OrderCancelReject",
             ]
             .into_iter()
-            .find(|known| *known == name)
+            .find(|known| known.as_bytes() == name)
         };
-        let type_name = parse_str_with(required(raw.message_type, "@type")?, "@type", known)?;
+        let type_name = required(raw.message_type, "@type")?.with_str("@type", known)?;
         Ok(match type_name {
             "NewOrderSingle" => CongaMessage::NewOrderSingle(NewOrderSingle {
                 cl_ord_id: id(raw.cl_ord_id, "clOrdId")?,
                 symbol: id(raw.symbol, "symbol")?,
-                side: name(raw.side, "side", Side::from_name)?,
+                side: name(raw.side, "side", Side::from_name_bytes)?,
                 transact_time: transact_time(raw.transact_time)?,
                 order_qty: qty(raw.order_qty, "orderQty")?,
-                ord_type: name(raw.ord_type, "ordType", OrdType::from_name)?,
+                ord_type: name(raw.ord_type, "ordType", OrdType::from_name_bytes)?,
                 price: raw.price.map(|p| price(p, "price")).transpose()?,
             }),
             "OrderCancelRequest" => CongaMessage::OrderCancelRequest(OrderCancelRequest {
                 cl_ord_id: id(raw.cl_ord_id, "clOrdId")?,
                 symbol: id(raw.symbol, "symbol")?,
-                side: name(raw.side, "side", Side::from_name)?,
+                side: name(raw.side, "side", Side::from_name_bytes)?,
                 transact_time: transact_time(raw.transact_time)?,
             }),
             "ExecutionReport" => CongaMessage::ExecutionReport(ExecutionReport {
                 order_id: id(raw.order_id, "orderId")?,
                 cl_ord_id: id(raw.cl_ord_id, "clOrdId")?,
                 exec_id: id(raw.exec_id, "execId")?,
-                exec_type: name(raw.exec_type, "execType", ExecType::from_name)?,
-                ord_status: name(raw.ord_status, "ordStatus", OrdStatus::from_name)?,
+                exec_type: name(raw.exec_type, "execType", ExecType::from_name_bytes)?,
+                ord_status: name(raw.ord_status, "ordStatus", OrdStatus::from_name_bytes)?,
                 symbol: id(raw.symbol, "symbol")?,
-                side: name(raw.side, "side", Side::from_name)?,
+                side: name(raw.side, "side", Side::from_name_bytes)?,
                 leaves_qty: qty(raw.leaves_qty, "leavesQty")?,
                 cum_qty: qty(raw.cum_qty, "cumQty")?,
                 transact_time: transact_time(raw.transact_time)?,
-                fills: raw.fills.map_or(Ok(Fills::new()), |f| f.0)?,
+                fills: raw.fills.map_or(Ok(Fills::new()), fills)?,
             }),
             "OrderCancelReject" => CongaMessage::OrderCancelReject(OrderCancelReject {
                 order_id: id(raw.order_id, "orderId")?,
                 cl_ord_id: id(raw.cl_ord_id, "clOrdId")?,
-                ord_status: name(raw.ord_status, "ordStatus", OrdStatus::from_name)?,
-                cxl_rej_reason: name(raw.cxl_rej_reason, "cxlRejReason", CxlRejReason::from_name)?,
+                ord_status: name(raw.ord_status, "ordStatus", OrdStatus::from_name_bytes)?,
+                cxl_rej_reason: name(
+                    raw.cxl_rej_reason,
+                    "cxlRejReason",
+                    CxlRejReason::from_name_bytes,
+                )?,
                 transact_time: transact_time(raw.transact_time)?,
             }),
             _ => return Err(DecodeError::InvalidField { field: "@type" }),
@@ -665,7 +705,7 @@ impl CongaMessage {
         let mut w = ObjectWriter::new(out);
         match self {
             CongaMessage::NewOrderSingle(m) => {
-                w.escaped_str("clOrdId", m.cl_ord_id.as_str());
+                m.cl_ord_id.write_json(&mut w, "clOrdId");
                 w.int("orderQty", m.order_qty);
                 w.plain_str("ordType", m.ord_type.name());
                 if let Some(price) = m.price {
@@ -673,30 +713,29 @@ impl CongaMessage {
                     price.write_json(&mut w);
                 }
                 w.plain_str("side", m.side.name());
-                w.escaped_str("symbol", m.symbol.as_str());
-                w.transact_time(m.transact_time);
+                m.symbol.write_json(&mut w, "symbol");
+                write_transact_time_member(&mut w, m.transact_time);
             }
             CongaMessage::OrderCancelRequest(m) => {
-                w.escaped_str("clOrdId", m.cl_ord_id.as_str());
+                m.cl_ord_id.write_json(&mut w, "clOrdId");
                 w.plain_str("side", m.side.name());
-                w.escaped_str("symbol", m.symbol.as_str());
-                w.transact_time(m.transact_time);
+                m.symbol.write_json(&mut w, "symbol");
+                write_transact_time_member(&mut w, m.transact_time);
             }
             CongaMessage::ExecutionReport(m) => {
                 // Conga writes ExecutionReport's @type first.
                 w.plain_str("@type", self.type_name());
-                w.escaped_str("clOrdId", m.cl_ord_id.as_str());
+                m.cl_ord_id.write_json(&mut w, "clOrdId");
                 w.int("cumQty", m.cum_qty);
-                w.escaped_str("execId", m.exec_id.as_str());
+                m.exec_id.write_json(&mut w, "execId");
                 w.plain_str("execType", m.exec_type.name());
                 w.int("leavesQty", m.leaves_qty);
-                w.escaped_str("orderId", m.order_id.as_str());
+                m.order_id.write_json(&mut w, "orderId");
                 w.plain_str("ordStatus", m.ord_status.name());
                 w.plain_str("side", m.side.name());
-                w.escaped_str("symbol", m.symbol.as_str());
-                w.transact_time(m.transact_time);
-                w.key("fills");
-                w.raw(b"[");
+                m.symbol.write_json(&mut w, "symbol");
+                write_transact_time_member(&mut w, m.transact_time);
+                w.begin_array("fills");
                 for (i, fill) in m.fills.as_slice().iter().enumerate() {
                     if i > 0 {
                         w.raw(b",");
@@ -704,18 +743,18 @@ impl CongaMessage {
                     w.raw(b"{\"fillPx\":");
                     fill.fill_px.write_json(&mut w);
                     w.raw(b",\"fillQty\":");
-                    w.raw(itoa::Buffer::new().format(fill.fill_qty).as_bytes());
+                    w.integer(fill.fill_qty);
                     w.raw(b"}");
                 }
                 w.raw(b"]");
                 return w.close();
             }
             CongaMessage::OrderCancelReject(m) => {
-                w.escaped_str("clOrdId", m.cl_ord_id.as_str());
+                m.cl_ord_id.write_json(&mut w, "clOrdId");
                 w.plain_str("cxlRejReason", m.cxl_rej_reason.name());
-                w.escaped_str("orderId", m.order_id.as_str());
+                m.order_id.write_json(&mut w, "orderId");
                 w.plain_str("ordStatus", m.ord_status.name());
-                w.transact_time(m.transact_time);
+                write_transact_time_member(&mut w, m.transact_time);
             }
         }
         w.finish(self.type_name())
@@ -726,8 +765,27 @@ impl CongaMessage {
     /// Decodes one Conga SBE message (schema 100, version 0, little-endian) from the generated
     /// flyweights in [`crate::codec::sbe::conga`]. The frame must hold exactly one message
     /// (surplus → `TrailingBytes`). A NewOrderSingle price holding the SBE `int32` null value
-    /// ([`PRICE_NULL_MANTISSA`]) reads as `None`.
+    /// ([`PRICE_NULL_MANTISSA`]), or belonging to a Market order, reads as `None` (Conga's
+    /// client leaves a Market order's price unset, so it holds whatever its buffer held).
+    ///
+    /// Conga's exchange sends an ExecutionReport without the fills group's dimension when it
+    /// sets no fill count (its Canceled reports): a report that ends exactly where that group
+    /// would begin reads as having no fills. Any other truncation stays an error.
     pub fn decode_sbe(frame: &[u8]) -> Result<Self, DecodeError> {
+        match Self::decode_sbe_exact(frame) {
+            Err(error @ DecodeError::Truncated { .. }) => {
+                let mut completed = [0u8; REPORT_COMPLETION_CAPACITY];
+                match complete_report_without_fills(frame, &mut completed) {
+                    Some(completed) => Self::decode_sbe_exact(completed),
+                    None => Err(error),
+                }
+            }
+            decoded => decoded,
+        }
+    }
+
+    /// [`Self::decode_sbe`] without tolerating the omitted fills group.
+    fn decode_sbe_exact(frame: &[u8]) -> Result<Self, DecodeError> {
         use sbe::Message;
         let msg = Message::decode(frame)?;
         if let Some(extra) = frame.len().checked_sub(msg.sbe_end()).filter(|n| *n > 0) {
@@ -742,7 +800,9 @@ impl CongaMessage {
                 order_qty: d.order_qty().mantissa(),
                 ord_type: sbe_enum(d.ord_type_raw(), "OrdType", OrdType::from_wire)?,
                 price: Some(d.price().mantissa())
-                    .filter(|m| *m != PRICE_NULL_MANTISSA)
+                    .filter(|m| {
+                        *m != PRICE_NULL_MANTISSA && d.ord_type_raw() != OrdType::Market.to_wire()
+                    })
                     .map(Price),
             }),
             Message::OrderCancelRequest(d) => {
@@ -798,8 +858,8 @@ impl CongaMessage {
         match self {
             CongaMessage::NewOrderSingle(m) => {
                 let mut e = sbe::NewOrderSingleEncoder::new(out)?;
-                e.set_cl_ord_id(m.cl_ord_id.as_str().as_bytes())?
-                    .set_symbol(m.symbol.as_str().as_bytes())?
+                e.set_cl_ord_id(m.cl_ord_id.text())?
+                    .set_symbol(m.symbol.text())?
                     .set_side_raw(m.side.to_wire())
                     .set_ord_type_raw(m.ord_type.to_wire());
                 e.transact_time().set_time(m.transact_time);
@@ -810,16 +870,16 @@ impl CongaMessage {
             }
             CongaMessage::OrderCancelRequest(m) => {
                 let mut e = sbe::OrderCancelRequestEncoder::new(out)?;
-                e.set_cl_ord_id(m.cl_ord_id.as_str().as_bytes())?
-                    .set_symbol(m.symbol.as_str().as_bytes())?
+                e.set_cl_ord_id(m.cl_ord_id.text())?
+                    .set_symbol(m.symbol.text())?
                     .set_side_raw(m.side.to_wire());
                 e.transact_time().set_time(m.transact_time);
                 Ok(e.encoded_length())
             }
             CongaMessage::OrderCancelReject(m) => {
                 let mut e = sbe::OrderCancelRejectEncoder::new(out)?;
-                e.set_order_id(m.order_id.as_str().as_bytes())?
-                    .set_cl_ord_id(m.cl_ord_id.as_str().as_bytes())?
+                e.set_order_id(m.order_id.text())?
+                    .set_cl_ord_id(m.cl_ord_id.text())?
                     .set_ord_status_raw(m.ord_status.to_wire())
                     .set_cxl_rej_reason_raw(m.cxl_rej_reason.to_wire());
                 e.transact_time().set_time(m.transact_time);
@@ -827,12 +887,12 @@ impl CongaMessage {
             }
             CongaMessage::ExecutionReport(m) => {
                 let mut e = sbe::ExecutionReportEncoder::new(out)?;
-                e.set_order_id(m.order_id.as_str().as_bytes())?
-                    .set_cl_ord_id(m.cl_ord_id.as_str().as_bytes())?
-                    .set_exec_id(m.exec_id.as_str().as_bytes())?
+                e.set_order_id(m.order_id.text())?
+                    .set_cl_ord_id(m.cl_ord_id.text())?
+                    .set_exec_id(m.exec_id.text())?
                     .set_exec_type_raw(m.exec_type.to_wire())
                     .set_ord_status_raw(m.ord_status.to_wire())
-                    .set_symbol(m.symbol.as_str().as_bytes())?
+                    .set_symbol(m.symbol.text())?
                     .set_side_raw(m.side.to_wire());
                 e.leaves_qty().set_mantissa(m.leaves_qty);
                 e.cum_qty().set_mantissa(m.cum_qty);
@@ -847,6 +907,29 @@ impl CongaMessage {
             }
         }
     }
+}
+
+/// Longest ExecutionReport (header and block) [`CongaMessage::decode_sbe`] completes with an
+/// empty fills group.
+const REPORT_COMPLETION_CAPACITY: usize = 256;
+
+/// When `frame` is an ExecutionReport that ends exactly where its fills group's dimension
+/// would begin, copies it into `buf` with an empty group's dimension appended and returns the
+/// completed message.
+fn complete_report_without_fills<'b>(frame: &[u8], buf: &'b mut [u8]) -> Option<&'b [u8]> {
+    /// The FillsGrp dimension: blockLength 8 (FillPx, FillQty), numInGroup 0.
+    const EMPTY_FILLS: [u8; 4] = [8, 0, 0, 0];
+    let header = sbe::read_header(frame).ok()?;
+    let is_report = header.schema_id == sbe::SCHEMA_ID
+        && header.template_id == sbe::ExecutionReportDecoder::TEMPLATE_ID;
+    if !is_report || frame.len() != sbe::HEADER_LENGTH + header.block_length {
+        return None;
+    }
+    let completed = buf.get_mut(..frame.len() + EMPTY_FILLS.len())?;
+    let (body, dimension) = completed.split_at_mut(frame.len());
+    body.copy_from_slice(frame);
+    dimension.copy_from_slice(&EMPTY_FILLS);
+    Some(completed)
 }
 
 /// The SBE `int32` null value, which an absent NewOrderSingle price is written as.
@@ -870,135 +953,94 @@ fn sbe_enum<T>(
     })
 }
 
-raw_object! {
-    /// Every key of the Conga order messages, kept undecoded (`fills` is read in place).
+json_members! {
+    /// Every key of the Conga order messages, as scanned.
     RawConga<'a> {
-        message_type: &'a RawValue = "@type",
-        cl_ord_id: &'a RawValue = "clOrdId",
-        order_id: &'a RawValue = "orderId",
-        exec_id: &'a RawValue = "execId",
-        symbol: &'a RawValue = "symbol",
-        side: &'a RawValue = "side",
-        ord_type: &'a RawValue = "ordType",
-        price: &'a RawValue = "price",
-        order_qty: &'a RawValue = "orderQty",
-        transact_time: &'a RawValue = "transactTime",
-        exec_type: &'a RawValue = "execType",
-        ord_status: &'a RawValue = "ordStatus",
-        leaves_qty: &'a RawValue = "leavesQty",
-        cum_qty: &'a RawValue = "cumQty",
-        cxl_rej_reason: &'a RawValue = "cxlRejReason",
-        fills: FillsField = "fills",
+        message_type = b"@type",
+        cl_ord_id = b"clOrdId",
+        order_id = b"orderId",
+        exec_id = b"execId",
+        symbol = b"symbol",
+        side = b"side",
+        ord_type = b"ordType",
+        price = b"price",
+        order_qty = b"orderQty",
+        transact_time = b"transactTime",
+        exec_type = b"execType",
+        ord_status = b"ordStatus",
+        leaves_qty = b"leavesQty",
+        cum_qty = b"cumQty",
+        cxl_rej_reason = b"cxlRejReason",
+        fills = b"fills",
     }
 }
 
-fn id(raw: Option<&RawValue>, field: &'static str) -> Result<Id8, DecodeError> {
-    parse_str_with(required(raw, field)?, field, Id8::new)
+fn id(value: Option<Value<'_>>, field: &'static str) -> Result<Id8, DecodeError> {
+    required(value, field)?.with_str(field, Id8::from_text)
 }
 
 fn name<T>(
-    raw: Option<&RawValue>,
+    value: Option<Value<'_>>,
     field: &'static str,
-    from_name: fn(&str) -> Option<T>,
+    from_name: fn(&[u8]) -> Option<T>,
 ) -> Result<T, DecodeError> {
-    parse_str_with(required(raw, field)?, field, from_name)
+    required(value, field)?.with_str(field, from_name)
 }
 
-fn qty(raw: Option<&RawValue>, field: &'static str) -> Result<i32, DecodeError> {
-    parse_value(required(raw, field)?, field)
+fn qty(value: Option<Value<'_>>, field: &'static str) -> Result<i32, DecodeError> {
+    required(value, field)?.int(field)
 }
 
-fn price(raw: &RawValue, field: &'static str) -> Result<Price, DecodeError> {
-    // A RawValue holds one valid JSON value; a number's text starts with '-' or a digit.
-    Price::from_decimal_str(raw.get()).ok_or(DecodeError::InvalidField { field })
+fn price(value: Value<'_>, field: &'static str) -> Result<Price, DecodeError> {
+    Some(value.text())
+        .filter(|_| value.kind() == Kind::Number)
+        .and_then(Price::from_decimal_bytes)
+        .ok_or(DecodeError::InvalidField { field })
 }
 
-fn transact_time(raw: Option<&RawValue>) -> Result<u64, DecodeError> {
+fn transact_time(value: Option<Value<'_>>) -> Result<u64, DecodeError> {
     const FIELD: &str = "transactTime";
-    parse_str_with(required(raw, FIELD)?, FIELD, parse_transact_time)
+    required(value, FIELD)?.with_str(FIELD, parse_transact_time_bytes)
 }
 
-raw_object! {
-    /// The undecoded members of one fills entry.
+json_members! {
+    /// The members of one fills entry, as scanned.
     RawFill<'a> {
-        fill_px: &'a RawValue = "fillPx",
-        fill_qty: &'a RawValue = "fillQty",
+        fill_px = b"fillPx",
+        fill_qty = b"fillQty",
     }
 }
 
-/// The fills array, read straight from the parser into a [`Fills`] (capturing it as a raw
-/// value would make serde_json allocate for the nested objects), or the typed reason it was
-/// refused.
-#[derive(Clone, Copy)]
-struct FillsField(Result<Fills, DecodeError>);
-
-impl<'de> Deserialize<'de> for FillsField {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(FillsVisitor)
+/// The fills array: every entry an object with `fillPx` and `fillQty`, at most [`MAX_FILLS`].
+fn fills(value: Value<'_>) -> Result<Fills, DecodeError> {
+    const FIELD: &str = "fills";
+    if value.kind() != Kind::Array {
+        return Err(DecodeError::InvalidField { field: FIELD });
     }
-}
-
-struct FillsVisitor;
-
-const NOT_AN_ARRAY: FillsField = FillsField(Err(DecodeError::InvalidField { field: "fills" }));
-
-impl<'de> Visitor<'de> for FillsVisitor {
-    type Value = FillsField;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an array of fills")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<FillsField, A::Error> {
-        let mut fills = Fills::new();
-        while let Some(entry) = seq.next_element::<RawFill<'de>>()? {
-            let pushed = fill_px_qty(&entry).and_then(|fill| {
-                fills
-                    .push(fill)
-                    .map_err(|_| DecodeError::TooLong { field: "fills" })
-            });
-            if let Err(e) = pushed {
-                while seq.next_element::<Skip>()?.is_some() {}
-                return Ok(FillsField(Err(e)));
-            }
+    let mut fills = Fills::new();
+    value.elements(|entry| {
+        if entry.kind() != Kind::Object {
+            return Err(DecodeError::InvalidField { field: FIELD });
         }
-        Ok(FillsField(Ok(fills)))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FillsField, A::Error> {
-        while map.next_entry::<Skip, Skip>()?.is_some() {}
-        Ok(NOT_AN_ARRAY)
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<FillsField, E> {
-        Ok(NOT_AN_ARRAY)
-    }
-
-    fn visit_i64<E>(self, _: i64) -> Result<FillsField, E> {
-        Ok(NOT_AN_ARRAY)
-    }
-
-    fn visit_u64<E>(self, _: u64) -> Result<FillsField, E> {
-        Ok(NOT_AN_ARRAY)
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<FillsField, E> {
-        Ok(NOT_AN_ARRAY)
-    }
-
-    fn visit_str<E>(self, _: &str) -> Result<FillsField, E> {
-        Ok(NOT_AN_ARRAY)
-    }
+        let raw = RawFill::from_members(&entry)?;
+        let fill = Fill {
+            fill_px: price(required(raw.fill_px, "fillPx")?, "fillPx")?,
+            fill_qty: qty(raw.fill_qty, "fillQty")?,
+        };
+        fills
+            .push(fill)
+            .map_err(|_| DecodeError::TooLong { field: FIELD })
+    })?;
+    Ok(fills)
 }
 
-fn fill_px_qty(entry: &RawFill<'_>) -> Result<Fill, DecodeError> {
-    if entry.not_an_object {
-        return Err(DecodeError::InvalidField { field: "fills" });
-    }
-    Ok(Fill {
-        fill_px: price(required(entry.fill_px, "fillPx")?, "fillPx")?,
-        fill_qty: qty(entry.fill_qty, "fillQty")?,
-    })
+/// Writes the `transactTime` member as ISO-8601 UTC text.
+fn write_transact_time_member(w: &mut ObjectWriter<'_>, ns: u64) {
+    w.key("transactTime");
+    let mut buf = [0u8; TRANSACT_TIME_MAX_LEN + 2];
+    // Every u64 of nanoseconds is a representable date, so formatting cannot fail.
+    let len = format_transact_time_quoted(ns, &mut buf).unwrap_or(0);
+    w.raw_prefix(&buf, len);
 }
 
 #[cfg(test)]
@@ -1036,9 +1078,12 @@ mod tests {
         assert_eq!(Price(-5).to_string(), "-0.05");
         assert_eq!(Price(100).to_string(), "1.00");
         for m in [0, 5, -5, 7345, -7345, i32::MAX, i32::MIN] {
-            let mut buf = [0u8; 16];
-            let len = Price(m).format(&mut buf);
-            assert_eq!(&buf[..len], Price(m).to_string().as_bytes());
+            let mut buf = [0u8; 32];
+            let mut w = ObjectWriter::new(&mut buf);
+            w.key("p");
+            Price(m).write_json(&mut w);
+            let len = w.close().unwrap();
+            assert_eq!(&buf[..len], format!("{{\"p\":{}}}", Price(m)).as_bytes());
         }
         assert_eq!(Price(i32::MIN).to_string(), "-21474836.48");
     }

@@ -44,10 +44,13 @@ macro_rules! wire_enum {
 
             /// The value with this schema name.
             pub fn from_name(name: &str) -> Option<Self> {
-                match name {
-                    $(stringify!($variant) => Some($name::$variant),)+
-                    _ => None,
-                }
+                Self::from_name_bytes(name.as_bytes())
+            }
+
+            /// The value whose schema name is these bytes.
+            #[allow(dead_code)]
+            pub(crate) fn from_name_bytes(name: &[u8]) -> Option<Self> {
+                Self::ALL.iter().copied().find(|v| v.name().as_bytes() == name)
             }
         }
     };
@@ -258,4 +261,10 @@ pub trait Encoding {
 
     /// Encodes `msg` into the start of `out` and returns the number of bytes written.
     fn encode(&mut self, msg: &FixpMessage<'_>, out: &mut [u8]) -> Result<usize, EncodeError>;
+
+    /// How many inbound frames this encoding accepted although they deviate from the standard
+    /// in a way it tolerates for interoperability (see [`sbe::SbeEncoding`]); 0 by default.
+    fn tolerated_deviations(&self) -> u64 {
+        0
+    }
 }

@@ -213,6 +213,13 @@ where
         self.by_id.is_empty()
     }
 
+    /// Handshake frames (Negotiate, and Establish before a session is bound) that the
+    /// acceptor's own encoding accepted despite a tolerated deviation; each session counts its
+    /// own in [`Session::status`].
+    pub fn tolerated_deviations(&self) -> u64 {
+        self.encoding.tolerated_deviations()
+    }
+
     /// One inbound WebSocket message on `connection` (no TLS client certificate).
     pub fn handle_frame(
         &mut self,

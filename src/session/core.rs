@@ -587,6 +587,7 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
             last_heard_ns: self.last_heard,
             finished_sending: self.finished_sending.is_some(),
             peer_finished_sending: self.peer_finished.is_some(),
+            tolerated_deviations: self.encoding.tolerated_deviations(),
         }
     }
 

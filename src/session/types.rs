@@ -429,4 +429,8 @@ pub struct SessionStatus {
     pub finished_sending: bool,
     /// Whether the peer sent FinishedSending.
     pub peer_finished_sending: bool,
+    /// Frames the session's encoding accepted despite a tolerated deviation
+    /// ([`crate::codec::Encoding::tolerated_deviations`]; for example Conga's omitted empty
+    /// Credentials).
+    pub tolerated_deviations: u64,
 }

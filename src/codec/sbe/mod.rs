@@ -91,16 +91,88 @@ pub mod reference {
 ///
 /// Frames of schema 2748 decode to [`Inbound::Fixp`] (Applied and NotApplied included); frames of
 /// any other schema come back whole as [`Inbound::Application`] once their header is present.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SbeEncoding;
+///
+/// Two deviations of Conga's SBE session messages are accepted and counted
+/// ([`Self::deviations`]), everything else malformed stays a typed error:
+/// - a message that ends exactly where its one optional trailing var-data field (Credentials,
+///   Reason, Classification) would begin reads as carrying it empty (Conga's client leaves out
+///   an empty Credentials, length prefix included);
+/// - NUL bytes after a complete message are padding (Conga's server sends EstablishmentAck and
+///   EstablishmentReject in a 256-byte buffer).
+///
+/// Our encoder keeps writing the zero-length prefixes.
+#[derive(Clone, Debug, Default)]
+pub struct SbeEncoding {
+    deviations: ToleratedDeviations,
+    /// Where a message with an omitted var-data field is completed before decoding.
+    scratch: CompletionBuffer,
+}
+
+/// Counts of the peer deviations [`SbeEncoding`] accepted (see its documentation).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ToleratedDeviations {
+    /// Messages that ended where their optional trailing var data would begin.
+    pub omitted_var_data: u64,
+    /// Messages followed by NUL padding in their frame.
+    pub nul_padding: u64,
+}
+
+impl ToleratedDeviations {
+    /// Both counts together.
+    pub fn total(&self) -> u64 {
+        self.omitted_var_data + self.nul_padding
+    }
+}
+
+/// Longest message (header and block) whose omitted var data [`SbeEncoding`] completes; a
+/// longer one keeps its `Truncated` error.
+const COMPLETION_CAPACITY: usize = 256;
+
+/// A fixed buffer for completing a message (a newtype, so [`SbeEncoding`] can derive
+/// `Default`).
+#[derive(Clone, Debug)]
+struct CompletionBuffer([u8; COMPLETION_CAPACITY]);
+
+impl Default for CompletionBuffer {
+    fn default() -> Self {
+        CompletionBuffer([0; COMPLETION_CAPACITY])
+    }
+}
+
+/// Width of the FIXP schema's var-data length prefix (`uint16`).
+const VAR_DATA_LENGTH_WIDTH: usize = 2;
+
+/// Whether the template's fields after the fixed block are exactly one optional var-data field:
+/// the templates whose empty trailing data a peer may leave out. MessageTemplate is not one
+/// (its `Template` is the payload).
+fn has_one_optional_trailing_var_data(template_id: u16) -> bool {
+    use fixp::*;
+    [
+        NegotiateDecoder::TEMPLATE_ID,
+        NegotiationResponseDecoder::TEMPLATE_ID,
+        NegotiationRejectDecoder::TEMPLATE_ID,
+        TopicDecoder::TEMPLATE_ID,
+        EstablishDecoder::TEMPLATE_ID,
+        EstablishmentRejectDecoder::TEMPLATE_ID,
+        RetransmitRejectDecoder::TEMPLATE_ID,
+        TerminateDecoder::TEMPLATE_ID,
+    ]
+    .contains(&template_id)
+}
 
 impl SbeEncoding {
-    /// A new SBE encoding (it holds no state).
+    /// A new SBE encoding.
     pub fn new() -> Self {
-        SbeEncoding
+        Self::default()
     }
 
-    /// Decodes one binary frame (the [`Encoding::decode`] logic, without `&mut self`).
+    /// The deviations accepted so far.
+    pub fn deviations(&self) -> ToleratedDeviations {
+        self.deviations
+    }
+
+    /// Decodes one binary frame strictly (no deviation tolerated; the [`Encoding::decode`]
+    /// logic otherwise, without `&mut self`).
     pub fn decode_frame(frame: &[u8]) -> Result<Inbound<'_>, DecodeError> {
         let header = fixp::read_header(frame)?;
         if header.schema_id != FIXP_SCHEMA_ID {
@@ -114,6 +186,44 @@ impl SbeEncoding {
             });
         }
         to_model(message).map(Inbound::Fixp)
+    }
+
+    /// Decodes a frame [`Self::decode_frame`] refused with `error`, if the refusal is one of
+    /// the tolerated deviations; otherwise returns `error`.
+    fn decode_deviating<'a>(
+        &'a mut self,
+        frame: &'a [u8],
+        error: DecodeError,
+    ) -> Result<Inbound<'a>, DecodeError> {
+        let header = fixp::read_header(frame)?;
+        match error {
+            DecodeError::TrailingBytes { extra } => {
+                let end = frame.len() - extra;
+                let (message, padding) = frame.split_at(end);
+                if padding.iter().any(|b| *b != 0) {
+                    return Err(error);
+                }
+                let inbound = Self::decode_frame(message)?;
+                self.deviations.nul_padding += 1;
+                Ok(inbound)
+            }
+            DecodeError::Truncated { .. }
+                if has_one_optional_trailing_var_data(header.template_id)
+                    && frame.len() == fixp::HEADER_LENGTH + header.block_length =>
+            {
+                let completed_len = frame.len() + VAR_DATA_LENGTH_WIDTH;
+                let Some(completed) = self.scratch.0.get_mut(..completed_len) else {
+                    return Err(error);
+                };
+                let (body, length_prefix) = completed.split_at_mut(frame.len());
+                body.copy_from_slice(frame);
+                length_prefix.fill(0);
+                let inbound = Self::decode_frame(completed)?;
+                self.deviations.omitted_var_data += 1;
+                Ok(inbound)
+            }
+            _ => Err(error),
+        }
     }
 
     /// Encodes `msg` into the start of `out` (the [`Encoding::encode`] logic).
@@ -456,7 +566,14 @@ impl Encoding for SbeEncoding {
         if kind != FrameKind::Binary {
             return Err(DecodeError::WrongFrameKind);
         }
-        Self::decode_frame(frame)
+        match Self::decode_frame(frame) {
+            Err(error) => self.decode_deviating(frame, error),
+            decoded => decoded,
+        }
+    }
+
+    fn tolerated_deviations(&self) -> u64 {
+        self.deviations.total()
     }
 
     fn encode(&mut self, msg: &FixpMessage<'_>, out: &mut [u8]) -> Result<usize, EncodeError> {
