@@ -127,7 +127,8 @@ impl<S: Strategy> EngineBuilder<S> {
             &self.doorbell,
             &self.wake(),
         );
-        self.initiators.push((init, Mode::Thread(Box::new(route)), counters));
+        self.initiators
+            .push((init, Mode::Thread(Box::new(route)), counters));
         Ok(handle)
     }
 
