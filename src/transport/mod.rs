@@ -15,6 +15,7 @@
 
 mod connection;
 mod listener;
+mod records;
 mod stream;
 mod subprotocol;
 mod tls;

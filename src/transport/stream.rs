@@ -8,11 +8,15 @@
 //!   `WouldBlock` is ignored there: `flush` finishes the job on WRITABLE). It never returns
 //!   `Ok(0)`, which tungstenite would take as a reset: a full rustls buffer is `WouldBlock`.
 //! - `flush` drains every pending TLS record; a socket `WouldBlock` propagates.
+//! - rustls reads whole records only, from a preallocated [`RecordBuffer`] (so its own read
+//!   window never grows and shrinks under load).
 
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
 
 use mio::net::TcpStream;
+
+use super::records::RecordBuffer;
 
 /// A plain or TLS byte stream over a non-blocking TCP socket.
 #[derive(Debug)]
@@ -28,12 +32,17 @@ pub enum WsStream {
 pub struct TlsStream {
     tls: rustls::Connection,
     socket: TcpStream,
+    records: RecordBuffer,
 }
 
 impl TlsStream {
     /// Wraps a connected socket.
     pub fn new(tls: rustls::Connection, socket: TcpStream) -> Self {
-        Self { tls, socket }
+        Self {
+            tls,
+            socket,
+            records: RecordBuffer::new(),
+        }
     }
 
     /// Pushes pending TLS records to the socket until it would block or nothing is left.
@@ -57,7 +66,9 @@ impl Read for TlsStream {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => return Err(e),
             }
-            let received = self.tls.read_tls(&mut self.socket)?;
+            let received = self
+                .tls
+                .read_tls(&mut self.records.reader(&mut self.socket))?;
             if let Err(error) = self.tls.process_new_packets() {
                 // Send the alert rustls queued, then fail.
                 let _ = self.push_tls();
