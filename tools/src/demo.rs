@@ -389,8 +389,8 @@ fn print_metrics<S: Strategy>(label: &str, engine: &mut EngineHandle<S>) {
 
 /// The exchange's engine, in either strategy mode.
 enum Served {
-    Inline(EngineHandle<exchange::InlineExchange>),
-    Thread(EngineHandle),
+    Inline(Box<EngineHandle<exchange::InlineExchange>>),
+    Thread(Box<EngineHandle>),
 }
 
 fn serve(
@@ -415,7 +415,7 @@ fn serve(
                 .listen(addr, Some(tls), options)
                 .map_err(|e| e.to_string())?;
             let engine = builder.start().map_err(|e| e.to_string())?;
-            (Served::Inline(engine), bound)
+            (Served::Inline(Box::new(engine)), bound)
         }
         StrategyMode::Thread => {
             let mut builder = EngineBuilder::new(config).map_err(|e| e.to_string())?;
@@ -423,7 +423,7 @@ fn serve(
                 .listen(addr, Some(tls), options)
                 .map_err(|e| e.to_string())?;
             let engine = builder.start().map_err(|e| e.to_string())?;
-            (Served::Thread(engine), bound)
+            (Served::Thread(Box::new(engine)), bound)
         }
     })
 }
@@ -432,12 +432,12 @@ fn serve(
 fn run_exchange(served: Served, stop: Arc<AtomicBool>) {
     match served {
         Served::Inline(engine) => {
-            let (mut engine, stats) = exchange::run_inline(engine, stop);
+            let (mut engine, stats) = exchange::run_inline(*engine, stop);
             print_exchange(&stats);
             print_metrics("exchange", &mut engine);
         }
         Served::Thread(engine) => {
-            let (mut engine, stats) = exchange::run_threaded(engine, stop, true);
+            let (mut engine, stats) = exchange::run_threaded(*engine, stop, true);
             print_exchange(&stats);
             print_metrics("exchange", &mut engine);
         }

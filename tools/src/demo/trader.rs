@@ -146,7 +146,11 @@ impl TraderCore {
             return Some(CongaMessage::NewOrderSingle(NewOrderSingle {
                 cl_ord_id: Id8::new(&format!("c{i}")).unwrap_or_default(),
                 symbol: self.symbol,
-                side: if i % 2 == 0 { Side::Buy } else { Side::Sell },
+                side: if i.is_multiple_of(2) {
+                    Side::Buy
+                } else {
+                    Side::Sell
+                },
                 transact_time: now_ns(),
                 order_qty: 10,
                 ord_type: OrdType::Limit,
@@ -167,7 +171,7 @@ impl TraderCore {
         if self.latency {
             let reports = if self.sent < self.orders {
                 // A buy is answered with New; a sell with two Trades (resting and aggressor).
-                if self.sent % 2 == 0 {
+                if self.sent.is_multiple_of(2) {
                     1
                 } else {
                     2
