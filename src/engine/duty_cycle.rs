@@ -2,11 +2,12 @@
 //! readiness, one clock read per duty cycle and an idle strategy.
 //!
 //! Each duty cycle: poll; accept and read the connections that are ready (each frame goes to
-//! its session, and at once to its consumer: the inline strategy, or a thread-mode queue);
-//! connections whose last read stopped at its budget; thread-mode commands from sessions that
-//! rang the doorbell; timers that are due (one indexed heap for sessions and connections);
-//! the inline strategy's `on_cycle`; then every session touched this cycle is settled (events
-//! delivered, frames written, timers re-armed); rejects, pending flushes, drops and reaps.
+//! its session, and at once to its consumer: the inline strategy, or a thread-mode queue),
+//! settling the sessions each read touched at once (events delivered, frames written, timers
+//! re-armed), so an answer leaves before the next connection is read; connections whose last
+//! read stopped at its budget; thread-mode commands from sessions that rang the doorbell;
+//! timers that are due (one indexed heap for sessions and connections); the inline strategy's
+//! `on_cycle`; the sessions touched since; rejects, pending flushes, drops and reaps.
 //! Work per cycle follows what is active: no pass scans every connection or session.
 //!
 //! Owns: the order of the cycle, I/O calls, timer ids. May not touch: FIXP rules (the session
@@ -286,6 +287,8 @@ impl<S: Strategy> Engine<S> {
             };
             if token.0 >= CONN_BASE {
                 self.drive_conn(token.0 - CONN_BASE, now);
+                // Answers go out now, not after every other ready connection was read.
+                work += self.settle_dirty(now);
             } else if token.0 >= LISTENER_BASE {
                 self.accept_all(token.0 - LISTENER_BASE, now);
             }
@@ -296,6 +299,7 @@ impl<S: Strategy> Engine<S> {
             };
             work += 1;
             self.drive_conn(slot, now);
+            work += self.settle_dirty(now);
         }
         work += self.take_commands(now);
         work += self.retry_blocked(now);
@@ -951,7 +955,9 @@ impl<S: Strategy> Engine<S> {
 
     /// Takes commands of the sessions that rang the doorbell (and retries held ones).
     fn take_commands(&mut self, now: u64) -> usize {
-        if self.doorbell.overflow.swap(false, Ordering::AcqRel) {
+        if self.doorbell.overflow.load(Ordering::Relaxed)
+            && self.doorbell.overflow.swap(false, Ordering::AcqRel)
+        {
             // More rings than the doorbell holds: look at every thread-mode session once.
             for index in 0..self.sessions.capacity() {
                 if let Some(Mode::Thread(route)) = self.sessions.entry(index).map(|e| &e.mode) {

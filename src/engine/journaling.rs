@@ -69,7 +69,9 @@ pub(crate) fn restore_acceptor_sessions(
 
 /// Starts the journal generation of a just-established session that has none yet.
 pub(crate) fn ensure_generation(session: &mut EngineSession) {
-    if session.state() != SessionState::Established {
+    if !matches!(session.store(), EngineStore::Journal(_))
+        || session.state() != SessionState::Established
+    {
         return;
     }
     let status = session.status();
