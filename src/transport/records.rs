@@ -5,9 +5,10 @@
 //! partial record is kept and the next read needs room after it) and shrinks back once it is
 //! empty: two allocations each time a read boundary falls inside a record, which under load
 //! happens at unpredictable moments. Fed whole records, its window is always empty before a
-//! read and never changes size, so the record layer's only allocations are its per-record
-//! buffers. A record larger than rustls's window (a message above about 4 KiB) is still handed
-//! over in pieces, as before.
+//! read and never changes size. Fed one record per read, the queue of decrypted records it
+//! keeps (drained before the next read) never holds more than one, so it never grows either:
+//! the record layer's only allocations are its per-record buffers. A record larger than
+//! rustls's window (a message above about 4 KiB) is still handed over in pieces, as before.
 //!
 //! Owns: bytes read from the socket that rustls has not taken yet. May not touch: TLS state.
 
@@ -57,17 +58,13 @@ impl RecordBuffer {
         self.bytes.get(self.start..self.end).unwrap_or(&[])
     }
 
-    /// Bytes of the whole records at the front that fit in `room` (0: none does).
-    fn whole_records(&self, room: usize) -> usize {
+    /// Bytes of the record at the front if it is whole and fits in `room` (0: it does not).
+    fn whole_record(&self, room: usize) -> usize {
         let pending = self.pending();
-        let mut taken = 0;
-        while let Some(len) = record_len(pending.get(taken..).unwrap_or(&[])) {
-            if taken + len > pending.len() || taken + len > room {
-                break;
-            }
-            taken += len;
+        match record_len(pending) {
+            Some(len) if len <= pending.len() && len <= room => len,
+            _ => 0,
         }
-        taken
     }
 
     /// Hands `n` pending bytes to `out`.
@@ -93,7 +90,7 @@ fn record_len(bytes: &[u8]) -> Option<usize> {
     Some(HEADER + usize::from(u16::from_be_bytes([len[0], len[1]])))
 }
 
-/// `Read` for rustls: whole records from the buffer, refilled from the socket.
+/// `Read` for rustls: one whole record per read from the buffer, refilled from the socket.
 pub(crate) struct RecordReader<'a, R: Read> {
     buffer: &'a mut RecordBuffer,
     socket: &'a mut R,
@@ -112,7 +109,7 @@ impl<R: Read> Read for RecordReader<'_, R> {
                     return Ok(n);
                 }
             } else {
-                let whole = b.whole_records(out.len());
+                let whole = b.whole_record(out.len());
                 if whole > 0 {
                     return Ok(b.give(out, whole));
                 }
@@ -177,7 +174,7 @@ mod tests {
     }
 
     #[test]
-    fn only_whole_records_are_handed_over_whatever_the_read_boundaries() {
+    fn one_whole_record_per_read_whatever_the_read_boundaries() {
         let (a, b, c) = (record(10, 1), record(20, 2), record(7, 3));
         let stream: Vec<u8> = [a.clone(), b.clone(), c.clone()].concat();
         // Split inside b's header and inside c's body.
@@ -194,12 +191,7 @@ mod tests {
                 Ok(n) => {
                     assert!(n > 0);
                     let chunk = &out[..n];
-                    // Every read is a sequence of whole records.
-                    let mut at = 0;
-                    while at < n {
-                        at += record_len(&chunk[at..]).expect("header");
-                    }
-                    assert_eq!(at, n, "whole records only");
+                    assert_eq!(record_len(chunk), Some(n), "exactly one whole record");
                     got.extend_from_slice(chunk);
                 }
                 Err(e) => {
