@@ -431,19 +431,24 @@ impl Strategy for Trader {
     }
 }
 
-#[test]
-fn inline_initiator_reestablishes_after_a_dropped_connection_and_finalizes() {
-    let seen = shared::<Seen>();
-    let mut server = start_inline_server(true, test_config(1000), Reporter { seen: seen.clone() });
-    let log = shared::<TraderLog>();
-    let mut builder = EngineBuilder::with_strategy(
+/// A client engine whose inline strategy is a [`Trader`] logging into `log`.
+fn trader_engine(log: &Shared<TraderLog>) -> EngineBuilder<Trader> {
+    EngineBuilder::with_strategy(
         test_config(1000),
         Trader {
             key: None,
             log: log.clone(),
         },
     )
-    .expect("engine");
+    .expect("engine")
+}
+
+#[test]
+fn inline_initiator_reestablishes_after_a_dropped_connection_and_finalizes() {
+    let seen = shared::<Seen>();
+    let mut server = start_inline_server(true, test_config(1000), Reporter { seen: seen.clone() });
+    let log = shared::<TraderLog>();
+    let mut builder = trader_engine(&log);
     let key = builder
         .initiate_inline(initiator(
             &server,
@@ -507,14 +512,7 @@ fn inline_sessions_need_a_strategy_and_thread_sessions_still_work_beside_them() 
     // One engine, an inline initiator and a thread-mode one to the same (thread-mode) server.
     let log = shared::<TraderLog>();
     let mut server = server;
-    let mut builder = EngineBuilder::with_strategy(
-        test_config(1000),
-        Trader {
-            key: None,
-            log: log.clone(),
-        },
-    )
-    .expect("engine");
+    let mut builder = trader_engine(&log);
     builder
         .initiate_inline(initiator(
             &server,

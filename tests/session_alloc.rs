@@ -11,13 +11,23 @@ use session_support::*;
 #[global_allocator]
 static ALLOC: CountingAllocator = CountingAllocator;
 
-#[test]
-fn steady_state_send_and_receive_of_100k_messages_allocates_nothing() {
+/// An Idempotent client and a Recoverable server, established: the pair, the session's id,
+/// its connection and the time.
+fn connected_pair() -> (
+    Pair,
+    fixp_ws::codec::SessionId,
+    fixp_ws::session::ConnectionId,
+    u64,
+) {
     let mut p = Pair::new(FlowType::Idempotent, FlowType::Recoverable);
     p.connect();
-    let id = p.client.session_id();
-    let conn = p.conn;
-    let mut now = p.now;
+    let (id, conn, now) = (p.client.session_id(), p.conn, p.now);
+    (p, id, conn, now)
+}
+
+#[test]
+fn steady_state_send_and_receive_of_100k_messages_allocates_nothing() {
+    let (mut p, id, conn, mut now) = connected_pair();
     let mut frame = [0u8; 2048];
     let mut message = [0u8; 16];
     message[..8].copy_from_slice(&APP_HEADER);
@@ -89,11 +99,7 @@ fn steady_state_send_and_receive_of_100k_messages_allocates_nothing() {
 /// `handle_frame_lending` hands in-order messages back without queueing them.
 #[test]
 fn lending_and_send_with_allocate_nothing() {
-    let mut p = Pair::new(FlowType::Idempotent, FlowType::Recoverable);
-    p.connect();
-    let id = p.client.session_id();
-    let conn = p.conn;
-    let mut now = p.now;
+    let (mut p, id, conn, mut now) = connected_pair();
     let mut frame = [0u8; 2048];
     // Establishment events are taken first: a message behind a queued event is not lent.
     events(&mut p.client);

@@ -73,17 +73,24 @@ impl<'a> InboundTimer<'a> {
     }
 }
 
-/// Delivers `lent` (a message that lies in the transport's buffer: `(seq, bytes)`) and then
-/// every queued event of entry `index`. `recv_ns` stamps the messages.
-#[allow(clippy::too_many_arguments)]
+/// What one delivery hands over besides the session's queue.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Handover<'a> {
+    /// A message that lies in the transport's buffer, `(seq, bytes)`, first in line.
+    pub(crate) lent: Option<(u64, &'a [u8])>,
+    /// The cycle's clock read.
+    pub(crate) now: u64,
+    /// What stamps the messages (the frame's read time).
+    pub(crate) recv_ns: u64,
+}
+
+/// Delivers the lent message, then every queued event of entry `index`.
 pub(crate) fn deliver<S: Strategy>(
     sessions: &mut SessionTable,
     strategy: &mut Option<S>,
     scratch: &mut Vec<u8>,
     index: usize,
-    lent: Option<(u64, &[u8])>,
-    now: u64,
-    recv_ns: u64,
+    handover: Handover<'_>,
     timer: &mut InboundTimer<'_>,
 ) -> Delivery {
     let inline = match sessions.entry(index).map(|e| &e.mode) {
@@ -93,13 +100,11 @@ pub(crate) fn deliver<S: Strategy>(
     };
     match strategy {
         Some(strategy) if inline => Delivery {
-            moved: deliver_inline(
-                sessions, strategy, scratch, index, lent, now, recv_ns, timer,
-            ),
+            moved: deliver_inline(sessions, strategy, scratch, index, handover, timer),
             blocked: false,
         },
         _ => {
-            let delivery = forward(sessions, index, recv_ns);
+            let delivery = forward(sessions, index, handover.recv_ns);
             if delivery.moved > 0 {
                 timer.handover();
             }
@@ -109,17 +114,15 @@ pub(crate) fn deliver<S: Strategy>(
 }
 
 /// Inline: the lent message first, then the session's queue, each through a callback.
-#[allow(clippy::too_many_arguments)]
 fn deliver_inline<S: Strategy>(
     sessions: &mut SessionTable,
     strategy: &mut S,
     scratch: &mut Vec<u8>,
     index: usize,
-    lent: Option<(u64, &[u8])>,
-    now: u64,
-    recv_ns: u64,
+    handover: Handover<'_>,
     timer: &mut InboundTimer<'_>,
 ) -> usize {
+    let Handover { lent, now, recv_ns } = handover;
     let session = sessions.key(index);
     let mut moved = 0;
     if let Some((seq, bytes)) = lent {

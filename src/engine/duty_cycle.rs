@@ -25,7 +25,7 @@ use crate::engine::config::{EngineConfig, IdleMode, ShutdownMode, MAX_LISTENERS}
 use crate::engine::conns::{slot_of, Conn, ConnTable, Owner, Phase};
 use crate::engine::cores::PinError;
 use crate::engine::deadlines::Deadlines;
-use crate::engine::delivery::{deliver, InboundTimer};
+use crate::engine::delivery::{deliver, Delivery, Handover, InboundTimer};
 use crate::engine::handle::{Doorbell, SessionCounters};
 use crate::engine::idle::{Backoff, BlockWithTimeout, BusySpin, IdleStrategy};
 use crate::engine::journaling::ensure_generation;
@@ -570,10 +570,12 @@ impl<S: Strategy> Engine<S> {
                 // The generation starts before the first inbound message is recorded.
                 ensure_generation(session);
             }
-            let lent = lent.map(|seq| (seq, bytes));
-            let delivery = deliver(
-                sessions, strategy, scratch, index, lent, now, read_ns, &mut timer,
-            );
+            let handover = Handover {
+                lent: lent.map(|seq| (seq, bytes)),
+                now,
+                recv_ns: read_ns,
+            };
+            let delivery = deliver(sessions, strategy, scratch, index, handover, &mut timer);
             if delivery.blocked {
                 // Picked up by `retry_blocked` (reads wait: the budget is the queue's room).
                 sessions.dirty.push(index);
@@ -701,14 +703,21 @@ impl<S: Strategy> Engine<S> {
     fn apply_drops(&mut self, now: u64) -> usize {
         let mut work = 0;
         while let Some(index) = self.sessions.drops.pop() {
-            if let Some(id) = self.sessions.connection_of(index) {
-                if self.conns.by_id_mut(id).is_some() {
-                    work += 1;
-                    self.drop_conn(slot_of(id), now);
-                }
-            }
+            work += usize::from(self.drop_session_conn(index, now));
         }
         work
+    }
+
+    /// Drops the connection of session entry `index`, if it has one. True if it did.
+    fn drop_session_conn(&mut self, index: usize, now: u64) -> bool {
+        let Some(id) = self.sessions.connection_of(index) else {
+            return false;
+        };
+        if self.conns.by_id_mut(id).is_none() {
+            return false;
+        }
+        self.drop_conn(slot_of(id), now);
+        true
     }
 
     fn reap_conns(&mut self, now: u64) -> usize {
@@ -763,17 +772,7 @@ impl<S: Strategy> Engine<S> {
         if let Some(session) = self.sessions.session_mut(index) {
             ensure_generation(session);
         }
-        let mut timer = InboundTimer::off(self.clock);
-        let delivery = deliver(
-            &mut self.sessions,
-            &mut self.strategy,
-            &mut self.scratch,
-            index,
-            None,
-            now,
-            now,
-            &mut timer,
-        );
+        let delivery = self.deliver_queued(index, now);
         if delivery.blocked {
             self.blocked.push(index);
         }
@@ -791,6 +790,24 @@ impl<S: Strategy> Engine<S> {
             }
         }
         delivery.moved + sent
+    }
+
+    /// Delivers the events queued in a session (none comes from a frame being read).
+    fn deliver_queued(&mut self, index: usize, now: u64) -> Delivery {
+        let mut timer = InboundTimer::off(self.clock);
+        let handover = Handover {
+            lent: None,
+            now,
+            recv_ns: now,
+        };
+        deliver(
+            &mut self.sessions,
+            &mut self.strategy,
+            &mut self.scratch,
+            index,
+            handover,
+            &mut timer,
+        )
     }
 
     /// An acceptor session finishes its own flow once the client finished its flow and its
@@ -1063,11 +1080,7 @@ impl<S: Strategy> Engine<S> {
             self.sessions.dirty.push(index);
         }
         if drop {
-            if let Some(id) = self.sessions.connection_of(index) {
-                if self.conns.by_id_mut(id).is_some() {
-                    self.drop_conn(slot_of(id), now);
-                }
-            }
+            self.drop_session_conn(index, now);
         }
         applied
     }
@@ -1079,17 +1092,7 @@ impl<S: Strategy> Engine<S> {
             let Some(index) = self.blocked.pop() else {
                 break;
             };
-            let mut timer = InboundTimer::off(self.clock);
-            let delivery = deliver(
-                &mut self.sessions,
-                &mut self.strategy,
-                &mut self.scratch,
-                index,
-                None,
-                now,
-                now,
-                &mut timer,
-            );
+            let delivery = self.deliver_queued(index, now);
             work += delivery.moved;
             if delivery.blocked {
                 self.blocked.push(index);

@@ -313,7 +313,6 @@ pub fn encode_report(
     encoding: WireEncoding,
     out: &mut [u8],
 ) -> Result<usize, &'static str> {
-    use fixp_ws::codec::conga::{ExecType, ExecutionReport, Fills, OrdStatus};
     let message = match encoding {
         WireEncoding::Sbe => CongaMessage::decode_sbe(order),
         WireEncoding::Json => CongaMessage::decode_json(order),
@@ -321,7 +320,18 @@ pub fn encode_report(
     let Ok(CongaMessage::NewOrderSingle(order)) = message else {
         return Err("not a NewOrderSingle");
     };
-    let report = CongaMessage::ExecutionReport(ExecutionReport {
+    let report = new_report(&order);
+    match encoding {
+        WireEncoding::Sbe => report.encode_sbe(out),
+        WireEncoding::Json => report.encode_json(out),
+    }
+    .map_err(|_| "report does not fit")
+}
+
+/// The ExecutionReport (New) answering `order`: its ids are the order's ClOrdId.
+pub fn new_report(order: &NewOrderSingle) -> CongaMessage {
+    use fixp_ws::codec::conga::{ExecType, ExecutionReport, Fills, OrdStatus};
+    CongaMessage::ExecutionReport(ExecutionReport {
         order_id: order.cl_ord_id,
         cl_ord_id: order.cl_ord_id,
         exec_id: order.cl_ord_id,
@@ -333,12 +343,7 @@ pub fn encode_report(
         cum_qty: 0,
         transact_time: order.transact_time,
         fills: Fills::new(),
-    });
-    match encoding {
-        WireEncoding::Sbe => report.encode_sbe(out),
-        WireEncoding::Json => report.encode_json(out),
-    }
-    .map_err(|_| "report does not fit")
+    })
 }
 
 /// The ClOrdId number of an encoded ExecutionReport.

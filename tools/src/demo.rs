@@ -257,24 +257,37 @@ fn initiator_config(
 }
 
 /// What one trading run needs.
-struct TradeRun<'a> {
-    label: &'a str,
+struct TradeRun {
+    label: String,
     encoding: WireEncoding,
     orders: u64,
     print: usize,
     latency: bool,
 }
 
+impl TradeRun {
+    /// A run labelled with its encoding.
+    fn new(encoding: WireEncoding, orders: u64, print: usize, latency: bool) -> Self {
+        TradeRun {
+            label: format!("{encoding:?}").to_lowercase(),
+            encoding,
+            orders,
+            print,
+            latency,
+        }
+    }
+}
+
 /// Starts a trader engine for `session`, trades, prints the outcome and the engine's timings.
 fn trade(
     session: InitiatorConfig,
-    run: &TradeRun<'_>,
+    run: &TradeRun,
     args: &EngineArgs,
     cores: &Option<CoreList>,
 ) -> Result<(), String> {
     let core = trader::TraderCore::new(run.encoding, run.orders, run.print, run.latency);
     let config = engine_config(args, cores);
-    let label = run.label;
+    let label = run.label.as_str();
     let outcome = match args.strategy {
         StrategyMode::Inline => {
             let progress = Arc::new(trader::Progress::default());
@@ -571,16 +584,13 @@ fn run_connect(
         Encoding::Json => WireEncoding::Json,
     };
     let target = ClientTarget { addr, host, tls };
-    let label = format!("{encoding:?}").to_lowercase();
     let session = initiator_config(target, &path, encoding, journal, args);
-    let run = TradeRun {
-        label: &label,
-        encoding,
-        orders,
-        print,
-        latency,
-    };
-    trade(session, &run, args, cores)
+    trade(
+        session,
+        &TradeRun::new(encoding, orders, print, latency),
+        args,
+        cores,
+    )
 }
 
 fn run_all(
@@ -614,20 +624,13 @@ fn run_all(
     let exchange = std::thread::spawn(move || run_exchange(served, exchange_stop));
     let mut outcome = Ok(());
     for encoding in [WireEncoding::Sbe, WireEncoding::Json] {
-        let label = format!("{encoding:?}").to_lowercase();
         let target = ClientTarget {
             addr: bound,
             host: "localhost".into(),
             tls: Some(Arc::clone(&ca)),
         };
         let session = initiator_config(target, &path, encoding, None, &client_args);
-        let run = TradeRun {
-            label: &label,
-            encoding,
-            orders,
-            print,
-            latency,
-        };
+        let run = TradeRun::new(encoding, orders, print, latency);
         outcome = trade(session, &run, &client_args, cores);
         if outcome.is_err() {
             break;
