@@ -10,6 +10,9 @@
 //! stops draining a session's events while its outbound queue to the strategy is full (the
 //! session's own bounded event ring then fills and, past it, terminates the binding with
 //! `EventOverflow`), and the strategy's sends come back in `Err` when the engine lags.
+//!
+//! Owns: the strategy thread's end of the queues, the doorbell, session counters. May not
+//! touch: sessions or sockets (the engine applies commands on its thread).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
