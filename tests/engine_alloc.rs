@@ -1,75 +1,65 @@
-//! A steady stream through two engines (client engine → server engine → echo → client) between
-//! strategy threads allocates nothing per message over ws://, counted by a global allocator
-//! across every thread of the process after a warm-up.
+//! Messages through two engines over loopback allocate nothing (`ws://`), or exactly rustls's
+//! record buffers (`wss://`), counted by [`fixp_ws::alloc_count`] on the threads that carry
+//! them and on no other (libtest's threads and other tests are never counted).
 //!
-//! Over wss:// rustls allocates a buffer per TLS record on each side (measured by the transport
-//! helper: one when the record is written, one when it is read), so the bound asserted there is
-//! 2 allocations per record: each round trip writes at most 2 records (order, echo), so at most
-//! 4 per round trip (fewer when several frames share a record), plus a small allowance for the
-//! few heartbeat records and occasional buffer growth of the window (5 %; measured: about
-//! 4.01 per round trip).
+//! - **Thread mode**: client engine → server engine → an echo strategy thread → back, with the
+//!   client's strategy on the test thread. The engines count their own threads
+//!   (`EngineConfig::count_allocations`); the echo thread and the test thread switch counting
+//!   on for themselves; the count is the sum over tracked threads, so the tests of this binary
+//!   run one at a time (an engine of another test would be counted too). Every allocation a
+//!   thread makes for a message happens before that message reaches the test thread through
+//!   the queues, so reading the sum once the last message arrived misses none.
+//! - **Inline mode**: the client and server strategies run on their engine threads; each
+//!   counts its own thread between the same two message numbers, after a warm-up.
 //!
-//! The warm-up is long (10 000 round trips) because tungstenite's read buffer grows a few
-//! times, amortized, before it settles; with a 500 round-trip warm-up one growth (one
-//! allocation in 3000 JSON round trips) was still seen. SBE frames (fixed length) show exactly
-//! zero; JSON is allowed such a late doubling (a constant, not a per-message cost).
+//! Over `wss://`, rustls 0.23 allocates one `Vec` per TLS record it seals (its
+//! `MessageEncrypter::encrypt` returns an owned record: ring's encrypter allocates the
+//! `PrefixedPayload`) and one per record it opens (`take_received_plaintext` copies the
+//! plaintext into a `Vec`). Each WebSocket message is exactly one record (tungstenite writes a
+//! frame with one write; rustls makes one record per write). Keepalives are long (60 s), so
+//! no heartbeat record falls in the window while messages flow both ways. Hence, exactly:
+//! per engine thread, 2 allocations per message it sends and receives (one sealed, one opened
+//! record); per round trip over both engines, 4.
 
 mod engine_support;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use engine_support::*;
+use fixp_ws::alloc_count::{self, CountingAllocator};
 use fixp_ws::codec::fixp::FlowType;
-use fixp_ws::engine::{FromEngine, SessionHandle};
+use fixp_ws::engine::{
+    Context, EngineBuilder, EngineConfig, FromEngine, InboundMessage, SessionHandle, SessionKey,
+    Strategy,
+};
 use fixp_ws::session::{Event, SessionState};
 use fixp_ws::transport::WireEncoding;
 
-struct Counting;
+#[global_allocator]
+static ALLOC: CountingAllocator = CountingAllocator;
 
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-static COUNTING: AtomicBool = AtomicBool::new(false);
-/// The counter is process-wide: tests that count run one at a time.
+/// The count is summed over tracked threads: one test at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-fn note() {
-    if COUNTING.load(Ordering::Relaxed) {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+const WARM_UP: u64 = 10_000;
+const N: u64 = 3000;
+/// No heartbeat while messages flow (see the module doc).
+const KEEPALIVE_MS: u32 = 60_000;
+
+fn counted_config() -> EngineConfig {
+    EngineConfig {
+        count_allocations: true,
+        ..test_config(KEEPALIVE_MS)
     }
 }
 
-// SAFETY: every call is forwarded unchanged to the system allocator; we only count.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as our caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        // SAFETY: same contract as our caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-/// Sends `count` copies of `order` and reads `count` echoes, without allocating.
+/// Sends `count` copies of `order` and reads `count` echoes.
 fn stream(client: &mut SessionHandle, order: &[u8], count: u64) {
     let start = Instant::now();
     let mut sent = 0;
@@ -96,13 +86,19 @@ fn stream(client: &mut SessionHandle, order: &[u8], count: u64) {
     }
 }
 
-fn allocations_per_stream(tls: bool, encoding: WireEncoding) -> (u64, u64) {
-    const WARM_UP: u64 = 10_000;
-    const N: u64 = 3000;
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let mut server = start_server(tls, test_config(1000));
-    let (mut client_engine, mut client) =
-        start_client(&server, encoding, FlowType::Idempotent, 1000, 3);
+/// Allocations of every tracked thread (both engines, the echo thread, the test thread)
+/// during `N` round trips of a thread-mode stream, after the warm-up.
+fn thread_mode_allocations(tls: bool, encoding: WireEncoding) -> u64 {
+    let _serial = serial();
+    let mut server = start_server(tls, counted_config());
+    let (mut client_engine, mut client) = start_client_with(
+        &server,
+        encoding,
+        FlowType::Idempotent,
+        KEEPALIVE_MS,
+        3,
+        counted_config(),
+    );
     let mut seen = Seen::default();
     wait_until(&mut client, &mut seen, "established", |s| {
         s.has(Event::StateChanged(SessionState::Established))
@@ -111,6 +107,7 @@ fn allocations_per_stream(tls: bool, encoding: WireEncoding) -> (u64, u64) {
     let stop = Arc::new(AtomicBool::new(false));
     let echo_stop = Arc::clone(&stop);
     let echo = std::thread::spawn(move || {
+        alloc_count::track_current_thread(true);
         while !echo_stop.load(Ordering::Relaxed) {
             match served.poll() {
                 Some(FromEngine::Message(m)) => {
@@ -122,51 +119,185 @@ fn allocations_per_stream(tls: bool, encoding: WireEncoding) -> (u64, u64) {
                 None => std::hint::spin_loop(),
             }
         }
+        alloc_count::track_current_thread(false);
         served
     });
     let order = order(1, encoding);
     stream(&mut client, &order, WARM_UP);
-    ALLOCATIONS.store(0, Ordering::SeqCst);
-    COUNTING.store(true, Ordering::SeqCst);
-    stream(&mut client, &order, N);
-    COUNTING.store(false, Ordering::SeqCst);
-    let counted = ALLOCATIONS.load(Ordering::SeqCst);
+    let ((), counted) = count_all_tracked(|| stream(&mut client, &order, N));
     stop.store(true, Ordering::Relaxed);
     let _served = echo.join().expect("echo thread");
     client_engine.shutdown();
     client_engine.join().expect("client engine");
     server.engine.shutdown();
     server.engine.join().expect("server engine");
-    (counted, N)
+    counted
+}
+
+/// Runs `f` with the calling thread tracked; returns what every tracked thread allocated.
+fn count_all_tracked<R>(f: impl FnOnce() -> R) -> (R, u64) {
+    alloc_count::track_current_thread(true);
+    let before = alloc_count::tracked_allocations();
+    let result = f();
+    let after = alloc_count::tracked_allocations();
+    alloc_count::track_current_thread(false);
+    (result, after - before)
 }
 
 #[test]
-fn ws_stream_through_two_engines_allocates_nothing_per_message() {
+fn thread_mode_ws_stream_allocates_nothing_per_message() {
     for encoding in [WireEncoding::Sbe, WireEncoding::Json] {
-        let (allocations, n) = allocations_per_stream(false, encoding);
-        println!("ws:// {encoding:?}: {allocations} allocations in {n} round trips");
-        match encoding {
-            WireEncoding::Sbe => assert_eq!(allocations, 0, "{encoding:?}"),
-            // Frames of varying length can still, rarely, make tungstenite's read buffer grow
-            // once (a doubling, bounded over the connection's life by max message / read
-            // window): a constant, never a per-message cost. Seen 0 after this warm-up.
-            WireEncoding::Json => assert!(allocations <= 2, "{encoding:?}: {allocations}"),
-        }
+        let allocations = thread_mode_allocations(false, encoding);
+        println!("thread mode ws:// {encoding:?}: {allocations} allocations in {N} round trips");
+        assert_eq!(allocations, 0, "{encoding:?}");
     }
 }
 
 #[test]
-fn wss_stream_allocates_about_one_buffer_per_tls_record_and_side() {
-    let (allocations, n) = allocations_per_stream(true, WireEncoding::Sbe);
-    println!("wss:// Sbe: {allocations} allocations in {n} round trips");
-    // At most 2 records per round trip (order, echo), each costing one buffer on the writing
-    // and one on the reading side.
-    assert!(
-        allocations <= 4 * n + n / 20,
-        "{allocations} allocations for {n} round trips"
+fn thread_mode_wss_stream_allocates_exactly_the_tls_record_buffers() {
+    let allocations = thread_mode_allocations(true, WireEncoding::Sbe);
+    println!("thread mode wss:// Sbe: {allocations} allocations in {N} round trips");
+    // Per round trip: order sealed (client), opened (server), echo sealed (server), opened
+    // (client).
+    assert_eq!(allocations, 4 * N);
+}
+
+/// What one inline strategy counted on its engine thread.
+#[derive(Clone, Copy, Debug, Default)]
+struct Window {
+    /// Messages received so far.
+    received: u64,
+    /// This thread's allocation count when message `WARM_UP` arrived.
+    start: Option<u64>,
+    /// Allocations between message `WARM_UP` and message `WARM_UP + N`.
+    counted: Option<u64>,
+}
+
+impl Window {
+    /// Notes a received message (call first thing in `on_message`).
+    fn note(&mut self) {
+        let now = alloc_count::current_thread_allocations();
+        if self.received == WARM_UP {
+            self.start = Some(now);
+        }
+        if self.received == WARM_UP + N {
+            self.counted = self.start.map(|s| now - s);
+        }
+        self.received += 1;
+    }
+}
+
+/// Server: answers each order with an ExecutionReport encoded in place.
+struct Answer {
+    window: Window,
+    out: Shared<Window>,
+}
+
+impl Strategy for Answer {
+    fn on_message(&mut self, ctx: &mut Context<'_>, message: InboundMessage<'_>) {
+        self.window.note();
+        let encoding = ctx.encoding(message.session).unwrap_or(WireEncoding::Sbe);
+        let _ = ctx.send_with(message.session, |slot| {
+            encode_report(message.bytes, encoding, slot)
+        });
+        if self.window.counted.is_some() {
+            if let Ok(mut out) = self.out.try_lock() {
+                *out = self.window;
+            }
+        }
+    }
+}
+
+/// Client: one order in flight; the next goes out from the callback of the previous report.
+struct PingPong {
+    encoding: WireEncoding,
+    order: Vec<u8>,
+    window: Window,
+    out: Shared<Window>,
+}
+
+impl Strategy for PingPong {
+    fn on_event(&mut self, ctx: &mut Context<'_>, session: SessionKey, event: Event<'static>) {
+        if event == Event::StateChanged(SessionState::Established) {
+            let _ = ctx.send(session, &self.order);
+        }
+    }
+
+    fn on_message(&mut self, ctx: &mut Context<'_>, message: InboundMessage<'_>) {
+        self.window.note();
+        debug_assert_eq!(report_number(message.bytes, self.encoding), 1);
+        if self.window.counted.is_none() {
+            let _ = ctx.send(message.session, &self.order);
+        } else if let Ok(mut out) = self.out.try_lock() {
+            *out = self.window;
+        }
+    }
+}
+
+/// Allocations on the (server, client) engine threads over `N` round trips of inline
+/// strategies, after the warm-up.
+fn inline_allocations(tls: bool, encoding: WireEncoding) -> (u64, u64) {
+    let _serial = serial();
+    let server_window = shared::<Window>();
+    let client_window = shared::<Window>();
+    let mut server = start_inline_server(
+        tls,
+        counted_config(),
+        Answer {
+            window: Window::default(),
+            out: server_window.clone(),
+        },
     );
-    assert!(
-        allocations > 0,
-        "rustls is expected to allocate per record; recheck the bound"
-    );
+    let mut builder = EngineBuilder::with_strategy(
+        counted_config(),
+        PingPong {
+            encoding,
+            order: order(1, encoding),
+            window: Window::default(),
+            out: client_window.clone(),
+        },
+    )
+    .expect("engine");
+    builder
+        .initiate_inline(initiator(
+            &server,
+            encoding,
+            FlowType::Idempotent,
+            KEEPALIVE_MS,
+            9,
+        ))
+        .expect("initiate");
+    let mut client = builder.start().expect("start");
+    wait_for(&client_window, "client window", |w| w.counted.is_some());
+    wait_for(&server_window, "server window", |w| w.counted.is_some());
+    client.shutdown();
+    client.join().expect("client engine");
+    server.engine.shutdown();
+    server.engine.join().expect("server engine");
+    let counted = |w: &Shared<Window>| {
+        w.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .counted
+            .unwrap_or(u64::MAX)
+    };
+    (counted(&server_window), counted(&client_window))
+}
+
+#[test]
+fn inline_ws_round_trips_allocate_nothing_on_either_engine_thread() {
+    for encoding in [WireEncoding::Sbe, WireEncoding::Json] {
+        let (server, client) = inline_allocations(false, encoding);
+        println!(
+            "inline ws:// {encoding:?}: server {server}, client {client} allocations in {N} round trips"
+        );
+        assert_eq!((server, client), (0, 0), "{encoding:?}");
+    }
+}
+
+#[test]
+fn inline_wss_round_trips_allocate_exactly_one_buffer_per_tls_record() {
+    let (server, client) = inline_allocations(true, WireEncoding::Sbe);
+    println!("inline wss:// Sbe: server {server}, client {client} allocations in {N} round trips");
+    // Each engine thread seals N records and opens N records in the window.
+    assert_eq!((server, client), (2 * N, 2 * N));
 }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use engine_support::*;
-use fixp_ws::codec::conga::{CongaMessage, ExecType, ExecutionReport, Fills, Id8, OrdStatus};
+use fixp_ws::codec::conga::CongaMessage;
 use fixp_ws::engine::FromEngine;
 use fixp_ws::session::{Event, TerminateReason};
 use fixp_ws::transport::WireEncoding;
@@ -57,19 +57,7 @@ fn python_conga_style_client_trades_with_the_engine() {
                                 panic!("not an order");
                             };
                             log.push(format!("order {} seq {}", order.cl_ord_id, m.seq));
-                            let er = CongaMessage::ExecutionReport(ExecutionReport {
-                                order_id: Id8::new("1").expect("id"),
-                                cl_ord_id: order.cl_ord_id,
-                                exec_id: Id8::new("e1").expect("id"),
-                                exec_type: ExecType::New,
-                                ord_status: OrdStatus::New,
-                                symbol: order.symbol,
-                                side: order.side,
-                                leaves_qty: order.order_qty,
-                                cum_qty: 0,
-                                transact_time: order.transact_time,
-                                fills: Fills::new(),
-                            });
+                            let er = new_report(&order);
                             let mut buf = [0u8; 1024];
                             let n = er.encode_json(&mut buf).expect("encode");
                             send(h, &buf[..n]);

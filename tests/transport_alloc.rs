@@ -1,62 +1,21 @@
 //! Steady-state send and receive over an established TLS WebSocket allocate nothing per message.
 //!
-//! A counting global allocator counts allocations made by this test's thread while it runs
-//! round trips (client → server → echo → client) over loopback, after a warm-up.
+//! [`fixp_ws::alloc_count`] counts the allocations this test's thread makes (and no other
+//! thread's) while it runs round trips (client → server → echo → client) over loopback,
+//! after a warm-up.
 
 mod transport_support;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use fixp_ws::alloc_count::{self, CountingAllocator};
 use fixp_ws::codec::FrameKind;
 use fixp_ws::transport::{WsConnection, WsOptions};
 use mio::{Events, Poll};
 use transport_support::Loop;
 
-struct Counting;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-thread_local! {
-    static TRACKING: Cell<bool> = const { Cell::new(false) };
-}
-
-fn note() {
-    if TRACKING.try_with(Cell::get).unwrap_or(false) {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator; we only count.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as our caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        // SAFETY: same contract as our caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static ALLOC: CountingAllocator = CountingAllocator;
 
 /// One round trip: the client sends `payload`, the server echoes it, the client receives it.
 /// Returns the byte the client got back first (checked by the caller).
@@ -136,20 +95,20 @@ fn allocations_in_steady_state(tls: bool) -> u64 {
         );
     }
 
-    ALLOCATIONS.store(0, Ordering::Relaxed);
-    TRACKING.with(|t| t.set(true));
-    let mut bytes = 0;
-    for i in 0..MEASURED {
-        let (kind, payload) = if i % 2 == 0 {
-            (FrameKind::Binary, &binary)
-        } else {
-            (FrameKind::Text, &text)
-        };
-        bytes += round_trip(poll, &mut events, &mut client, &mut server, kind, payload);
-    }
-    TRACKING.with(|t| t.set(false));
+    let (bytes, allocations) = alloc_count::count_on_current_thread(|| {
+        let mut bytes = 0;
+        for i in 0..MEASURED {
+            let (kind, payload) = if i % 2 == 0 {
+                (FrameKind::Binary, &binary)
+            } else {
+                (FrameKind::Text, &text)
+            };
+            bytes += round_trip(poll, &mut events, &mut client, &mut server, kind, payload);
+        }
+        bytes
+    });
     assert_eq!(bytes as u64, MEASURED / 2 * (64 + text.len() as u64));
-    ALLOCATIONS.load(Ordering::Relaxed)
+    allocations
 }
 
 const MEASURED: u64 = 10_000;
@@ -166,16 +125,15 @@ fn steady_state_send_and_receive_allocate_nothing_in_transport_and_websocket() {
 
     // wss://: rustls' buffered `Connection` API allocates one Vec per TLS record it encrypts
     // (`PrefixedPayload` in `encrypt_outgoing`) and one per record it decrypts
-    // (`Payload::into_vec` in `take_received_plaintext`). A round trip is two messages, each
-    // sealed once and opened once: 4 allocations. Measured, not hidden. (rustls 0.23's
-    // unbuffered API still pops each decrypted record as a Vec, so it would not remove them.)
+    // (`Payload::into_vec` in `take_received_plaintext`); nothing else, since it is fed whole
+    // records (so its read window never resizes). A round trip is two messages, each one
+    // record, sealed once and opened once: exactly 4 allocations. (rustls 0.23's unbuffered
+    // API still pops each decrypted record as a Vec, so it would not remove them.)
     let tls = allocations_in_steady_state(true);
-    println!(
-        "wss://: {tls} allocations in {MEASURED} round trips ({:.2} per message per side)",
-        tls as f64 / (4 * MEASURED) as f64
-    );
-    assert!(
-        tls <= 4 * MEASURED,
-        "more than one allocation per TLS record sealed or opened: {tls}"
+    println!("wss://: {tls} allocations in {MEASURED} round trips");
+    assert_eq!(
+        tls,
+        4 * MEASURED,
+        "one allocation per TLS record sealed or opened"
     );
 }

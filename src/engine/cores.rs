@@ -1,6 +1,8 @@
 //! CPU cores for pinning. Read the list once, in `main`, before pinning anything: a thread
 //! spawned from a pinned thread inherits its one-CPU mask, and `core_affinity::get_core_ids`
 //! called there sees only that one core.
+//!
+//! Owns: the core list and pinning. May not touch: anything the pinned thread runs.
 
 use core_affinity::CoreId;
 

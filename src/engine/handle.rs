@@ -1,14 +1,23 @@
-//! The strategy side of the engine: a [`SessionHandle`] per session, with one SPSC queue into
-//! the engine and one out of it.
+//! The thread mode of a session: a strategy on its own thread holds a [`SessionHandle`], with
+//! one SPSC queue into the engine and one out of it. (Strategies on the engine thread use
+//! [`crate::engine::strategy`] instead.)
+//!
+//! A handle that queues a command rings the engine's doorbell (once until the engine takes
+//! it), so the engine visits only sessions with commands, not every session every cycle.
 //!
 //! Slots are fixed-size values ([`MessageSlot`]), so nothing is allocated per message. A full
 //! queue is back-pressure the caller sees as a returned value, never a silent drop: the engine
 //! stops draining a session's events while its outbound queue to the strategy is full (the
 //! session's own bounded event ring then fills and, past it, terminates the binding with
 //! `EventOverflow`), and the strategy's sends come back in `Err` when the engine lags.
+//!
+//! Owns: the strategy thread's end of the queues, the doorbell, session counters. May not
+//! touch: sessions or sockets (the engine applies commands on its thread).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+
+use crossbeam_queue::ArrayQueue;
 
 use crate::codec::SessionId;
 use crate::engine::spsc::{AppMessage, Consumer, MessageTooLong, Producer};
@@ -121,6 +130,43 @@ impl Wake {
     }
 }
 
+/// The engine's doorbell: handles with new commands leave their entry's `(index, generation)`
+/// here. A full doorbell (more stale handles than it holds) sets `overflow`, and the engine
+/// then looks at every thread-mode session once: a command is never missed.
+#[derive(Clone, Debug)]
+pub(crate) struct Doorbell {
+    pub(crate) queue: Arc<ArrayQueue<(u32, u32)>>,
+    pub(crate) overflow: Arc<AtomicBool>,
+}
+
+impl Doorbell {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Doorbell {
+            queue: Arc::new(ArrayQueue::new(capacity.max(1))),
+            overflow: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+/// A handle's button on the doorbell: rings once until the engine clears `armed`.
+#[derive(Debug)]
+pub(crate) struct Bell {
+    pub(crate) doorbell: Doorbell,
+    /// Set by the handle when it rings, cleared by the engine when it takes the ring (both
+    /// with acquire-release swaps, so the engine sees every command queued before a ring it
+    /// takes, and a command queued after the clear rings again).
+    pub(crate) armed: Arc<AtomicBool>,
+    pub(crate) key: (u32, u32),
+}
+
+impl Bell {
+    fn ring(&self) {
+        if !self.armed.swap(true, Ordering::AcqRel) && self.doorbell.queue.push(self.key).is_err() {
+            self.doorbell.overflow.store(true, Ordering::Release);
+        }
+    }
+}
+
 /// Why [`SessionHandle::send`] did not queue a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum HandleSendError {
@@ -140,6 +186,7 @@ pub struct SessionHandle {
     to_engine: Producer<ToEngine>,
     from_engine: Consumer<FromEngine>,
     counters: Arc<SessionCounters>,
+    bell: Bell,
     wake: Wake,
 }
 
@@ -147,17 +194,18 @@ impl SessionHandle {
     pub(crate) fn new(
         session_id: SessionId,
         encoding: WireEncoding,
-        to_engine: Producer<ToEngine>,
-        from_engine: Consumer<FromEngine>,
+        queues: (Producer<ToEngine>, Consumer<FromEngine>),
         counters: Arc<SessionCounters>,
+        bell: Bell,
         wake: Wake,
     ) -> Self {
         SessionHandle {
             session_id,
             encoding,
-            to_engine,
-            from_engine,
+            to_engine: queues.0,
+            from_engine: queues.1,
             counters,
+            bell,
             wake,
         }
     }
@@ -183,6 +231,7 @@ impl SessionHandle {
     #[allow(clippy::result_large_err)] // the command comes back by value, not boxed
     pub fn command(&mut self, command: ToEngine) -> Result<(), ToEngine> {
         self.to_engine.push(command)?;
+        self.bell.ring();
         self.wake.wake();
         Ok(())
     }

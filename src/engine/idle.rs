@@ -3,6 +3,8 @@
 //!
 //! A strategy also picks the mio poll timeout: busy strategies poll with a zero timeout and do
 //! their waiting in [`IdleStrategy::idle`]; the blocking strategy lets `poll` sleep instead.
+//!
+//! Owns: what the loop does between cycles. May not touch: the cycle's work.
 
 use std::hint;
 use std::thread;

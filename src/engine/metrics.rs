@@ -5,6 +5,11 @@
 //!   engine an empty, preallocated histogram through one queue; the engine swaps it with the
 //!   one it has been recording into and returns the filled one through another. The engine
 //!   never allocates, locks or waits; if no empty histogram is available it keeps recording.
+//! - [`EngineMetrics`] / [`EngineCounters`] / [`Stage`]: the engine's own stage timings and
+//!   counters built on those two, as the application reads them.
+//!
+//! Owns: counters and histograms. May not touch: sessions, sockets or clocks (values come in
+//! already measured).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -216,6 +221,138 @@ impl std::fmt::Debug for HistogramReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "HistogramReader({:?})", self.bounds)
     }
+}
+
+/// Engine-wide counters (relaxed atomics).
+#[derive(Debug, Default)]
+pub struct EngineCounters {
+    /// Duty cycles run.
+    pub cycles: AtomicU64,
+    /// Connections accepted by listeners.
+    pub accepted: AtomicU64,
+    /// Handshakes that failed or timed out.
+    pub handshake_failures: AtomicU64,
+    /// Initiator connection attempts after the first.
+    pub reconnects: AtomicU64,
+    /// Connections closed as slow consumers.
+    pub slow_consumers: AtomicU64,
+}
+
+/// Which stage a histogram times.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// Socket read → decode → strategy handover (queue push, or the inline strategy's call),
+    /// per application message.
+    Inbound = 0,
+    /// Strategy queue pop → session → socket write, per application message (thread-mode
+    /// sessions; an inline strategy's sends are part of its callback and of the duty cycle).
+    Outbound = 1,
+    /// One busy duty cycle (cycles that did work).
+    DutyCycle = 2,
+}
+
+/// The thread-safe view of the engine's stage timings (nanoseconds).
+///
+/// The engine records into HdrHistograms and hands them over by swapping (no lock, no
+/// allocation on the engine side); [`EngineMetrics::refresh`] collects what was handed over
+/// and adds it to the totals here.
+#[derive(Debug)]
+pub struct EngineMetrics {
+    readers: [HistogramReader; 3],
+    totals: [Histogram<u64>; 3],
+    counters: Arc<EngineCounters>,
+}
+
+impl EngineMetrics {
+    /// Collects histograms the engine handed over, adds them to the totals and gives the engine
+    /// fresh empty ones. Call from any thread, now and then.
+    pub fn refresh(&mut self) {
+        for (reader, total) in self.readers.iter().zip(self.totals.iter_mut()) {
+            while let Some(filled) = reader.collect() {
+                let _ = total.add(&filled);
+                let _ = reader.supply(filled);
+            }
+        }
+    }
+
+    /// The totals of one stage so far (after [`EngineMetrics::refresh`]).
+    pub fn stage(&self, stage: Stage) -> &Histogram<u64> {
+        &self.totals[stage as usize]
+    }
+
+    /// Engine-wide counters.
+    pub fn counters(&self) -> &EngineCounters {
+        &self.counters
+    }
+
+    /// Adds the values the engine thread recorded but never published (at its end).
+    pub(crate) fn add_unpublished(&mut self, last: &[Histogram<u64>]) {
+        for (total, rest) in self.totals.iter_mut().zip(last.iter()) {
+            let _ = total.add(rest);
+        }
+    }
+}
+
+/// The engine thread's end of the stage timings.
+pub(crate) struct StageRecorders {
+    pub(crate) stages: [HistogramRecorder; 3],
+}
+
+impl StageRecorders {
+    /// Records one value of `stage`.
+    #[inline]
+    pub(crate) fn record(&mut self, stage: Stage, ns: u64) {
+        self.stages[stage as usize].record(ns.max(1));
+    }
+
+    /// Hands over what was recorded, where the reader left room.
+    pub(crate) fn publish(&mut self) {
+        for recorder in &mut self.stages {
+            if recorder.pending() > 0 {
+                recorder.publish();
+            }
+        }
+    }
+
+    /// What was never handed over (when the engine thread ends).
+    pub(crate) fn into_unpublished(self) -> Vec<Histogram<u64>> {
+        self.stages
+            .into_iter()
+            .map(HistogramRecorder::into_unpublished)
+            .collect()
+    }
+}
+
+/// The engine's recorders and the application's view of them.
+pub(crate) fn stage_metrics(
+    counters: Arc<EngineCounters>,
+) -> Result<(StageRecorders, EngineMetrics), BoundsError> {
+    let bounds = HistogramBounds {
+        highest: 10_000_000_000,
+        significant_figures: 3,
+    };
+    let (r0, q0) = histogram_exchange(bounds)?;
+    let (r1, q1) = histogram_exchange(bounds)?;
+    let (r2, q2) = histogram_exchange(bounds)?;
+    let readers = [q0, q1, q2];
+    for reader in &readers {
+        let _ = reader.supply(reader.new_histogram()?);
+    }
+    let totals = [
+        bounds.histogram()?,
+        bounds.histogram()?,
+        bounds.histogram()?,
+    ];
+    Ok((
+        StageRecorders {
+            stages: [r0, r1, r2],
+        },
+        EngineMetrics {
+            readers,
+            totals,
+            counters,
+        },
+    ))
 }
 
 #[cfg(test)]

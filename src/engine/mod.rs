@@ -1,28 +1,52 @@
-//! The engine: one pinned busy-poll thread that owns sockets, sessions and journals, and talks to
-//! strategy threads through lock-free SPSC queues.
+//! The engine: one pinned busy-poll thread that owns sockets, sessions and journals. Each
+//! session's application logic runs either **inline**, on the engine thread inside its duty
+//! cycle ([`Strategy`], [`Context`]), or on a strategy thread of its own, through lock-free
+//! SPSC queues ([`SessionHandle`]).
 //!
-//! - [`runtime`]: the engine loop ([`EngineBuilder`], [`EngineHandle`]): listeners and the
-//!   acceptor, initiators with reconnect and back-off, one clock read per duty cycle, bounded
-//!   work per cycle, handshake/close/slow-consumer timeouts, graceful shutdown, stage timings;
-//! - [`handle`]: the strategy API ([`SessionHandle`], [`ToEngine`], [`FromEngine`]);
+//! - [`builder`]: [`EngineBuilder`] (listeners, initiators, the inline strategy) and
+//!   [`EngineHandle`] (the running engine seen from the application);
+//! - [`config`]: [`EngineConfig`], [`InitiatorConfig`], [`JournalSetup`], [`EngineError`];
+//! - [`strategy`]: the inline strategy API; [`handle`]: the thread-mode API;
+//! - `duty_cycle`: the loop; `conns`: the connection table; `link`: the transports behind
+//!   one enum; `sessions`: the session table; `delivery` and `route`: messages and events to
+//!   their consumer, commands from thread-mode strategies; `deadlines` and `worklist`: the
+//!   timer heap and ready lists that keep per-cycle work proportional to activity;
+//!   `journaling`: journal glue; `clock`: the cycle's clock read;
 //! - [`wire`] and [`store`]: each session's encoding (SBE or JSON by subprotocol) and retransmit
 //!   store (memory or the mmap journal);
 //! - building blocks: [`idle`] (idle strategies that also pick the mio poll timeout), [`spsc`]
-//!   (fixed-size slot queues with back-pressure as a value), [`metrics`] (atomic counters and
-//!   a lock-free histogram swap), [`cores`] (the core list, read once before pinning).
+//!   (fixed-size slot queues with back-pressure as a value), [`metrics`] (atomic counters, a
+//!   lock-free histogram swap, stage timings), [`cores`] (the core list, read once before
+//!   pinning).
 //!
 //! Owns: threads, pinning, sockets' life cycle, queues and metrics. May not touch: FIXP rules
 //! (the session layer) or wire formats (the codec).
 
+pub mod builder;
+mod clock;
+pub mod config;
+mod conns;
 pub mod cores;
+mod deadlines;
+mod delivery;
+mod duty_cycle;
 pub mod handle;
 pub mod idle;
+mod journaling;
+mod link;
 pub mod metrics;
-pub mod runtime;
+mod route;
+mod sessions;
 pub mod spsc;
 pub mod store;
+pub mod strategy;
 pub mod wire;
+mod worklist;
 
+pub use builder::{EngineBuilder, EngineHandle};
+pub use config::{
+    EngineConfig, EngineError, IdleMode, InitiatorConfig, JournalSetup, ShutdownMode,
+};
 pub use cores::{CoreList, PinError};
 pub use handle::{
     FromEngine, HandleSendError, MessageSlot, SessionCounterSnapshot, SessionCounters,
@@ -30,13 +54,13 @@ pub use handle::{
 };
 pub use idle::{Backoff, BackoffPhase, BlockWithTimeout, BusySpin, IdleStrategy};
 pub use metrics::{
-    histogram_exchange, ConnectionCounters, CounterSnapshot, HistogramBounds, HistogramReader,
-    HistogramRecorder,
-};
-pub use runtime::{
-    EngineBuilder, EngineConfig, EngineCounters, EngineError, EngineHandle, EngineMetrics,
-    IdleMode, InitiatorConfig, JournalSetup, ShutdownMode, Stage,
+    histogram_exchange, ConnectionCounters, CounterSnapshot, EngineCounters, EngineMetrics,
+    HistogramBounds, HistogramReader, HistogramRecorder, Stage,
 };
 pub use spsc::{spsc_queue, AppMessage, Consumer, MessageTooLong, Producer};
 pub use store::EngineStore;
+pub use strategy::{
+    Context, InboundMessage, InlineSendError, NoStrategy, SessionInfo, SessionKey, Strategy,
+    UnknownSession,
+};
 pub use wire::EngineEncoding;

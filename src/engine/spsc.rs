@@ -5,6 +5,8 @@
 //! two ends are separate types that are neither `Clone` nor `Sync`-shared, so the type system
 //! enforces one producer and one consumer. A push to a full queue hands the message back:
 //! back-pressure is a value, never a silent drop.
+//!
+//! Owns: the queue ends and their slots. May not touch: what the messages mean.
 
 use std::fmt;
 use std::sync::Arc;

@@ -1,5 +1,8 @@
 //! The retransmit store of an engine session: the in-memory ring, or the mmap session journal
 //! (an initiator configured with a journal directory continues its session after a restart).
+//!
+//! Owns: the choice of store per session. May not touch: the store formats (session memory
+//! ring, journal).
 
 use crate::journal::SessionJournal;
 use crate::session::{MemoryStore, RetransmitStore, StoreError};

@@ -1,5 +1,7 @@
 //! The encoding the engine gives each session: SBE or JSON, chosen per connection from the
 //! negotiated WebSocket subprotocol.
+//!
+//! Owns: the choice of encoding per session. May not touch: the encodings themselves (codec).
 
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
@@ -119,6 +121,10 @@ impl Encoding for EngineEncoding {
             WireEncoding::Sbe => self.sbe.encode(msg, out),
             WireEncoding::Json => self.json.encode(msg, out),
         }
+    }
+
+    fn tolerated_deviations(&self) -> u64 {
+        self.sbe.tolerated_deviations() + self.json.tolerated_deviations()
     }
 }
 

@@ -198,6 +198,36 @@ where
         self.sessions.get_mut(slot)?.as_mut()
     }
 
+    /// The table slot of the session with this id (stable while the session lives).
+    pub fn slot_of(&self, id: SessionId) -> Option<usize> {
+        self.by_id.get(&id).copied()
+    }
+
+    /// The table slot of the session bound to this connection.
+    pub fn slot_on(&self, connection: ConnectionId) -> Option<usize> {
+        self.by_connection.get(&connection).copied()
+    }
+
+    /// The session in table slot `slot`.
+    pub fn session_at(&self, slot: usize) -> Option<&Session<E, S>> {
+        self.sessions.get(slot)?.as_ref()
+    }
+
+    /// The session in table slot `slot`, mutably.
+    pub fn session_at_mut(&mut self, slot: usize) -> Option<&mut Session<E, S>> {
+        self.sessions.get_mut(slot)?.as_mut()
+    }
+
+    /// The connection the session in `slot` is bound to.
+    pub fn connection_at(&self, slot: usize) -> Option<ConnectionId> {
+        *self.connection_of.get(slot)?
+    }
+
+    /// Slots in the table (its configured capacity).
+    pub fn capacity(&self) -> usize {
+        self.sessions.len()
+    }
+
     /// True if `id` was finalized (and is still in the bounded history).
     pub fn is_finalized(&self, id: SessionId) -> bool {
         self.finalized_set.contains(&id)
@@ -342,6 +372,31 @@ where
             .unwrap_or(self.config.session.termination)
     }
 
+    /// [`Acceptor::handle_frame`] with lending ([`Session::handle_frame_lending`]): an
+    /// application message that an established session can deliver at once, in order, is
+    /// returned as `(slot, seq)` instead of being copied into its event ring; `frame` is the
+    /// message, to be handed to the application before that session's next event.
+    pub fn handle_frame_lending(
+        &mut self,
+        now: u64,
+        connection: ConnectionId,
+        frame: &[u8],
+        kind: FrameKind,
+    ) -> Option<(usize, u64)> {
+        if let Some(&slot) = self.by_connection.get(&connection) {
+            if let Some(Some(session)) = self.sessions.get_mut(slot) {
+                if session.state() != SessionState::Negotiated {
+                    let lent = session.handle_frame_lending(now, frame, kind);
+                    self.after_session_input(slot);
+                    return lent.map(|seq| (slot, seq));
+                }
+            }
+        }
+        // Handshake frames: nothing to lend.
+        self.handle_frame(now, connection, frame, kind);
+        None
+    }
+
     /// The transport of `connection` is gone.
     pub fn handle_disconnected(&mut self, now: u64, connection: ConnectionId) {
         self.termination_of.remove(&connection);
@@ -368,13 +423,42 @@ where
     /// Timers of every session; frees finalized sessions whose connection is gone.
     pub fn handle_timeout(&mut self, now: u64) {
         for slot in 0..self.sessions.len() {
-            if let Some(Some(session)) = self.sessions.get_mut(slot) {
-                session.handle_timeout(now);
-            }
-            if matches!(self.connection_of.get(slot), Some(None)) {
-                self.reap(slot);
-            }
+            self.handle_timeout_at(now, slot);
         }
+    }
+
+    /// Timers of the session in `slot` only (an engine that keeps its own deadline structure
+    /// calls this for the sessions that are due); frees it if it is finalized, drained and
+    /// unbound. Returns true if the slot is empty afterwards.
+    pub fn handle_timeout_at(&mut self, now: u64, slot: usize) -> bool {
+        if let Some(Some(session)) = self.sessions.get_mut(slot) {
+            session.handle_timeout(now);
+        }
+        self.release_finished(slot)
+    }
+
+    /// Frees the session in `slot` if it is finalized, its events were all taken and it has
+    /// no connection. Returns true if the slot is empty afterwards.
+    pub fn release_finished(&mut self, slot: usize) -> bool {
+        if matches!(self.connection_of.get(slot), Some(None)) {
+            self.reap(slot);
+        }
+        matches!(self.sessions.get(slot), Some(None))
+    }
+
+    /// The next reject (or its Close) waiting for an unbound connection, if any.
+    pub fn poll_reject(&mut self) -> Option<(ConnectionId, Transmit<'_>)> {
+        let (meta, bytes) = self.rejects.pop()?;
+        Some(match meta {
+            RejectMeta::Frame(connection, kind) => (connection, Transmit::Frame { bytes, kind }),
+            RejectMeta::Close(connection, code) => (
+                connection,
+                Transmit::Close {
+                    code,
+                    reason: std::str::from_utf8(bytes).unwrap_or(""),
+                },
+            ),
+        })
     }
 
     /// The earliest deadline over all sessions.
@@ -389,19 +473,7 @@ where
     /// The next frame to send and its connection: rejects first, then sessions in turn.
     pub fn poll_transmit(&mut self) -> Option<(ConnectionId, Transmit<'_>)> {
         if !self.rejects.is_empty() {
-            let (meta, bytes) = self.rejects.pop()?;
-            return Some(match meta {
-                RejectMeta::Frame(connection, kind) => {
-                    (connection, Transmit::Frame { bytes, kind })
-                }
-                RejectMeta::Close(connection, code) => (
-                    connection,
-                    Transmit::Close {
-                        code,
-                        reason: std::str::from_utf8(bytes).unwrap_or(""),
-                    },
-                ),
-            });
+            return self.poll_reject();
         }
         let n = self.sessions.len();
         let found = (0..n)

@@ -14,8 +14,8 @@ use crate::session::auth::{AuthMessage, MAX_CREDENTIALS_LEN};
 use crate::session::ring::{PushError, SlotRing};
 use crate::session::store::RetransmitStore;
 use crate::session::types::{
-    Event, Role, SendError, SessionConfig, SessionState, SessionStatus, TerminateReason,
-    Termination, Transmit, Violation, MAX_CLOSE_REASON, NS_PER_MS,
+    Event, Role, SendError, SendWithError, SessionConfig, SessionState, SessionStatus,
+    TerminateReason, Termination, Transmit, Violation, MAX_CLOSE_REASON, NS_PER_MS,
 };
 
 /// What an outbound slot holds.
@@ -356,6 +356,9 @@ pub struct Session<E: Encoding, S: RetransmitStore> {
     lapse_warned: bool,
     outbox: SlotRing<OutMeta>,
     events: SlotRing<Event<'static>>,
+    // Lending (see `handle_frame_lending`): armed for one frame; the seq of the message lent.
+    lend: bool,
+    lent: Option<u64>,
 }
 
 impl<E: Encoding, S: RetransmitStore> Session<E, S> {
@@ -407,6 +410,8 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
             last_heard: 0,
             latest_now: 0,
             lapse_warned: false,
+            lend: false,
+            lent: None,
         }
     }
 
@@ -714,6 +719,20 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
         }
     }
 
+    /// Like [`Session::handle_frame`], but an application message that can be delivered at
+    /// once, in order, is not copied into the event ring: its sequence number (0 on an
+    /// Unsequenced flow) is returned, and `frame` itself is the message. The caller must hand
+    /// it to the application before anything [`Session::poll_event`] returns next (events
+    /// queued by this frame come after it). A message behind queued events, or released
+    /// from the recovery queue, is queued as usual.
+    pub fn handle_frame_lending(&mut self, now: u64, frame: &[u8], kind: FrameKind) -> Option<u64> {
+        self.lend = true;
+        self.lent = None;
+        self.handle_frame(now, frame, kind);
+        self.lend = false;
+        self.lent.take()
+    }
+
     /// Timers: heartbeats, peer lapse, handshake retries.
     pub fn handle_timeout(&mut self, now: u64) {
         self.latest_now = self.latest_now.max(now);
@@ -777,41 +796,121 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
     /// Sends one application message (already encoded). Returns its sequence number (0 on an
     /// Unsequenced flow). A Sequence goes first when the numbering needs stating.
     pub fn send(&mut self, now: u64, message: &[u8]) -> Result<u64, SendError> {
+        self.check_send()?;
+        if message.len() > self.config.max_frame_len {
+            return Err(SendError::TooLarge);
+        }
+        self.send_with(now, |slot| match slot.get_mut(..message.len()) {
+            Some(dst) => {
+                dst.copy_from_slice(message);
+                Ok(message.len())
+            }
+            None => Err(()),
+        })
+        .map_err(|e| match e {
+            SendWithError::Session(e) => e,
+            SendWithError::Encode(()) => SendError::TooLarge,
+        })
+    }
+
+    /// Sends one application message that `encode` writes straight into the session's
+    /// outbound slot (`max_frame_len` bytes), returning the length it wrote: no intermediate
+    /// buffer, no copy. Returns the sequence number (0 on an Unsequenced flow). Nothing is
+    /// queued when the session refuses or `encode` fails; a length beyond the slot is
+    /// [`SendError::TooLarge`].
+    pub fn send_with<Er>(
+        &mut self,
+        now: u64,
+        encode: impl FnOnce(&mut [u8]) -> Result<usize, Er>,
+    ) -> Result<u64, SendWithError<Er>> {
         self.latest_now = self.latest_now.max(now);
+        self.check_send().map_err(SendWithError::Session)?;
+        let flow = self.config.flow;
+        let sequenced = flow != FlowType::Unsequenced;
+        let with_sequence = sequenced && self.need_sequence;
+        let needed = 2 + usize::from(self.need_sequence);
+        if self.outbox.free() < needed {
+            return Err(SendWithError::Session(SendError::Backpressure));
+        }
+        let seq = if sequenced { self.next_out } else { 0 };
+        let kind = self.encoding.frame_kind();
+        if with_sequence {
+            let encoding = &mut self.encoding;
+            let sequence = FixpMessage::Sequence { next_seq_no: seq };
+            match self.outbox.push_with(OutMeta::Frame(kind), |slot| {
+                encoding.encode(&sequence, slot)
+            }) {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) | Err(_) => return Err(SendWithError::Session(SendError::Backpressure)),
+            }
+        }
+        let max = self.config.max_frame_len;
+        let pushed = self.outbox.push_with(OutMeta::Frame(kind), |slot| {
+            let slot = slot
+                .get_mut(..max)
+                .ok_or(SendWithError::Session(SendError::TooLarge))?;
+            match encode(slot) {
+                Ok(n) if n <= max => Ok(n),
+                Ok(_) => Err(SendWithError::Session(SendError::TooLarge)),
+                Err(e) => Err(SendWithError::Encode(e)),
+            }
+        });
+        match pushed {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return self.undo_sequence(with_sequence, e),
+            Err(_) => {
+                let e = SendWithError::Session(SendError::Backpressure);
+                return self.undo_sequence(with_sequence, e);
+            }
+        }
+        if flow == FlowType::Recoverable {
+            let stored = match self.outbox.back() {
+                Some((_, bytes)) => self.store.append(seq, now, bytes),
+                None => Ok(()),
+            };
+            if let Err(e) = stored {
+                self.outbox.pop_back();
+                let e = SendWithError::Session(SendError::Store(e));
+                return self.undo_sequence(with_sequence, e);
+            }
+        }
+        if with_sequence {
+            self.need_sequence = false;
+        }
+        if let Some(replay) = self.replay.as_mut() {
+            replay.header_needed = true;
+        }
+        self.arm_keepalive(now);
+        if sequenced {
+            self.next_out = seq + 1;
+        }
+        Ok(seq)
+    }
+
+    /// Takes back the Sequence pushed before a message that then failed.
+    fn undo_sequence<Er>(
+        &mut self,
+        pushed: bool,
+        error: SendWithError<Er>,
+    ) -> Result<u64, SendWithError<Er>> {
+        if pushed {
+            self.outbox.pop_back();
+        }
+        Err(error)
+    }
+
+    /// Whether an application message may be sent now.
+    fn check_send(&self) -> Result<(), SendError> {
         if self.state != SessionState::Established || !self.bound {
             return Err(SendError::NotEstablished);
         }
         if self.finished_sending.is_some() {
             return Err(SendError::Finished);
         }
-        let flow = self.config.flow;
-        if flow == FlowType::None {
+        if self.config.flow == FlowType::None {
             return Err(SendError::FlowIsNone);
         }
-        if message.len() > self.config.max_frame_len {
-            return Err(SendError::TooLarge);
-        }
-        let needed = 2 + usize::from(self.need_sequence);
-        if self.outbox.free() < needed {
-            return Err(SendError::Backpressure);
-        }
-        if flow == FlowType::Unsequenced {
-            self.push_app(now, message);
-            return Ok(0);
-        }
-        let seq = self.next_out;
-        if flow == FlowType::Recoverable {
-            self.store
-                .append(seq, now, message)
-                .map_err(SendError::Store)?;
-        }
-        if self.need_sequence {
-            self.need_sequence = false;
-            self.push_msg(now, &FixpMessage::Sequence { next_seq_no: seq });
-        }
-        self.push_app(now, message);
-        self.next_out = seq + 1;
-        Ok(seq)
+        Ok(())
     }
 
     /// Starts finalization of our flow: FinishedSending(LastSeqNo), repeated as the heartbeat
@@ -967,17 +1066,6 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
             Ok(Err(_)) | Err(PushError::TooLarge) | Err(PushError::Full) => {
                 return self.terminate(now, TerminateReason::OutboxOverflow)
             }
-        }
-        if let Some(replay) = self.replay.as_mut() {
-            replay.header_needed = true;
-        }
-        self.arm_keepalive(now);
-    }
-
-    fn push_app(&mut self, now: u64, message: &[u8]) {
-        let kind = self.encoding.frame_kind();
-        if self.outbox.push(OutMeta::Frame(kind), message).is_err() {
-            return self.terminate(now, TerminateReason::OutboxOverflow);
         }
         if let Some(replay) = self.replay.as_mut() {
             replay.header_needed = true;
@@ -1431,6 +1519,11 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
     fn deliver(&mut self, seq: u64, kind: InKind, frame: &[u8]) {
         if self.events.free() <= RESERVED_EVENTS {
             return self.events_overflow();
+        }
+        if self.lend && kind == InKind::App && self.lent.is_none() && self.events.is_empty() {
+            // Nothing is queued before it: the caller delivers `frame` itself, in order.
+            self.lent = Some(seq);
+            return;
         }
         push_delivery(&mut self.events, seq, kind, frame);
     }

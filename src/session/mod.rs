@@ -68,6 +68,6 @@ pub use core::Session;
 pub use memory::MemoryStore;
 pub use store::{RetransmitStore, StoreError};
 pub use types::{
-    Event, Role, SendError, SessionConfig, SessionState, SessionStatus, TerminateReason,
-    Termination, Transmit, Violation, MAX_CLOSE_REASON,
+    Event, Role, SendError, SendWithError, SessionConfig, SessionState, SessionStatus,
+    TerminateReason, Termination, Transmit, Violation, MAX_CLOSE_REASON,
 };

@@ -106,6 +106,19 @@ impl<M: Copy> SlotRing<M> {
         self.slot(self.head)
     }
 
+    /// The newest slot, without removing it.
+    pub(crate) fn back(&self) -> Option<(M, &[u8])> {
+        if self.len == 0 {
+            return None;
+        }
+        self.slot((self.head + self.len - 1) % self.meta.len())
+    }
+
+    /// Removes the newest slot (undoes the last push).
+    pub(crate) fn pop_back(&mut self) {
+        self.len = self.len.saturating_sub(1);
+    }
+
     /// Removes the oldest slot and returns it; its bytes stay valid until the next push.
     pub(crate) fn pop(&mut self) -> Option<(M, &[u8])> {
         if self.len == 0 {
@@ -140,6 +153,11 @@ mod tests {
         assert_eq!(ring.push(4, b"g"), Ok(()));
         assert_eq!(ring.pop(), Some((2, &b"cdef"[..])));
         assert_eq!(ring.front(), Some((4, &b"g"[..])));
+        assert_eq!(ring.len(), 1);
+        assert_eq!(ring.push(5, b"hi"), Ok(()));
+        assert_eq!(ring.back(), Some((5, &b"hi"[..])));
+        ring.pop_back();
+        assert_eq!(ring.back(), Some((4, &b"g"[..])));
         assert_eq!(ring.len(), 1);
     }
 }

@@ -342,6 +342,27 @@ impl fmt::Display for SendError {
 
 impl std::error::Error for SendError {}
 
+/// Why [`crate::session::Session::send_with`] did not send: the session refused, or the
+/// caller's encoder failed (nothing was queued either way).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SendWithError<E> {
+    /// The session refused the message (not established, back-pressure, store, ...).
+    Session(SendError),
+    /// The encoder passed to `send_with` failed.
+    Encode(E),
+}
+
+impl<E: fmt::Display> fmt::Display for SendWithError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendWithError::Session(e) => e.fmt(f),
+            SendWithError::Encode(e) => write!(f, "encoder: {e}"),
+        }
+    }
+}
+
+impl<E: fmt::Debug + fmt::Display> std::error::Error for SendWithError<E> {}
+
 /// Something the application should know. Borrowed bytes are valid until the next call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Event<'a> {

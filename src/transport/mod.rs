@@ -21,6 +21,7 @@
 
 mod connection;
 mod listener;
+mod records;
 mod stream;
 mod subprotocol;
 mod tcp;

@@ -9,11 +9,37 @@
 //!   `WouldBlock` is ignored there: `flush` finishes the job on WRITABLE). It never returns
 //!   `Ok(0)`, which tungstenite would take as a reset: a full rustls buffer is `WouldBlock`.
 //! - `flush` drains every pending TLS record; a socket `WouldBlock` propagates.
+//! - rustls reads whole records only, from a preallocated [`RecordBuffer`] (so its own read
+//!   window never grows and shrinks under load).
+//! - A read leaves `READ_HEADROOM` bytes of the caller's buffer unfilled (see there): then
+//!   tungstenite's input buffer never has to grow for a frame up to that size.
 
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
 
 use mio::net::TcpStream;
+
+use super::records::RecordBuffer;
+
+/// Bytes a read leaves free at the end of the caller's window (when the window is larger).
+///
+/// tungstenite reads into the free end of its input buffer, then, per frame header, reserves
+/// the frame's length; when a read filled the buffer to its end while earlier frames were still
+/// unconsumed, that reservation doubles the buffer (an allocation, after any warm-up, whenever
+/// a burst arrives). With this much left free after every read, the free end always holds a
+/// frame of up to this size, and tungstenite only ever compacts in place.
+pub(crate) const READ_HEADROOM: usize = 1024;
+
+/// The part of `buf` a read may fill.
+fn window(buf: &mut [u8]) -> &mut [u8] {
+    let len = buf.len();
+    let keep = if len > READ_HEADROOM {
+        len - READ_HEADROOM
+    } else {
+        len
+    };
+    buf.get_mut(..keep).unwrap_or_default()
+}
 
 /// A plain or TLS byte stream over a non-blocking TCP socket.
 #[derive(Debug)]
@@ -29,12 +55,17 @@ pub enum WsStream {
 pub struct TlsStream {
     tls: rustls::Connection,
     socket: TcpStream,
+    records: RecordBuffer,
 }
 
 impl TlsStream {
     /// Wraps a connected socket.
     pub fn new(tls: rustls::Connection, socket: TcpStream) -> Self {
-        Self { tls, socket }
+        Self {
+            tls,
+            socket,
+            records: RecordBuffer::new(),
+        }
     }
 
     /// Drives the TLS handshake as far as the socket allows: true once it is complete (its
@@ -81,7 +112,9 @@ impl Read for TlsStream {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => return Err(e),
             }
-            let received = self.tls.read_tls(&mut self.socket)?;
+            let received = self
+                .tls
+                .read_tls(&mut self.records.reader(&mut self.socket))?;
             if let Err(error) = self.tls.process_new_packets() {
                 // Send the alert rustls queued, then fail.
                 let _ = self.push_tls();
@@ -189,6 +222,7 @@ impl WsStream {
 
 impl Read for WsStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let buf = window(buf);
         match self {
             WsStream::Plain(s) => s.read(buf),
             WsStream::Tls(t) => t.read(buf),
@@ -209,5 +243,20 @@ impl Write for WsStream {
             WsStream::Plain(s) => s.flush(),
             WsStream::Tls(t) => t.flush(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_read_leaves_the_headroom_free_unless_the_window_is_small() {
+        let mut big = [0u8; 4096];
+        assert_eq!(window(&mut big).len(), 4096 - READ_HEADROOM);
+        let mut small = [0u8; 600];
+        assert_eq!(window(&mut small).len(), 600);
+        let mut edge = [0u8; READ_HEADROOM + 1];
+        assert_eq!(window(&mut edge).len(), 1, "never an empty window");
     }
 }

@@ -10,7 +10,8 @@ use fixp_ws::codec::conga::{CongaMessage, Id8, NewOrderSingle, OrdType, Price, S
 use fixp_ws::codec::fixp::FlowType;
 use fixp_ws::codec::SessionId;
 use fixp_ws::engine::{
-    EngineBuilder, EngineConfig, EngineHandle, FromEngine, IdleMode, InitiatorConfig, SessionHandle,
+    EngineBuilder, EngineConfig, EngineHandle, FromEngine, IdleMode, InitiatorConfig, NoStrategy,
+    SessionHandle, Strategy,
 };
 use fixp_ws::session::{Event, SessionConfig};
 use fixp_ws::transport::{
@@ -41,14 +42,26 @@ pub fn test_config(keepalive_ms: u32) -> EngineConfig {
 }
 
 /// A started server engine and what clients need to reach it.
-pub struct Server {
-    pub engine: EngineHandle,
+pub struct Server<S: Strategy = NoStrategy> {
+    pub engine: EngineHandle<S>,
     pub addr: SocketAddr,
     pub cert_pem: Option<String>,
 }
 
 /// Starts an acceptor engine on 127.0.0.1 (TLS with a fresh self-signed certificate if `tls`).
 pub fn start_server(tls: bool, config: EngineConfig) -> Server {
+    serve(tls, EngineBuilder::new(config).expect("engine"))
+}
+
+/// Starts an acceptor engine whose sessions all go to the inline `strategy`.
+pub fn start_inline_server<S: Strategy>(tls: bool, config: EngineConfig, strategy: S) -> Server<S> {
+    serve(
+        tls,
+        EngineBuilder::with_strategy(config, strategy).expect("engine"),
+    )
+}
+
+fn serve<S: Strategy>(tls: bool, mut builder: EngineBuilder<S>) -> Server<S> {
     let (server_tls, cert_pem) = if tls {
         let identity = ServerIdentity::self_signed().expect("certificate");
         (
@@ -58,7 +71,6 @@ pub fn start_server(tls: bool, config: EngineConfig) -> Server {
     } else {
         (None, None)
     };
-    let mut builder = EngineBuilder::new(config).expect("engine");
     let addr = builder
         .listen(
             "127.0.0.1:0".parse().expect("addr"),
@@ -82,8 +94,8 @@ pub fn session_id(seed: u64) -> SessionId {
 }
 
 /// Starts an initiator engine with one session to `server`.
-pub fn start_client(
-    server: &Server,
+pub fn start_client<S: Strategy>(
+    server: &Server<S>,
     encoding: WireEncoding,
     flow: FlowType,
     keepalive_ms: u32,
@@ -100,14 +112,29 @@ pub fn start_client(
 }
 
 /// [`start_client`] with an engine configuration.
-pub fn start_client_with(
-    server: &Server,
+pub fn start_client_with<S: Strategy>(
+    server: &Server<S>,
     encoding: WireEncoding,
     flow: FlowType,
     keepalive_ms: u32,
     seed: u64,
     config: EngineConfig,
 ) -> (EngineHandle, SessionHandle) {
+    let mut builder = EngineBuilder::new(config).expect("engine");
+    let handle = builder
+        .initiate(initiator(server, encoding, flow, keepalive_ms, seed))
+        .expect("initiate");
+    (builder.start().expect("start"), handle)
+}
+
+/// The settings of a client session to `server`.
+pub fn initiator<S: Strategy>(
+    server: &Server<S>,
+    encoding: WireEncoding,
+    flow: FlowType,
+    keepalive_ms: u32,
+    seed: u64,
+) -> InitiatorConfig {
     let subprotocol = match encoding {
         WireEncoding::Sbe => Subprotocol::FixpSbe,
         WireEncoding::Json => Subprotocol::FixpJson,
@@ -120,26 +147,22 @@ pub fn start_client_with(
             .as_ref()
             .map(|pem| client_config_from_ca_pem(pem).expect("client tls")),
     };
-    let mut builder = EngineBuilder::new(config).expect("engine");
-    let handle = builder
-        .initiate(InitiatorConfig {
-            target,
-            options: WsOptions {
-                subprotocols: vec![subprotocol],
-                ..WsOptions::default()
-            },
-            encoding,
-            session: SessionConfig {
-                flow,
-                keepalive_interval_ms: keepalive_ms,
-                lapse_multiple: LAPSE_MULTIPLE,
-                ..SessionConfig::default()
-            },
-            session_id: session_id(seed),
-            journal: None,
-        })
-        .expect("initiate");
-    (builder.start().expect("start"), handle)
+    InitiatorConfig {
+        target,
+        options: WsOptions {
+            subprotocols: vec![subprotocol],
+            ..WsOptions::default()
+        },
+        encoding,
+        session: SessionConfig {
+            flow,
+            keepalive_interval_ms: keepalive_ms,
+            lapse_multiple: LAPSE_MULTIPLE,
+            ..SessionConfig::default()
+        },
+        session_id: session_id(seed),
+        journal: None,
+    }
 }
 
 /// A NewOrderSingle numbered `i`, encoded in `encoding`.
@@ -255,4 +278,88 @@ pub fn send(handle: &mut SessionHandle, bytes: &[u8]) {
         assert!(start.elapsed() < GUARD, "queue stayed full");
         std::thread::yield_now();
     }
+}
+
+/// State an inline strategy shares with the test thread.
+pub type Shared<T> = std::sync::Arc<std::sync::Mutex<T>>;
+
+/// A fresh shared value.
+pub fn shared<T: Default>() -> Shared<T> {
+    Shared::default()
+}
+
+/// Waits until `done` holds for the shared value (polling; the guard only catches hangs).
+pub fn wait_for<T: std::fmt::Debug>(value: &Shared<T>, what: &str, done: impl Fn(&T) -> bool) {
+    let start = Instant::now();
+    loop {
+        {
+            let guard = value.lock().unwrap_or_else(|e| e.into_inner());
+            if done(&guard) {
+                return;
+            }
+            assert!(
+                start.elapsed() < GUARD,
+                "timed out waiting for {what}: {guard:?}"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// An ExecutionReport (New) answering `order` (a NewOrderSingle in `encoding`), encoded
+/// straight into `out`: the in-place reply of the inline tests.
+pub fn encode_report(
+    order: &[u8],
+    encoding: WireEncoding,
+    out: &mut [u8],
+) -> Result<usize, &'static str> {
+    let message = match encoding {
+        WireEncoding::Sbe => CongaMessage::decode_sbe(order),
+        WireEncoding::Json => CongaMessage::decode_json(order),
+    };
+    let Ok(CongaMessage::NewOrderSingle(order)) = message else {
+        return Err("not a NewOrderSingle");
+    };
+    let report = new_report(&order);
+    match encoding {
+        WireEncoding::Sbe => report.encode_sbe(out),
+        WireEncoding::Json => report.encode_json(out),
+    }
+    .map_err(|_| "report does not fit")
+}
+
+/// The ExecutionReport (New) answering `order`: its ids are the order's ClOrdId.
+pub fn new_report(order: &NewOrderSingle) -> CongaMessage {
+    use fixp_ws::codec::conga::{ExecType, ExecutionReport, Fills, OrdStatus};
+    CongaMessage::ExecutionReport(ExecutionReport {
+        order_id: order.cl_ord_id,
+        cl_ord_id: order.cl_ord_id,
+        exec_id: order.cl_ord_id,
+        exec_type: ExecType::New,
+        ord_status: OrdStatus::New,
+        symbol: order.symbol,
+        side: order.side,
+        leaves_qty: order.order_qty,
+        cum_qty: 0,
+        transact_time: order.transact_time,
+        fills: Fills::new(),
+    })
+}
+
+/// The ClOrdId number of an encoded ExecutionReport.
+pub fn report_number(bytes: &[u8], encoding: WireEncoding) -> u64 {
+    let message = match encoding {
+        WireEncoding::Sbe => CongaMessage::decode_sbe(bytes),
+        WireEncoding::Json => CongaMessage::decode_json(bytes),
+    }
+    .expect("decode");
+    let CongaMessage::ExecutionReport(report) = message else {
+        panic!("not a report: {message:?}");
+    };
+    report
+        .cl_ord_id
+        .as_str()
+        .trim_start_matches('o')
+        .parse()
+        .expect("number")
 }

@@ -5,6 +5,9 @@
 //! - `connect`: a trader, an initiator engine to a `wss://` URL trusting a CA file;
 //! - `run`: both in one process on loopback, trading in SBE and then in JSON, printing reports,
 //!   a summary and the engines' stage timings.
+//!
+//! The exchange's and the trader's logic run inline, on their engine's thread, by default
+//! (`--strategy thread`: on a strategy thread of their own, through session handles).
 
 #[path = "demo/exchange.rs"]
 mod exchange;
@@ -24,7 +27,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use fixp_ws::codec::SessionId;
 use fixp_ws::engine::{
     CoreList, EngineBuilder, EngineConfig, EngineHandle, IdleMode, InitiatorConfig, JournalSetup,
-    Stage,
+    Stage, Strategy,
 };
 use fixp_ws::journal::{JournalConfig, RingConfig};
 use fixp_ws::session::SessionConfig;
@@ -61,8 +64,19 @@ enum Encoding {
     Json,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum StrategyMode {
+    /// On the engine thread, inside its duty cycle (one core per engine with its strategy).
+    Inline,
+    /// On a strategy thread of its own, through SPSC session handles.
+    Thread,
+}
+
 #[derive(clap::Args, Debug, Clone)]
 struct EngineArgs {
+    /// Where the exchange's or trader's logic runs.
+    #[arg(long, value_enum, default_value_t = StrategyMode::Inline)]
+    strategy: StrategyMode,
     /// Idle strategy of the engine thread.
     #[arg(long, value_enum, default_value_t = Idle::Backoff)]
     idle: Idle,
@@ -120,6 +134,9 @@ enum Command {
         /// continues the session (same SessionId, sequence numbers continuing).
         #[arg(long)]
         journal: Option<PathBuf>,
+        /// One order in flight at a time; print NewOrderSingle → first report percentiles.
+        #[arg(long)]
+        latency: bool,
         #[command(flatten)]
         engine: EngineArgs,
     },
@@ -131,6 +148,9 @@ enum Command {
         /// Reports to print per encoding.
         #[arg(long, default_value_t = 12)]
         print: usize,
+        /// One order in flight at a time; print NewOrderSingle → first report percentiles.
+        #[arg(long)]
+        latency: bool,
         #[command(flatten)]
         engine: EngineArgs,
     },
@@ -201,49 +221,128 @@ fn small_ring() -> RingConfig {
     }
 }
 
-fn start_trader(
+fn initiator_config(
     target: ClientTarget,
     path: &str,
     encoding: WireEncoding,
     journal: Option<&std::path::Path>,
     args: &EngineArgs,
-    cores: &Option<CoreList>,
-) -> Result<(EngineHandle, fixp_ws::engine::SessionHandle), String> {
+) -> InitiatorConfig {
     let subprotocol = match encoding {
         WireEncoding::Sbe => Subprotocol::FixpSbe,
         WireEncoding::Json => Subprotocol::FixpJson,
     };
-    let mut builder = EngineBuilder::new(engine_config(args, cores)).map_err(|e| e.to_string())?;
-    let handle = builder
-        .initiate(InitiatorConfig {
-            target,
-            options: WsOptions {
-                path: path.to_owned(),
-                subprotocols: vec![subprotocol],
-                ..WsOptions::default()
+    InitiatorConfig {
+        target,
+        options: WsOptions {
+            path: path.to_owned(),
+            subprotocols: vec![subprotocol],
+            ..WsOptions::default()
+        },
+        encoding,
+        session: SessionConfig {
+            keepalive_interval_ms: args.keepalive_ms,
+            ..SessionConfig::default()
+        },
+        session_id: random_session_id(),
+        journal: journal.map(|dir| JournalSetup {
+            dir: dir.to_path_buf(),
+            config: JournalConfig {
+                outbound: small_ring(),
+                inbound: small_ring(),
+                ..JournalConfig::default()
             },
-            encoding,
-            session: SessionConfig {
-                keepalive_interval_ms: args.keepalive_ms,
-                ..SessionConfig::default()
-            },
-            session_id: random_session_id(),
-            journal: journal.map(|dir| JournalSetup {
-                dir: dir.to_path_buf(),
-                config: JournalConfig {
-                    outbound: small_ring(),
-                    inbound: small_ring(),
-                    ..JournalConfig::default()
-                },
-            }),
-        })
-        .map_err(|e| e.to_string())?;
-    let engine = builder.start().map_err(|e| e.to_string())?;
-    Ok((engine, handle))
+        }),
+    }
 }
 
-fn print_counters(label: &str, handle: &fixp_ws::engine::SessionHandle) {
-    let c = handle.counters().snapshot();
+/// What one trading run needs.
+struct TradeRun {
+    label: String,
+    encoding: WireEncoding,
+    orders: u64,
+    print: usize,
+    latency: bool,
+}
+
+impl TradeRun {
+    /// A run labelled with its encoding.
+    fn new(encoding: WireEncoding, orders: u64, print: usize, latency: bool) -> Self {
+        TradeRun {
+            label: format!("{encoding:?}").to_lowercase(),
+            encoding,
+            orders,
+            print,
+            latency,
+        }
+    }
+}
+
+/// Starts a trader engine for `session`, trades, prints the outcome and the engine's timings.
+fn trade(
+    session: InitiatorConfig,
+    run: &TradeRun,
+    args: &EngineArgs,
+    cores: &Option<CoreList>,
+) -> Result<(), String> {
+    let core = trader::TraderCore::new(run.encoding, run.orders, run.print, run.latency);
+    let config = engine_config(args, cores);
+    let label = run.label.as_str();
+    let outcome = match args.strategy {
+        StrategyMode::Inline => {
+            let progress = Arc::new(trader::Progress::default());
+            let strategy = trader::InlineTrader::new(core, Arc::clone(&progress));
+            let mut builder =
+                EngineBuilder::with_strategy(config, strategy).map_err(|e| e.to_string())?;
+            builder
+                .initiate_inline(session)
+                .map_err(|e| e.to_string())?;
+            let engine = builder.start().map_err(|e| e.to_string())?;
+            let (mut engine, core) = trader::trade_inline(engine, &progress);
+            let outcome = core.map(|core| report(label, core));
+            print_metrics(label, &mut engine);
+            outcome
+        }
+        StrategyMode::Thread => {
+            let mut builder = EngineBuilder::new(config).map_err(|e| e.to_string())?;
+            let mut handle = builder.initiate(session).map_err(|e| e.to_string())?;
+            let mut engine = builder.start().map_err(|e| e.to_string())?;
+            let core = trader::trade_threaded(&mut handle, core);
+            engine.shutdown();
+            engine.join()?;
+            let outcome = Ok(report(label, core));
+            print_metrics(label, &mut engine);
+            outcome
+        }
+    };
+    match outcome {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) | Err(e) => Err(format!("{label}: {e}")),
+    }
+}
+
+/// Prints a finished run.
+fn report(label: &str, core: trader::TraderCore) -> Result<(), trader::TradeError> {
+    core.print(label);
+    let summary = core.finish()?;
+    print_summary(label, &summary);
+    if let Some(c) = summary.counters {
+        print_counters(label, &c);
+    }
+    if let Some(h) = &summary.latency {
+        println!(
+            "[{label}] order->first report   n={:<7} p50={:>7} ns  p99={:>8} ns  p99.9={:>8} ns  max={:>9} ns",
+            h.len(),
+            h.value_at_quantile(0.50),
+            h.value_at_quantile(0.99),
+            h.value_at_quantile(0.999),
+            h.max()
+        );
+    }
+    Ok(())
+}
+
+fn print_counters(label: &str, c: &fixp_ws::engine::SessionCounterSnapshot) {
     println!(
         "[{label}] session counters: messages_out={} messages_in={} events={} strategy_backpressure={} session_backpressure={} connections={}",
         c.messages_out,
@@ -268,11 +367,11 @@ fn print_summary(label: &str, s: &trader::TradeSummary) {
     );
 }
 
-fn print_metrics(label: &str, engine: &mut EngineHandle) {
+fn print_metrics<S: Strategy>(label: &str, engine: &mut EngineHandle<S>) {
     let metrics = engine.metrics();
     metrics.refresh();
     for (name, stage) in [
-        ("read->decode->queue", Stage::Inbound),
+        ("read->decode->handover", Stage::Inbound),
         ("queue->session->write", Stage::Outbound),
         ("duty cycle (busy)", Stage::DutyCycle),
     ] {
@@ -301,27 +400,68 @@ fn print_metrics(label: &str, engine: &mut EngineHandle) {
     );
 }
 
+/// The exchange's engine, in either strategy mode.
+enum Served {
+    Inline(Box<EngineHandle<exchange::InlineExchange>>),
+    Thread(Box<EngineHandle>),
+}
+
 fn serve(
     addr: SocketAddr,
     path: String,
     identity: ServerIdentity,
     args: &EngineArgs,
     cores: &Option<CoreList>,
-) -> Result<(EngineHandle, SocketAddr), String> {
+) -> Result<(Served, SocketAddr), String> {
     let tls = identity.server_config().map_err(|e| e.to_string())?;
-    let mut builder = EngineBuilder::new(engine_config(args, cores)).map_err(|e| e.to_string())?;
-    let bound = builder
-        .listen(
-            addr,
-            Some(tls),
-            WsOptions {
-                path,
-                ..WsOptions::default()
-            },
-        )
-        .map_err(|e| e.to_string())?;
-    let engine = builder.start().map_err(|e| e.to_string())?;
-    Ok((engine, bound))
+    let options = WsOptions {
+        path,
+        ..WsOptions::default()
+    };
+    let config = engine_config(args, cores);
+    Ok(match args.strategy {
+        StrategyMode::Inline => {
+            let strategy = exchange::InlineExchange::new(true);
+            let mut builder =
+                EngineBuilder::with_strategy(config, strategy).map_err(|e| e.to_string())?;
+            let bound = builder
+                .listen(addr, Some(tls), options)
+                .map_err(|e| e.to_string())?;
+            let engine = builder.start().map_err(|e| e.to_string())?;
+            (Served::Inline(Box::new(engine)), bound)
+        }
+        StrategyMode::Thread => {
+            let mut builder = EngineBuilder::new(config).map_err(|e| e.to_string())?;
+            let bound = builder
+                .listen(addr, Some(tls), options)
+                .map_err(|e| e.to_string())?;
+            let engine = builder.start().map_err(|e| e.to_string())?;
+            (Served::Thread(Box::new(engine)), bound)
+        }
+    })
+}
+
+/// Runs the exchange until `stop`, then prints its counts and timings.
+fn run_exchange(served: Served, stop: Arc<AtomicBool>) {
+    match served {
+        Served::Inline(engine) => {
+            let (mut engine, stats) = exchange::run_inline(*engine, stop);
+            print_exchange(&stats);
+            print_metrics("exchange", &mut engine);
+        }
+        Served::Thread(engine) => {
+            let (mut engine, stats) = exchange::run_threaded(*engine, stop, true);
+            print_exchange(&stats);
+            print_metrics("exchange", &mut engine);
+        }
+    }
+}
+
+fn print_exchange(stats: &exchange::ExchangeStats) {
+    println!(
+        "exchange: {} sessions, {} orders, {} cancels, {} reports",
+        stats.sessions, stats.orders, stats.cancels, stats.reports
+    );
 }
 
 fn main() -> ExitCode {
@@ -345,13 +485,13 @@ fn main() -> ExitCode {
             orders,
             print,
             journal,
+            latency,
             engine,
         } => run_connect(
             &url,
             &ca,
             encoding,
-            orders,
-            print,
+            (orders, print, latency),
             journal.as_deref(),
             &engine,
             &cores,
@@ -359,8 +499,9 @@ fn main() -> ExitCode {
         Command::Run {
             orders,
             print,
+            latency,
             engine,
-        } => run_all(orders, print, &engine, &cores),
+        } => run_all(orders, print, latency, &engine, &cores),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -398,7 +539,7 @@ fn run_serve(
             identity
         }
     };
-    let (engine, bound) = serve(addr, path.clone(), identity, args, cores)?;
+    let (served, bound) = serve(addr, path.clone(), identity, args, cores)?;
     println!("exchange listening on wss://{bound}{path} (subprotocols fixp-sbe, fixp-json, binary, text)");
     let stop = Arc::new(AtomicBool::new(false));
     {
@@ -414,22 +555,15 @@ fn run_serve(
             stop.store(true, Ordering::Release);
         });
     }
-    let (mut engine, stats) = exchange::run(engine, stop, true);
-    println!(
-        "exchange: {} sessions, {} orders, {} cancels, {} reports",
-        stats.sessions, stats.orders, stats.cancels, stats.reports
-    );
-    print_metrics("exchange", &mut engine);
+    run_exchange(served, stop);
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
 fn run_connect(
     url: &str,
     ca: &std::path::Path,
     encoding: Encoding,
-    orders: u64,
-    print: usize,
+    (orders, print, latency): (u64, usize, bool),
     journal: Option<&std::path::Path>,
     args: &EngineArgs,
     cores: &Option<CoreList>,
@@ -450,20 +584,19 @@ fn run_connect(
         Encoding::Json => WireEncoding::Json,
     };
     let target = ClientTarget { addr, host, tls };
-    let (mut engine, mut handle) = start_trader(target, &path, encoding, journal, args, cores)?;
-    let label = format!("{encoding:?}").to_lowercase();
-    let summary = trader::trade(&mut handle, orders, print, &label).map_err(|e| e.to_string())?;
-    print_summary(&label, &summary);
-    print_counters(&label, &handle);
-    engine.shutdown();
-    engine.join()?;
-    print_metrics(&label, &mut engine);
-    Ok(())
+    let session = initiator_config(target, &path, encoding, journal, args);
+    trade(
+        session,
+        &TradeRun::new(encoding, orders, print, latency),
+        args,
+        cores,
+    )
 }
 
 fn run_all(
     orders: u64,
     print: usize,
+    latency: bool,
     args: &EngineArgs,
     cores: &Option<CoreList>,
 ) -> Result<(), String> {
@@ -475,7 +608,7 @@ fn run_all(
     // With --core N the exchange engine takes core N and the trader's engine the next one.
     client_args.core = args.core.map(|c| c + 1);
     server_args.core = args.core;
-    let (engine, bound) = serve(
+    let (served, bound) = serve(
         "127.0.0.1:0".parse().map_err(|_| "address")?,
         path.clone(),
         identity,
@@ -488,41 +621,24 @@ fn run_all(
     );
     let stop = Arc::new(AtomicBool::new(false));
     let exchange_stop = Arc::clone(&stop);
-    let exchange = std::thread::spawn(move || exchange::run(engine, exchange_stop, true));
+    let exchange = std::thread::spawn(move || run_exchange(served, exchange_stop));
     let mut outcome = Ok(());
     for encoding in [WireEncoding::Sbe, WireEncoding::Json] {
-        let label = format!("{encoding:?}").to_lowercase();
         let target = ClientTarget {
             addr: bound,
             host: "localhost".into(),
             tls: Some(Arc::clone(&ca)),
         };
-        let (mut engine, mut handle) =
-            start_trader(target, &path, encoding, None, &client_args, cores)?;
-        match trader::trade(&mut handle, orders, print, &label) {
-            Ok(summary) => {
-                print_summary(&label, &summary);
-                print_counters(&label, &handle);
-            }
-            Err(e) => {
-                outcome = Err(format!("{label}: {e}"));
-            }
-        }
-        engine.shutdown();
-        engine.join()?;
-        print_metrics(&label, &mut engine);
+        let session = initiator_config(target, &path, encoding, None, &client_args);
+        let run = TradeRun::new(encoding, orders, print, latency);
+        outcome = trade(session, &run, &client_args, cores);
         if outcome.is_err() {
             break;
         }
     }
     stop.store(true, Ordering::Release);
-    let (mut server, stats) = exchange
+    exchange
         .join()
         .map_err(|_| "exchange thread panicked".to_owned())?;
-    println!(
-        "exchange: {} sessions, {} orders, {} cancels, {} reports",
-        stats.sessions, stats.orders, stats.cancels, stats.reports
-    );
-    print_metrics("exchange", &mut server);
     outcome
 }

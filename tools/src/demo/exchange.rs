@@ -1,10 +1,13 @@
-//! The demo exchange: the strategy side of the acceptor engine. It takes each new session's
-//! handle, decodes Conga orders (SBE or JSON, per session), matches them in the price-time book
-//! of `fixp_tools::book`, and answers with Conga ExecutionReports and OrderCancelRejects.
+//! The demo exchange: decodes Conga orders (SBE or JSON, per session), matches them in the
+//! price-time book of `fixp_tools::book`, and answers with Conga ExecutionReports and
+//! OrderCancelRejects.
 //!
-//! This is application code on its own thread: it uses ordinary collections.
+//! One core ([`ExchangeCore`]) holds that logic; two drivers run it: [`InlineExchange`], a
+//! strategy on the engine thread (the default: each report is encoded straight into its
+//! session's outbound slot), and [`run_threaded`], a strategy thread reading
+//! [`SessionHandle`]s. This is application code: it uses ordinary collections.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -13,8 +16,12 @@ use fixp_ws::codec::conga::{
     CongaMessage, CxlRejReason, ExecType, ExecutionReport, Fill, Fills, Id8, OrdStatus,
     OrderCancelReject, Price, Side,
 };
-use fixp_ws::engine::{EngineHandle, FromEngine, SessionHandle};
-use fixp_ws::session::Event;
+use fixp_ws::engine::{
+    Context, EngineHandle, FromEngine, InboundMessage, InlineSendError, SessionHandle, SessionKey,
+    Strategy,
+};
+use fixp_ws::session::{Event, SendError};
+use fixp_ws::transport::WireEncoding;
 
 use super::wire::{decode, encode, now_ns};
 
@@ -33,23 +40,231 @@ pub struct ExchangeStats {
     pub rejected: u64,
 }
 
+/// The matching logic, independent of how messages reach it. Members are numbered in order
+/// of arrival (never reused, so a new session never inherits an old one's orders).
+#[derive(Default)]
+pub struct ExchangeCore {
+    exchange: Exchange,
+    orders: HashMap<OrderKey, (Id8, Side)>,
+    reports: Vec<Report>,
+    exec_id: u64,
+    /// The counts so far.
+    pub stats: ExchangeStats,
+}
+
+impl ExchangeCore {
+    /// A new member joined: its number.
+    pub fn join(&mut self) -> u64 {
+        self.stats.sessions += 1;
+        self.stats.sessions - 1
+    }
+
+    /// Handles one inbound message of member `owner`; each report goes to `send(member,
+    /// message)`.
+    pub fn on_message(
+        &mut self,
+        owner: u64,
+        bytes: &[u8],
+        encoding: WireEncoding,
+        mut send: impl FnMut(u64, &CongaMessage),
+    ) {
+        match decode(bytes, encoding) {
+            Ok(CongaMessage::NewOrderSingle(order)) => {
+                self.stats.orders += 1;
+                let key = OrderKey {
+                    owner,
+                    cl_ord_id: order.cl_ord_id.to_wire(),
+                };
+                self.orders.insert(key, (order.symbol, order.side));
+                self.exchange.submit(
+                    book::NewOrder {
+                        key,
+                        symbol: order.symbol.to_wire(),
+                        side: match order.side {
+                            Side::Buy => book::Side::Buy,
+                            Side::Sell => book::Side::Sell,
+                        },
+                        limit: order.price.map(|p| p.0),
+                        qty: order.order_qty,
+                    },
+                    &mut self.reports,
+                );
+            }
+            Ok(CongaMessage::OrderCancelRequest(cancel)) => {
+                self.stats.cancels += 1;
+                self.exchange.cancel(
+                    OrderKey {
+                        owner,
+                        cl_ord_id: cancel.cl_ord_id.to_wire(),
+                    },
+                    &mut self.reports,
+                );
+            }
+            Ok(_) | Err(_) => self.stats.rejected += 1,
+        }
+        for report in self.reports.drain(..) {
+            self.exec_id += 1;
+            let (target, message) = to_conga(&report, &self.orders, self.exec_id);
+            self.stats.reports += 1;
+            send(target, &message);
+        }
+    }
+}
+
+/// The exchange as an inline strategy: every acceptor session of its engine is a member.
+/// A report that meets a full outbox waits, in order, in its member's backlog and goes out
+/// from `on_cycle`.
+pub struct InlineExchange {
+    core: ExchangeCore,
+    members: HashMap<SessionKey, u64>,
+    keys: Vec<Option<SessionKey>>,
+    backlog: Vec<VecDeque<CongaMessage>>,
+    waiting: usize,
+    verbose: bool,
+}
+
+impl InlineExchange {
+    /// A new exchange (`verbose`: print each new session).
+    pub fn new(verbose: bool) -> Self {
+        InlineExchange {
+            core: ExchangeCore::default(),
+            members: HashMap::new(),
+            keys: Vec::new(),
+            backlog: Vec::new(),
+            waiting: 0,
+            verbose,
+        }
+    }
+
+    /// The counts so far.
+    pub fn stats(&self) -> ExchangeStats {
+        self.core.stats
+    }
+
+    /// Sends what waits for `owner`, in order, while its outbox takes it.
+    fn flush(ctx: &mut Context<'_>, key: SessionKey, queue: &mut VecDeque<CongaMessage>) -> usize {
+        let mut sent = 0;
+        let encoding = ctx.encoding(key).unwrap_or(WireEncoding::Sbe);
+        while let Some(message) = queue.front() {
+            match ctx.send_with(key, |slot| encode(message, encoding, slot)) {
+                Err(InlineSendError::Session(SendError::Backpressure)) => break,
+                // Sent, or refused for good (the session ended): either way it leaves.
+                _ => {
+                    queue.pop_front();
+                    sent += 1;
+                }
+            }
+        }
+        sent
+    }
+}
+
+impl Strategy for InlineExchange {
+    fn on_session(&mut self, ctx: &mut Context<'_>, session: SessionKey) {
+        let owner = self.core.join();
+        if self.verbose {
+            if let Some(info) = ctx.session(session) {
+                println!(
+                    "exchange: new session {} ({:?})",
+                    info.session_id, info.encoding
+                );
+            }
+        }
+        self.members.insert(session, owner);
+        self.keys.push(Some(session));
+        self.backlog.push(VecDeque::new());
+    }
+
+    fn on_message(&mut self, ctx: &mut Context<'_>, message: InboundMessage<'_>) {
+        let Some(&owner) = self.members.get(&message.session) else {
+            return;
+        };
+        let encoding = ctx.encoding(message.session).unwrap_or(WireEncoding::Sbe);
+        let (keys, backlog, waiting) = (&self.keys, &mut self.backlog, &mut self.waiting);
+        self.core
+            .on_message(owner, message.bytes, encoding, |target, report| {
+                let target = target as usize;
+                let (Some(Some(key)), Some(queue)) = (keys.get(target), backlog.get_mut(target))
+                else {
+                    return;
+                };
+                if queue.is_empty() {
+                    let encoding = ctx.encoding(*key).unwrap_or(WireEncoding::Sbe);
+                    match ctx.send_with(*key, |slot| encode(report, encoding, slot)) {
+                        Err(InlineSendError::Session(SendError::Backpressure)) => {}
+                        _ => return,
+                    }
+                }
+                queue.push_back(*report);
+                *waiting += 1;
+            });
+    }
+
+    fn on_cycle(&mut self, ctx: &mut Context<'_>) -> usize {
+        if self.waiting == 0 {
+            return 0;
+        }
+        let mut sent = 0;
+        for (key, queue) in self.keys.iter().zip(self.backlog.iter_mut()) {
+            if let Some(key) = key {
+                sent += Self::flush(ctx, *key, queue);
+            }
+        }
+        self.waiting -= sent.min(self.waiting);
+        sent
+    }
+
+    fn next_deadline(&self) -> Option<u64> {
+        (self.waiting > 0).then_some(0)
+    }
+
+    fn on_session_freed(&mut self, _ctx: &mut Context<'_>, session: SessionKey) {
+        if let Some(owner) = self.members.remove(&session) {
+            let owner = owner as usize;
+            if let Some(key) = self.keys.get_mut(owner) {
+                *key = None;
+            }
+            if let Some(queue) = self.backlog.get_mut(owner) {
+                self.waiting -= queue.len().min(self.waiting);
+                queue.clear();
+            }
+        }
+    }
+}
+
+/// Waits for `stop`, then shuts the inline exchange's engine down and returns it (joined)
+/// with the exchange's counts.
+pub fn run_inline(
+    mut engine: EngineHandle<InlineExchange>,
+    stop: Arc<AtomicBool>,
+) -> (EngineHandle<InlineExchange>, ExchangeStats) {
+    while !stop.load(Ordering::Acquire) && !engine.is_finished() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    engine.shutdown();
+    let _ = engine.join();
+    let stats = engine
+        .take_strategy()
+        .map(|exchange| exchange.stats())
+        .unwrap_or_default();
+    (engine, stats)
+}
+
 struct Member {
     handle: SessionHandle,
     finished: bool,
 }
 
-/// Runs the exchange until `stop` is set, then shuts the engine down and returns it (joined).
-pub fn run(
+/// The exchange on a strategy thread (`--strategy thread`): takes each new session's handle
+/// and runs until `stop` is set, then shuts the engine down and returns it (joined).
+pub fn run_threaded(
     mut engine: EngineHandle,
     stop: Arc<AtomicBool>,
     verbose: bool,
 ) -> (EngineHandle, ExchangeStats) {
     let mut members: Vec<Member> = Vec::new();
-    let mut exchange = Exchange::new();
-    let mut orders: HashMap<OrderKey, (Id8, Side)> = HashMap::new();
-    let mut reports = Vec::new();
-    let mut stats = ExchangeStats::default();
-    let mut exec_id: u64 = 0;
+    let mut core = ExchangeCore::default();
+    let mut outbox: Vec<(u64, CongaMessage)> = Vec::new();
     while !stop.load(Ordering::Acquire) {
         let mut work = 0;
         while let Some(handle) = engine.accept() {
@@ -60,7 +275,7 @@ pub fn run(
                     handle.encoding()
                 );
             }
-            stats.sessions += 1;
+            core.join();
             members.push(Member {
                 handle,
                 finished: false,
@@ -74,40 +289,11 @@ pub fn run(
             while let Some(item) = member.handle.poll() {
                 work += 1;
                 match item {
-                    FromEngine::Message(message) => match decode(message.bytes(), encoding) {
-                        Ok(CongaMessage::NewOrderSingle(order)) => {
-                            stats.orders += 1;
-                            let key = OrderKey {
-                                owner: owner as u64,
-                                cl_ord_id: order.cl_ord_id.to_wire(),
-                            };
-                            orders.insert(key, (order.symbol, order.side));
-                            exchange.submit(
-                                book::NewOrder {
-                                    key,
-                                    symbol: order.symbol.to_wire(),
-                                    side: match order.side {
-                                        Side::Buy => book::Side::Buy,
-                                        Side::Sell => book::Side::Sell,
-                                    },
-                                    limit: order.price.map(|p| p.0),
-                                    qty: order.order_qty,
-                                },
-                                &mut reports,
-                            );
-                        }
-                        Ok(CongaMessage::OrderCancelRequest(cancel)) => {
-                            stats.cancels += 1;
-                            exchange.cancel(
-                                OrderKey {
-                                    owner: owner as u64,
-                                    cl_ord_id: cancel.cl_ord_id.to_wire(),
-                                },
-                                &mut reports,
-                            );
-                        }
-                        Ok(_) | Err(_) => stats.rejected += 1,
-                    },
+                    FromEngine::Message(message) => {
+                        core.on_message(owner as u64, message.bytes(), encoding, |t, m| {
+                            outbox.push((t, *m))
+                        })
+                    }
                     FromEngine::Event(Event::Finalized | Event::Terminated(_)) => {
                         member.finished = true;
                     }
@@ -116,9 +302,7 @@ pub fn run(
                     | FromEngine::MessageTooLong(_) => {}
                 }
             }
-            for report in reports.drain(..) {
-                exec_id += 1;
-                let (target, message) = to_conga(&report, &orders, exec_id);
+            for (target, message) in outbox.drain(..) {
                 let Some(member) = members.get_mut(target as usize) else {
                     continue;
                 };
@@ -133,7 +317,6 @@ pub fn run(
                     }
                     std::thread::yield_now();
                 }
-                stats.reports += 1;
             }
         }
         if work == 0 {
@@ -142,7 +325,7 @@ pub fn run(
     }
     engine.shutdown();
     let _ = engine.join();
-    (engine, stats)
+    (engine, core.stats)
 }
 
 fn id8(text: &str) -> Id8 {
