@@ -85,6 +85,7 @@ fn a_peer_that_stops_reading_is_closed_as_a_slow_consumer() {
     config.send_buffer_bytes = 64 * 1024;
     let server_tls = None;
     let mut builder = fixp_ws::engine::EngineBuilder::new(config).expect("engine");
+    builder.authenticator(fixp_ws::session::AcceptAll);
     let addr = builder
         .listen(
             "127.0.0.1:0".parse().expect("addr"),

@@ -16,7 +16,7 @@ use std::thread::JoinHandle;
 use mio::{Poll, Token, Waker};
 
 use crate::codec::SessionId;
-use crate::engine::clock::ns;
+use crate::engine::clock::{ns, Clock};
 use crate::engine::config::{EngineConfig, EngineError, IdleMode, InitiatorConfig, MAX_LISTENERS};
 use crate::engine::duty_cycle::{Engine, EngineOutcome, EngineParts, LISTENER_BASE, WAKER};
 use crate::engine::handle::{Doorbell, SessionCounters, SessionHandle, Wake};
@@ -24,13 +24,15 @@ use crate::engine::journaling::restore_acceptor_sessions;
 use crate::engine::link::Listener;
 use crate::engine::metrics::{stage_metrics, EngineCounters, EngineMetrics};
 use crate::engine::route::Route;
-use crate::engine::sessions::{Factory, Handout, Initiator, Mode, SessionTable};
+use crate::engine::sessions::{
+    EngineAuthenticator, Factory, Handout, Initiator, Mode, SessionTable,
+};
 use crate::engine::spsc::{spsc_queue, Consumer};
 use crate::engine::store::EngineStore;
 use crate::engine::strategy::{NoStrategy, SessionKey, Strategy};
 use crate::engine::wire::{EncodingSelector, EngineEncoding};
 use crate::journal::SessionJournal;
-use crate::session::{AcceptAll, Acceptor, MemoryStore, Session};
+use crate::session::{Acceptor, Authenticator, MemoryStore, Session};
 use crate::transport::{WsListener, WsOptions};
 
 /// Configures the engine before its thread starts.
@@ -42,6 +44,8 @@ pub struct EngineBuilder<S: Strategy = NoStrategy> {
     initiators: Vec<(Initiator, Mode, Arc<SessionCounters>)>,
     strategy: Option<S>,
     doorbell: Doorbell,
+    authenticator: Option<EngineAuthenticator>,
+    clock: Clock,
 }
 
 impl<S: Strategy> std::fmt::Debug for EngineBuilder<S> {
@@ -83,7 +87,21 @@ impl<S: Strategy> EngineBuilder<S> {
             initiators: Vec::new(),
             strategy,
             doorbell,
+            authenticator: None,
+            clock: Clock::new(),
         })
+    }
+
+    /// Chooses who may negotiate and establish on this engine's listeners: every Negotiate and
+    /// Establish goes to `authenticator` with the connection's verified TLS client certificate
+    /// (`TokenAuthenticator`, `HmacAuthenticator`, `ClientCertBinding`, or `AcceptAll`, the
+    /// explicit "no authentication"). Required once the engine listens.
+    pub fn authenticator(
+        &mut self,
+        authenticator: impl Authenticator + Send + 'static,
+    ) -> &mut Self {
+        self.authenticator = Some(Box::new(authenticator));
+        self
     }
 
     fn wake(&self) -> Wake {
@@ -126,6 +144,7 @@ impl<S: Strategy> EngineBuilder<S> {
             &counters,
             &self.doorbell,
             &self.wake(),
+            (self.clock, self.config.limits.outbound),
         );
         self.initiators
             .push((init, Mode::Thread(Box::new(route)), counters));
@@ -200,8 +219,14 @@ impl<S: Strategy> EngineBuilder<S> {
         })
     }
 
-    /// Spawns the engine thread.
-    pub fn start(self) -> Result<EngineHandle<S>, EngineError> {
+    /// Spawns the engine thread. [`EngineError::NoAuthenticator`] if it listens and no
+    /// authenticator was chosen.
+    pub fn start(mut self) -> Result<EngineHandle<S>, EngineError> {
+        let authenticator = match self.authenticator.take() {
+            Some(authenticator) => authenticator,
+            None if self.listeners.is_empty() => Box::new(crate::session::AcceptAll),
+            None => return Err(EngineError::NoAuthenticator),
+        };
         let counters = Arc::new(EngineCounters::default());
         let (recorders, metrics) = stage_metrics(Arc::clone(&counters))?;
         let wake = self.wake();
@@ -229,7 +254,7 @@ impl<S: Strategy> EngineBuilder<S> {
         let mut acceptor = Acceptor::new(
             self.config.acceptor.clone(),
             EngineEncoding::shared(&selector),
-            AcceptAll,
+            authenticator,
             factory,
         );
         if let Some(setup) = &journal_setup {
@@ -244,8 +269,10 @@ impl<S: Strategy> EngineBuilder<S> {
                 wake,
                 accepted: accepted_tx,
                 queue_capacity: self.config.queue_capacity,
+                clock: self.clock,
             },
         );
+        sessions.apply_limits(self.config.limits.clone(), self.config.cancel_on_disconnect);
         sessions.acceptor_inline = self.strategy.is_some();
         sessions.acceptor_journal = journal_setup.map(|s| s.dir);
         sessions.retransmit_capacity = self.config.retransmit_capacity;
@@ -260,6 +287,7 @@ impl<S: Strategy> EngineBuilder<S> {
             recorders,
             counters,
             shutdown: Arc::clone(&shutdown),
+            clock: self.clock,
         });
         let thread = std::thread::Builder::new()
             .name("fixp-engine".into())

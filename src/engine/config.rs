@@ -9,7 +9,9 @@ use std::io;
 use std::time::Duration;
 
 use crate::codec::SessionId;
+use crate::engine::cod::CancelOnDisconnect;
 use crate::engine::cores::CoreList;
+use crate::engine::limits::EngineLimits;
 use crate::engine::metrics::BoundsError;
 use crate::journal::{JournalConfig, JournalError};
 use crate::session::{AcceptorConfig, SessionConfig};
@@ -87,6 +89,13 @@ pub struct EngineConfig {
     /// Count the engine thread's allocations with [`crate::alloc_count`] (the thread switches
     /// tracking on for itself; only meaningful when the process installs its allocator).
     pub count_allocations: bool,
+    /// Abuse limits: connection caps, the pre-session pool and its timeouts, message-rate
+    /// limits, replay caps (see `docs/security.md`).
+    pub limits: EngineLimits,
+    /// Cancel-on-disconnect policy of every session (`None`: off); a strategy changes it per
+    /// session ([`crate::engine::Context::set_cancel_on_disconnect`],
+    /// [`crate::engine::ToEngine::SetCancelOnDisconnect`]).
+    pub cancel_on_disconnect: Option<CancelOnDisconnect>,
 }
 
 impl Default for EngineConfig {
@@ -111,6 +120,8 @@ impl Default for EngineConfig {
             finalize_with_peer: true,
             acceptor_journal: None,
             count_allocations: false,
+            limits: EngineLimits::default(),
+            cancel_on_disconnect: None,
         }
     }
 }
@@ -168,4 +179,8 @@ pub enum EngineError {
     /// (use [`crate::engine::EngineBuilder::with_strategy`]).
     #[error("inline sessions need an engine built with a strategy")]
     NoStrategy,
+    /// An engine with listeners was started without an authenticator choice (use
+    /// [`crate::engine::EngineBuilder::authenticator`]; `AcceptAll` is the explicit "none").
+    #[error("listeners need an authenticator: choose one with EngineBuilder::authenticator (AcceptAll for none)")]
+    NoAuthenticator,
 }

@@ -7,9 +7,11 @@
 //! touch: sessions (the duty cycle tells sessions what happened to their connection) or the
 //! poll (the duty cycle registers and deregisters).
 
+use std::net::IpAddr;
+
 use crate::codec::FrameKind;
 use crate::engine::link::Link;
-use crate::session::{ConnectionId, Transmit};
+use crate::session::{ConnectionId, PeerIdentity, Transmit};
 use crate::transport::{SendStatus, WireEncoding};
 
 const SLOT_BITS: u32 = 24;
@@ -48,6 +50,11 @@ impl SendBuffer {
 
     pub(crate) fn is_empty(&self) -> bool {
         self.head >= self.bytes.len()
+    }
+
+    /// Bytes held (records with their headers).
+    pub(crate) fn len(&self) -> usize {
+        self.bytes.len() - self.head
     }
 
     /// Appends a frame; false when it would exceed the limit.
@@ -129,6 +136,12 @@ pub(crate) struct Conn {
     pub(crate) buffer: SendBuffer,
     pub(crate) stalled_since: Option<u64>,
     pub(crate) dead: bool,
+    /// The peer's address (server connections).
+    pub(crate) peer_ip: Option<IpAddr>,
+    /// In the pre-session pool (a server connection whose session is not yet established).
+    pub(crate) pooled: bool,
+    /// The names of the peer's verified TLS client certificate, once open.
+    pub(crate) peer: Option<Box<PeerIdentity>>,
 }
 
 impl Conn {
@@ -153,6 +166,9 @@ impl Conn {
             buffer: SendBuffer::new(send_buffer_bytes),
             stalled_since: None,
             dead: false,
+            peer_ip: None,
+            pooled: false,
+            peer: None,
         }
     }
 

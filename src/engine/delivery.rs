@@ -7,12 +7,14 @@
 //! scratch copy for queued messages of inline sessions. May not touch: connections, timers.
 
 use crate::engine::clock::Clock;
+use crate::engine::cod::EngineEvent;
 use crate::engine::handle::SessionCounters;
 use crate::engine::metrics::{Stage, StageRecorders};
 use crate::engine::route::{detach, forward_events};
 use crate::engine::sessions::{Mode, SessionTable};
 use crate::engine::strategy::{Context, InboundMessage, Strategy};
-use crate::session::{Event, SessionState};
+use crate::session::limits::Admission;
+use crate::session::{Event, SessionState, TerminateReason};
 
 /// What [`deliver`] did.
 #[derive(Clone, Copy, Debug, Default)]
@@ -104,7 +106,7 @@ pub(crate) fn deliver<S: Strategy>(
             blocked: false,
         },
         _ => {
-            let delivery = forward(sessions, index, handover.recv_ns);
+            let delivery = forward(sessions, index, handover.recv_ns, handover.now);
             if delivery.moved > 0 {
                 timer.handover();
             }
@@ -160,18 +162,44 @@ fn deliver_inline<S: Strategy>(
                 timer.resume();
             }
             Next::Event(event) => {
-                sessions.observe(index, &event);
+                sessions.observe(index, &event, now);
                 if let Some(entry) = sessions.entry(index) {
                     SessionCounters::bump(&entry.counters.events);
                 }
                 strategy.on_event(&mut Context::new(now, sessions), session, event);
+                // Engine events this event raised come right after it.
+                moved += hand_notices(sessions, strategy, index, now);
             }
         }
+    }
+    moved + hand_notices(sessions, strategy, index, now)
+}
+
+/// Hands the session's waiting engine events to the inline strategy.
+fn hand_notices<S: Strategy>(
+    sessions: &mut SessionTable,
+    strategy: &mut S,
+    index: usize,
+    now: u64,
+) -> usize {
+    let key = sessions.key(index);
+    let mut moved = 0;
+    while let Some(notice) = sessions
+        .entry_mut(index)
+        .and_then(|entry| entry.guard.notices.pop())
+    {
+        moved += 1;
+        if let Some(entry) = sessions.entry(index) {
+            SessionCounters::bump(&entry.counters.engine_events);
+        }
+        strategy.on_engine_event(&mut Context::new(now, sessions), key, notice);
     }
     moved
 }
 
-/// Journals and counts one message, then calls the strategy with it.
+/// Journals and counts one message, then calls the strategy with it (or, over the session's
+/// inbound limit, with [`EngineEvent::InboundThrottled`] instead, or not at all and the binding
+/// ends).
 fn hand_message<S: Strategy>(
     sessions: &mut SessionTable,
     strategy: &mut S,
@@ -182,8 +210,27 @@ fn hand_message<S: Strategy>(
     now: u64,
 ) {
     sessions.journal_inbound(index, seq, recv_ns, bytes);
-    if let Some(entry) = sessions.entry(index) {
-        SessionCounters::bump(&entry.counters.messages_in);
+    let Some(entry) = sessions.entry_mut(index) else {
+        return;
+    };
+    match entry.guard.admit_inbound(recv_ns) {
+        Admission::Admit => SessionCounters::bump(&entry.counters.messages_in),
+        Admission::Reject { reason } => {
+            SessionCounters::bump(&entry.counters.inbound_throttled);
+            SessionCounters::bump(&entry.counters.engine_events);
+            let key = sessions.key(index);
+            let event = EngineEvent::InboundThrottled { seq, reason };
+            strategy.on_engine_event(&mut Context::new(now, sessions), key, event);
+            return;
+        }
+        Admission::Disconnect => {
+            SessionCounters::bump(&entry.counters.inbound_throttled);
+            if let Some(session) = sessions.session_mut(index) {
+                session.terminate(now, TerminateReason::RateLimited);
+            }
+            sessions.dirty.push(index);
+            return;
+        }
     }
     let message = InboundMessage {
         session: sessions.key(index),
@@ -196,7 +243,7 @@ fn hand_message<S: Strategy>(
 
 /// Thread mode: into the strategy's queue while it has room. Detached: dropped (nobody
 /// consumes the session; its binding was refused).
-fn forward(sessions: &mut SessionTable, index: usize, recv_ns: u64) -> Delivery {
+fn forward(sessions: &mut SessionTable, index: usize, recv_ns: u64, now: u64) -> Delivery {
     let mut established = false;
     let mut finalized = false;
     let mut note = |event: &Event<'static>| match event {
@@ -208,19 +255,37 @@ fn forward(sessions: &mut SessionTable, index: usize, recv_ns: u64) -> Delivery 
         return Delivery::default();
     };
     let encoding = entry.encoding;
-    let delivery = match &mut entry.mode {
+    let crate::engine::sessions::Entry {
+        mode,
+        counters,
+        guard,
+        ..
+    } = entry;
+    let delivery = match mode {
         Mode::Thread(route) => {
-            let moved = forward_events(session, route, &entry.counters, recv_ns, encoding, note);
+            let moved = forward_events(
+                session,
+                route,
+                (counters, guard),
+                (recv_ns, now),
+                encoding,
+                note,
+            );
             Delivery {
                 moved,
-                blocked: session.has_event(),
+                blocked: session.has_event() || !guard.notices.is_empty(),
             }
         }
         _ => {
             let mut moved = 0;
             while let Some(event) = session.poll_event() {
                 moved += 1;
-                note(&detach(event));
+                let event = detach(event);
+                guard.observe(&event, now);
+                note(&event);
+            }
+            while guard.notices.pop().is_some() {
+                moved += 1;
             }
             Delivery {
                 moved,
@@ -228,11 +293,12 @@ fn forward(sessions: &mut SessionTable, index: usize, recv_ns: u64) -> Delivery 
             }
         }
     };
+    // The engine's own reactions (the guard saw every event already).
     if established {
-        sessions.observe(index, &Event::StateChanged(SessionState::Established));
+        sessions.observe_engine(index, &Event::StateChanged(SessionState::Established));
     }
     if finalized {
-        sessions.observe(index, &Event::Finalized);
+        sessions.observe_engine(index, &Event::Finalized);
     }
     delivery
 }

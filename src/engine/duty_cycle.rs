@@ -13,6 +13,8 @@
 //! Owns: the order of the cycle, I/O calls, timer ids. May not touch: FIXP rules (the session
 //! layer), wire formats (the codec), what strategies do (their API is `strategy`).
 
+mod defence;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,10 +31,11 @@ use crate::engine::delivery::{deliver, Delivery, Handover, InboundTimer};
 use crate::engine::handle::{Doorbell, SessionCounters};
 use crate::engine::idle::{Backoff, BlockWithTimeout, BusySpin, IdleStrategy};
 use crate::engine::journaling::ensure_generation;
+use crate::engine::limits::{ConnGuard, ReplayBudget};
 use crate::engine::link::{Link, Listener};
 use crate::engine::metrics::{EngineCounters, Stage, StageRecorders};
 use crate::engine::route::{apply, Applied};
-use crate::engine::sessions::{EngineSession, Mode, Place, SessionTable};
+use crate::engine::sessions::{EngineSession, Entry, Mode, Place, SessionTable};
 use crate::engine::strategy::{Context, Strategy};
 use crate::engine::worklist::WorkList;
 use crate::session::{SessionState, TerminateReason};
@@ -55,6 +58,8 @@ struct Times {
     slow_consumer: u64,
     reconnect_max: u64,
     shutdown: u64,
+    negotiate: u64,
+    establish: u64,
 }
 
 /// Everything the engine thread owns.
@@ -92,6 +97,14 @@ pub(crate) struct Engine<S: Strategy> {
     shutting_down: Option<u64>,
     /// A listener stopped accepting for want of a free connection slot.
     accept_waiting: bool,
+    /// Listeners that stopped at their accepts per cycle (their backlog waits for the next).
+    accept_more: WorkList,
+    /// Connection caps and the pre-session pool.
+    guard: ConnGuard,
+    /// Replay work left in this cycle.
+    replay: ReplayBudget,
+    /// Sessions whose replay stopped at the cap (continued next cycle).
+    replays: WorkList,
 }
 
 /// The parts the builder hands to the engine thread.
@@ -105,6 +118,8 @@ pub(crate) struct EngineParts<S: Strategy> {
     pub(crate) recorders: StageRecorders,
     pub(crate) counters: Arc<EngineCounters>,
     pub(crate) shutdown: Arc<AtomicBool>,
+    /// The clock the handles share.
+    pub(crate) clock: Clock,
 }
 
 /// What the engine thread returns: stage values never published, and the strategy.
@@ -113,7 +128,11 @@ pub(crate) type EngineOutcome<S> = Result<(Vec<Histogram<u64>>, Option<S>), PinE
 impl<S: Strategy> Engine<S> {
     pub(crate) fn new(parts: EngineParts<S>) -> Self {
         let config = parts.config;
-        let conns = ConnTable::new(config.max_connections);
+        // Room for every session the engine can have (twice: a re-establishing client's new
+        // connection may overlap its old one closing) on top of the pre-session pool, so
+        // pre-session connections never take an established session's slot.
+        let reserved = config.limits.pre_session.total as usize + 2 * parts.sessions.capacity();
+        let conns = ConnTable::new(config.max_connections.max(reserved));
         let conn_slots = conns.capacity();
         let entries = parts.sessions.capacity();
         let mut frame = config.acceptor.session.max_frame_len;
@@ -121,6 +140,7 @@ impl<S: Strategy> Engine<S> {
             frame = frame.max(init.config.session.max_frame_len);
         }
         let poll_events = (conn_slots + MAX_LISTENERS + 1).max(1024);
+        let parts_listeners = parts.listeners.len();
         Engine {
             times: Times {
                 handshake: ns(config.handshake_timeout),
@@ -128,8 +148,10 @@ impl<S: Strategy> Engine<S> {
                 slow_consumer: ns(config.slow_consumer_timeout),
                 reconnect_max: ns(config.reconnect_max),
                 shutdown: ns(config.shutdown_timeout),
+                negotiate: ns(config.limits.negotiate_timeout),
+                establish: ns(config.limits.establish_timeout),
             },
-            clock: Clock::new(),
+            clock: parts.clock,
             poll: parts.poll,
             events: Events::with_capacity(poll_events),
             ready: Vec::with_capacity(poll_events),
@@ -151,6 +173,10 @@ impl<S: Strategy> Engine<S> {
             shutdown: parts.shutdown,
             shutting_down: None,
             accept_waiting: false,
+            accept_more: WorkList::new(MAX_LISTENERS),
+            guard: ConnGuard::new(&config.limits, parts_listeners),
+            replay: ReplayBudget::new(&config.limits, entries),
+            replays: WorkList::new(entries),
             config,
         }
     }
@@ -244,7 +270,9 @@ impl<S: Strategy> Engine<S> {
             || !self.sessions.dirty.is_empty()
             || !self.sessions.drops.is_empty()
             || !self.commands.is_empty()
-            || !self.reap.is_empty();
+            || !self.reap.is_empty()
+            || !self.replays.is_empty()
+            || !self.accept_more.is_empty();
         if immediate {
             return Some(Duration::ZERO);
         }
@@ -270,6 +298,13 @@ impl<S: Strategy> Engine<S> {
 
     fn duty_cycle(&mut self, now: u64) -> usize {
         let mut work = 0;
+        self.replay.next_cycle();
+        for _ in 0..self.replays.len() {
+            // Replays cut short by the last cycle's cap go on with this cycle's budget.
+            if let Some(index) = self.replays.pop() {
+                self.sessions.dirty.push(index);
+            }
+        }
         self.ready.clear();
         for event in self.events.iter() {
             if self.ready.len() < self.ready.capacity() {
@@ -291,6 +326,11 @@ impl<S: Strategy> Engine<S> {
                 work += self.settle_dirty(now);
             } else if token.0 >= LISTENER_BASE {
                 self.accept_all(token.0 - LISTENER_BASE, now);
+            }
+        }
+        for _ in 0..self.accept_more.len() {
+            if let Some(index) = self.accept_more.pop() {
+                self.accept_all(index, now);
             }
         }
         for _ in 0..self.more.len() {
@@ -335,21 +375,38 @@ impl<S: Strategy> Engine<S> {
         self.timers.set(id, conn.timer(self.times.slow_consumer));
     }
 
+    /// Accepts what listener `index` has waiting, up to the accepts per cycle; each socket is
+    /// admitted (caps, pre-session pool) before its handshake starts, or closed at once.
     fn accept_all(&mut self, index: usize, now: u64) {
-        loop {
+        for _ in 0..self.config.limits.accepts_per_cycle.max(1) {
             if self.shutting_down.is_some() {
                 return;
             }
-            let Some((slot, id)) = self.conns.next_id() else {
+            if self.conns.next_id().is_none() {
                 self.accept_waiting = true;
                 return;
-            };
-            let token = Token(CONN_BASE + slot);
+            }
             let Some(listener) = self.listeners.get_mut(index) else {
                 return;
             };
-            match listener.accept(self.poll.registry(), token) {
-                Ok(Some(link)) => {
+            let (socket, addr) = match listener.accept_socket() {
+                Ok(Some(accepted)) => accepted,
+                Ok(None) | Err(_) => return,
+            };
+            if !self.admit_socket(index, addr.ip(), now) {
+                // Closed before any TLS or WebSocket state exists.
+                drop(socket);
+                continue;
+            }
+            let Some((slot, id)) = self.conns.next_id() else {
+                return;
+            };
+            let token = Token(CONN_BASE + slot);
+            let Some(listener) = self.listeners.get(index) else {
+                return;
+            };
+            match listener.start(socket, self.poll.registry(), token) {
+                Ok(link) => {
                     self.counters.accepted.fetch_add(1, Ordering::Relaxed);
                     self.conns.insert(Conn::new(
                         link,
@@ -359,11 +416,18 @@ impl<S: Strategy> Engine<S> {
                         now.saturating_add(self.times.handshake),
                         self.config.send_buffer_bytes,
                     ));
+                    self.opened(index, addr.ip(), slot);
                     self.drive_conn(slot, now);
                 }
-                Ok(None) | Err(_) => return,
+                Err(_) => {
+                    self.counters
+                        .handshake_failures
+                        .fetch_add(1, Ordering::Relaxed);
+                }
             }
         }
+        // More may wait in the backlog; no new readiness will say so.
+        self.accept_more.push(index);
     }
 
     fn connect(&mut self, i: usize, now: u64) {
@@ -448,6 +512,12 @@ impl<S: Strategy> Engine<S> {
                     if let Some(encoding) = conn.link.encoding() {
                         conn.encoding = encoding;
                     }
+                    if let Owner::Server(_) = conn.owner {
+                        self.start_negotiate_timer(slot, now);
+                    }
+                    let Some(conn) = self.conns.get_mut(slot) else {
+                        return;
+                    };
                     if let Owner::Client(i) = conn.owner {
                         if let Some(init) = self.sessions.initiators.get_mut(i) {
                             if conn.encoding == init.config.encoding {
@@ -523,9 +593,12 @@ impl<S: Strategy> Engine<S> {
             phase,
             deadline,
             dead,
+            peer,
             ..
         } = conn;
         let (id, owner, encoding) = (*id, *owner, *encoding);
+        let peer = peer.as_deref();
+        let establish_ns = self.times.establish;
         let sessions = &mut self.sessions;
         let strategy = &mut self.strategy;
         let scratch = &mut self.scratch;
@@ -539,18 +612,27 @@ impl<S: Strategy> Engine<S> {
             let read_ns = timer.read_time(now);
             let lend = bound.is_none_or(|index| lends(sessions, index));
             let lent = match owner {
+                // A Close was polled for this connection and no session holds it: the
+                // acceptor does not remember it, so nothing more is handed over.
+                Owner::Server(_) if bound.is_none() && *phase == Phase::Closing => None,
                 Owner::Server(_) => {
                     let lent = if lend {
                         sessions
                             .acceptor
-                            .handle_frame_lending(now, id, bytes, kind)
+                            .handle_frame_lending_from(now, id, peer, bytes, kind)
                             .map(|(_, seq)| seq)
                     } else {
-                        sessions.acceptor.handle_frame(now, id, bytes, kind);
+                        sessions
+                            .acceptor
+                            .handle_frame_from(now, id, peer, bytes, kind);
                         None
                     };
                     if bound.is_none() {
                         *bound = bind_new(sessions, strategy, id, encoding, now);
+                        if bound.is_some() && *phase == Phase::Open {
+                            // Negotiated: the Negotiate-to-Establish timeout runs.
+                            *deadline = Some(now.saturating_add(establish_ns));
+                        }
                     }
                     lent
                 }
@@ -605,6 +687,11 @@ impl<S: Strategy> Engine<S> {
         };
         let _ = conn.link.deregister(self.poll.registry());
         self.timers.set(self.sessions.capacity() + slot, None);
+        if let Owner::Server(listener) = conn.owner {
+            if self.closing_counts(&conn, listener, now) {
+                conn.entry = None;
+            }
+        }
         match conn.owner {
             Owner::Server(_) => {
                 self.sessions.acceptor.handle_disconnected(now, conn.id);
@@ -780,6 +867,7 @@ impl<S: Strategy> Engine<S> {
         let sent = self.transmit(index, now);
         self.arm(index);
         if let Place::Acceptor(slot) = place {
+            self.promote(index);
             let drained = self
                 .sessions
                 .acceptor
@@ -843,7 +931,25 @@ impl<S: Strategy> Engine<S> {
         else {
             return 0;
         };
-        let (frames, fits) = write_frames(session, conn, now, self.times.close);
+        let grant = self.replay.grant(index);
+        let (frames, fits, replayed) = write_frames(session, conn, now, self.times.close, grant);
+        if replayed > 0 {
+            self.replay.spend(index, replayed);
+            self.counters
+                .replayed
+                .fetch_add(u64::from(replayed), Ordering::Relaxed);
+        }
+        if session.replay_pending() && conn.buffer.is_empty() && conn.phase == Phase::Open {
+            // Stopped at the cap: the rest waits for the next cycle. (A replay stopped by a
+            // full socket goes on when the socket drains.)
+            self.counters
+                .replay_deferred
+                .fetch_add(1, Ordering::Relaxed);
+            self.replays.push(index);
+        }
+        self.counters
+            .send_buffer_peak
+            .fetch_max(conn.buffer.len() as u64, Ordering::Relaxed);
         let slot = slot_of(id);
         if !fits {
             self.slow_consumer(slot, now);
@@ -867,14 +973,12 @@ impl<S: Strategy> Engine<S> {
                 .and_then(|init| init.reconnect_at),
             Place::Acceptor(_) => None,
         };
+        let guard = [entry.guard.cod.deadline(), entry.guard.throttled_until];
         let own = self
             .sessions
             .session(index)
             .and_then(EngineSession::next_deadline);
-        let deadline = match (own, reconnect) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let deadline = [own, reconnect].into_iter().chain(guard).flatten().min();
         self.timers.set(index, deadline);
     }
 
@@ -912,9 +1016,21 @@ impl<S: Strategy> Engine<S> {
     }
 
     fn fire_session(&mut self, index: usize, now: u64) {
-        let Some(place) = self.sessions.entry(index).map(|e| e.place) else {
+        let Some(entry) = self.sessions.entry_mut(index) else {
             return;
         };
+        let place = entry.place;
+        if let Some(cancel) = entry.guard.cod.fire(now) {
+            entry.guard.notify(cancel);
+            self.counters
+                .cancel_on_disconnect
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        if entry.guard.throttled_until.is_some_and(|t| t <= now) {
+            // The held send goes again (the held list is retried each cycle).
+            entry.guard.throttled_until = None;
+            self.held.push(index);
+        }
         match place {
             Place::Initiator(i) => {
                 let mut connect = false;
@@ -950,6 +1066,12 @@ impl<S: Strategy> Engine<S> {
             return;
         };
         if conn.deadline.is_some_and(|d| d <= now) {
+            if conn.phase == Phase::Open && conn.pooled {
+                // Open, but no session established in time.
+                self.pre_session_timeout(slot, now);
+                self.after_conn(slot);
+                return;
+            }
             if conn.phase == Phase::Handshake {
                 self.counters
                     .handshake_failures
@@ -1010,6 +1132,16 @@ impl<S: Strategy> Engine<S> {
             let Some(index) = self.held.pop() else {
                 break;
             };
+            let throttled = self
+                .sessions
+                .entry(index)
+                .and_then(|e| e.guard.throttled_until)
+                .is_some_and(|at| at > now);
+            if throttled {
+                // Its timer retries it once the outbound limit allows.
+                self.held.push(index);
+                continue;
+            }
             work += self.drain_commands(index, now);
         }
         work
@@ -1027,14 +1159,20 @@ impl<S: Strategy> Engine<S> {
             let Some((entry, session)) = self.sessions.split(index) else {
                 break;
             };
-            let Mode::Thread(route) = &mut entry.mode else {
+            let Entry {
+                mode,
+                counters,
+                guard,
+                ..
+            } = entry;
+            let Mode::Thread(route) = mode else {
                 break;
             };
             let Some(command) = route.pending.take().or_else(|| route.to_engine.pop()) else {
                 break;
             };
             let popped = if timings { self.clock.now() } else { now };
-            match apply(session, route, &entry.counters, command, now) {
+            match apply(session, route, (counters, guard), command, now) {
                 Applied::Sent => {
                     applied += 1;
                     if timings {
@@ -1073,6 +1211,8 @@ impl<S: Strategy> Engine<S> {
         }
         if waiting {
             self.held.push(index);
+            // A send held by the outbound limit wakes the engine when it may go.
+            self.arm(index);
         } else if more {
             self.commands.push(index);
         }
@@ -1193,21 +1333,43 @@ fn bind_new<S: Strategy>(
     Some(index)
 }
 
-/// Writes every frame a session has queued to `conn`: (frames, false if the connection's
-/// buffer overflowed).
+/// Writes every frame a session has queued to `conn`, then replay batches up to `replay`
+/// replayed messages while the connection's buffer is empty: (frames, false if the
+/// connection's buffer overflowed, replayed messages queued).
 fn write_frames(
     session: &mut EngineSession,
     conn: &mut Conn,
     now: u64,
     close: u64,
-) -> (usize, bool) {
+    replay: u32,
+) -> (usize, bool, u32) {
     let mut frames = 0;
     let mut fits = true;
-    while let Some(transmit) = session.poll_transmit() {
-        frames += 1;
-        fits &= conn.put(transmit, now, close);
+    let mut replayed = 0;
+    loop {
+        while let Some(transmit) = session.poll_queued_transmit() {
+            frames += 1;
+            fits &= conn.put(transmit, now, close);
+        }
+        if !session.replay_pending()
+            || replayed >= replay
+            || !conn.buffer.is_empty()
+            || conn.phase != Phase::Open
+        {
+            break;
+        }
+        let queued = session.queue_replay(replay - replayed);
+        replayed += queued;
+        if queued == 0 {
+            // Nothing more could be queued (at most a header): send that, stop.
+            while let Some(transmit) = session.poll_queued_transmit() {
+                frames += 1;
+                fits &= conn.put(transmit, now, close);
+            }
+            break;
+        }
     }
-    (frames, fits)
+    (frames, fits, replayed)
 }
 
 fn end_session(session: &mut EngineSession, finalize: bool, now: u64) {

@@ -20,7 +20,10 @@ use std::sync::Arc;
 use crossbeam_queue::ArrayQueue;
 
 use crate::codec::SessionId;
+use crate::engine::clock::Clock;
+use crate::engine::cod::{CancelOnDisconnect, EngineEvent};
 use crate::engine::spsc::{AppMessage, Consumer, MessageTooLong, Producer};
+use crate::session::limits::{RateLimit, TokenBucket};
 use crate::session::{Event, SendError};
 use crate::transport::WireEncoding;
 
@@ -44,6 +47,8 @@ pub enum ToEngine {
     /// Test hook: drop the TCP connection without a closing handshake, as a network failure
     /// would. An initiator reconnects and re-establishes.
     DropConnection,
+    /// Sets the session's cancel-on-disconnect policy (`None`: off).
+    SetCancelOnDisconnect(Option<CancelOnDisconnect>),
 }
 
 /// What the engine tells a strategy about one session.
@@ -59,6 +64,9 @@ pub enum FromEngine {
     SendRejected(SendError),
     /// An inbound message larger than a slot; it was not delivered.
     MessageTooLong(MessageTooLong),
+    /// Something the engine itself tells the strategy: cancel-on-disconnect fired, the
+    /// session came back after it, an inbound message over the limit was dropped.
+    Engine(EngineEvent),
 }
 
 /// Per-session counters the engine updates and any thread reads (relaxed atomics).
@@ -76,6 +84,12 @@ pub struct SessionCounters {
     pub session_backpressure: AtomicU64,
     /// Transport connections made for this session.
     pub connections: AtomicU64,
+    /// Inbound application messages over the session's limit (not delivered).
+    pub inbound_throttled: AtomicU64,
+    /// Sends refused or held by the session's outbound limit.
+    pub outbound_throttled: AtomicU64,
+    /// Engine events ([`EngineEvent`]) delivered.
+    pub engine_events: AtomicU64,
 }
 
 /// A plain copy of [`SessionCounters`].
@@ -93,6 +107,12 @@ pub struct SessionCounterSnapshot {
     pub session_backpressure: u64,
     /// Transport connections made.
     pub connections: u64,
+    /// Inbound messages over the limit.
+    pub inbound_throttled: u64,
+    /// Sends refused or held by the outbound limit.
+    pub outbound_throttled: u64,
+    /// Engine events delivered.
+    pub engine_events: u64,
 }
 
 impl SessionCounters {
@@ -109,6 +129,9 @@ impl SessionCounters {
             strategy_backpressure: self.strategy_backpressure.load(Ordering::Relaxed),
             session_backpressure: self.session_backpressure.load(Ordering::Relaxed),
             connections: self.connections.load(Ordering::Relaxed),
+            inbound_throttled: self.inbound_throttled.load(Ordering::Relaxed),
+            outbound_throttled: self.outbound_throttled.load(Ordering::Relaxed),
+            engine_events: self.engine_events.load(Ordering::Relaxed),
         }
     }
 }
@@ -176,6 +199,13 @@ pub enum HandleSendError {
     /// The message does not fit a slot.
     #[error(transparent)]
     TooLong(#[from] MessageTooLong),
+    /// The session's outbound limit allows the next send at `retry_at` (engine clock, epoch
+    /// ns; see [`SessionHandle::now`]); nothing was queued.
+    #[error("outbound limit: next send allowed at {retry_at}")]
+    Throttled {
+        /// When the next send is allowed (`u64::MAX`: never).
+        retry_at: u64,
+    },
 }
 
 /// The strategy's end of one session.
@@ -188,6 +218,8 @@ pub struct SessionHandle {
     counters: Arc<SessionCounters>,
     bell: Bell,
     wake: Wake,
+    clock: Clock,
+    outbound: Option<TokenBucket>,
 }
 
 impl SessionHandle {
@@ -196,8 +228,8 @@ impl SessionHandle {
         encoding: WireEncoding,
         queues: (Producer<ToEngine>, Consumer<FromEngine>),
         counters: Arc<SessionCounters>,
-        bell: Bell,
-        wake: Wake,
+        (bell, wake): (Bell, Wake),
+        (clock, outbound): (Clock, Option<RateLimit>),
     ) -> Self {
         SessionHandle {
             session_id,
@@ -207,7 +239,21 @@ impl SessionHandle {
             counters,
             bell,
             wake,
+            clock,
+            outbound: outbound.map(TokenBucket::new),
         }
+    }
+
+    /// The engine's clock now (epoch ns): the time base of [`HandleSendError::Throttled`].
+    pub fn now(&self) -> u64 {
+        self.clock.now()
+    }
+
+    /// When the outbound limit allows the next send (now, if it does; always now without a
+    /// limit). The engine enforces the same limit again when it writes to the socket.
+    pub fn next_send_allowed(&self) -> u64 {
+        let now = self.clock.now();
+        self.outbound.map_or(now, |bucket| bucket.next_allowed(now))
     }
 
     /// The SessionId the session started with.
@@ -220,11 +266,29 @@ impl SessionHandle {
         self.encoding
     }
 
-    /// Queues an application message. A full queue is [`HandleSendError::Backpressure`].
+    /// Queues an application message. A full queue is [`HandleSendError::Backpressure`]; a
+    /// send over the session's outbound limit is [`HandleSendError::Throttled`] with the time
+    /// the next one is allowed.
     pub fn send(&mut self, message: &[u8]) -> Result<(), HandleSendError> {
         let slot = MessageSlot::new(message, 0, 0)?;
+        let committed = match self.outbound {
+            Some(mut bucket) => {
+                if let Err(throttled) = bucket.try_take(self.clock.now()) {
+                    SessionCounters::bump(&self.counters.outbound_throttled);
+                    return Err(HandleSendError::Throttled {
+                        retry_at: throttled.retry_at,
+                    });
+                }
+                Some(bucket)
+            }
+            None => None,
+        };
         self.command(ToEngine::Send(slot))
-            .map_err(|_| HandleSendError::Backpressure)
+            .map_err(|_| HandleSendError::Backpressure)?;
+        if committed.is_some() {
+            self.outbound = committed;
+        }
+        Ok(())
     }
 
     /// Queues a command; a full queue hands it back.

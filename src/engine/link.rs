@@ -11,10 +11,12 @@
 use std::io;
 use std::net::SocketAddr;
 
+use mio::net::TcpStream;
 use mio::{Registry, Token};
 
 use crate::codec::FrameKind;
 use crate::engine::config::InitiatorConfig;
+use crate::session::PeerIdentity;
 use crate::transport::{
     CloseReport, HandshakeProgress, ReadStatus, SendStatus, TransportError, WireEncoding,
     WsConnection, WsListener,
@@ -110,6 +112,14 @@ impl Link {
         }
     }
 
+    /// The names of the peer's verified TLS client certificate, once open (`None`: plain, no
+    /// certificate, or a certificate that does not parse).
+    pub(crate) fn peer_identity(&self) -> Option<PeerIdentity> {
+        match self {
+            Link::Ws(ws) => ws.peer_identity().ok().flatten(),
+        }
+    }
+
     /// Removes the socket from the poll.
     pub(crate) fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
         match self {
@@ -125,14 +135,25 @@ pub(crate) enum Listener {
 }
 
 impl Listener {
-    /// Accepts one pending connection, registered under `token`; `Ok(None)` when none waits.
-    pub(crate) fn accept(
+    /// Accepts one pending TCP connection, its handshake not started (so it can be refused
+    /// before any TLS state exists); `Ok(None)` when none waits.
+    pub(crate) fn accept_socket(
         &mut self,
+    ) -> Result<Option<(TcpStream, SocketAddr)>, TransportError> {
+        match self {
+            Listener::Ws(l) => l.accept_socket(),
+        }
+    }
+
+    /// Starts the server side of an accepted socket, registered under `token`.
+    pub(crate) fn start(
+        &self,
+        socket: TcpStream,
         registry: &Registry,
         token: Token,
-    ) -> Result<Option<Link>, TransportError> {
+    ) -> Result<Link, TransportError> {
         match self {
-            Listener::Ws(l) => l.accept(registry, token).map(|c| c.map(Link::Ws)),
+            Listener::Ws(l) => l.start(socket, registry, token).map(Link::Ws),
         }
     }
 

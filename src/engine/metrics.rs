@@ -236,6 +236,23 @@ pub struct EngineCounters {
     pub reconnects: AtomicU64,
     /// Connections closed as slow consumers.
     pub slow_consumers: AtomicU64,
+    /// Connections refused at accept (a listener's or the pre-session pool's caps).
+    pub connections_refused: AtomicU64,
+    /// Pre-session connections dropped to make room for a client from a quieter address.
+    pub pre_session_evicted: AtomicU64,
+    /// Connections closed for not negotiating or establishing in time.
+    pub pre_session_timeouts: AtomicU64,
+    /// Pre-session connections now (not yet established).
+    pub pre_session_open: AtomicU64,
+    /// Times a session's replay stopped at the per-cycle cap and waited for the next cycle.
+    pub replay_deferred: AtomicU64,
+    /// Messages replayed (answers to RetransmitRequests).
+    pub replayed: AtomicU64,
+    /// Largest number of bytes a connection's send buffer held (beyond the transport's own
+    /// backlog); never above `send_buffer_bytes`.
+    pub send_buffer_peak: AtomicU64,
+    /// Cancel-on-disconnect events fired.
+    pub cancel_on_disconnect: AtomicU64,
 }
 
 /// Which stage a histogram times.

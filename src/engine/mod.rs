@@ -24,6 +24,7 @@
 
 pub mod builder;
 mod clock;
+pub mod cod;
 pub mod config;
 mod conns;
 pub mod cores;
@@ -33,6 +34,7 @@ mod duty_cycle;
 pub mod handle;
 pub mod idle;
 mod journaling;
+pub mod limits;
 mod link;
 pub mod metrics;
 mod route;
@@ -44,6 +46,7 @@ pub mod wire;
 mod worklist;
 
 pub use builder::{EngineBuilder, EngineHandle};
+pub use cod::{CancelOnDisconnect, EngineEvent};
 pub use config::{
     EngineConfig, EngineError, IdleMode, InitiatorConfig, JournalSetup, ShutdownMode,
 };
@@ -53,6 +56,7 @@ pub use handle::{
     SessionHandle, ToEngine, SLOT_BYTES,
 };
 pub use idle::{Backoff, BackoffPhase, BlockWithTimeout, BusySpin, IdleStrategy};
+pub use limits::{EngineLimits, InboundLimit};
 pub use metrics::{
     histogram_exchange, ConnectionCounters, CounterSnapshot, EngineCounters, EngineMetrics,
     HistogramBounds, HistogramReader, HistogramRecorder, Stage,

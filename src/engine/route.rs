@@ -9,11 +9,15 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use crate::codec::SessionId;
+use crate::engine::clock::Clock;
+use crate::engine::cod::EngineEvent;
 use crate::engine::handle::{
     Bell, Doorbell, FromEngine, MessageSlot, SessionCounters, SessionHandle, ToEngine, Wake,
 };
+use crate::engine::limits::SessionGuard;
 use crate::engine::sessions::EngineSession;
 use crate::engine::spsc::{spsc_queue, Consumer, Producer};
+use crate::session::limits::{Admission, RateLimit};
 use crate::session::{Event, SendError, SessionState, TerminateReason};
 use crate::transport::WireEncoding;
 
@@ -28,7 +32,9 @@ pub(crate) struct Route {
 }
 
 impl Route {
-    /// A route and the handle that is its other end.
+    /// A route and the handle that is its other end (with the engine's clock and the
+    /// session's outbound limit, which the handle applies before queueing).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn pair(
         key: (u32, u32),
         session_id: SessionId,
@@ -37,6 +43,7 @@ impl Route {
         counters: &Arc<SessionCounters>,
         doorbell: &Doorbell,
         wake: &Wake,
+        throttle: (Clock, Option<RateLimit>),
     ) -> (Route, SessionHandle) {
         let (to_tx, to_rx) = spsc_queue(capacity);
         let (from_tx, from_rx) = spsc_queue(capacity);
@@ -58,8 +65,8 @@ impl Route {
                 encoding,
                 (to_tx, from_rx),
                 Arc::clone(counters),
-                bell,
-                wake.clone(),
+                (bell, wake.clone()),
+                throttle,
             ),
         )
     }
@@ -84,43 +91,33 @@ pub(crate) enum Applied {
     Drop,
 }
 
-/// Applies one strategy command to a session.
+/// Applies one strategy command to a session. A send over the outbound limit waits (in
+/// `Route::pending`) until `guard.throttled_until`.
 pub(crate) fn apply(
     session: &mut EngineSession,
     route: &mut Route,
-    counters: &SessionCounters,
+    (counters, guard): (&SessionCounters, &mut SessionGuard),
     command: ToEngine,
     now: u64,
 ) -> Applied {
     match command {
-        ToEngine::Send(slot) => match session.send(now, slot.bytes()) {
-            Ok(_) => {
-                SessionCounters::bump(&counters.messages_out);
-                Applied::Sent
-            }
-            Err(SendError::Backpressure) => {
-                SessionCounters::bump(&counters.session_backpressure);
-                route.pending = Some(command);
-                Applied::Waiting
-            }
-            Err(SendError::NotEstablished)
-                if !matches!(
-                    session.state(),
-                    SessionState::Finalized | SessionState::Rejected
-                ) =>
-            {
-                // Not (yet, or not again) established: hold it until the session is.
-                route.pending = Some(command);
-                Applied::Waiting
-            }
-            Err(e) => {
-                if route.from_engine.push(FromEngine::SendRejected(e)).is_err() {
+        ToEngine::Send(_) => {
+            let committed = match guard.outbound_probe(now) {
+                Ok(committed) => committed,
+                Err(throttled) => {
+                    SessionCounters::bump(&counters.outbound_throttled);
+                    guard.throttled_until = Some(throttled.retry_at);
                     route.pending = Some(command);
                     return Applied::Waiting;
                 }
-                Applied::Done
-            }
-        },
+            };
+            guard.throttled_until = None;
+            apply_send(session, route, counters, command, now, || {
+                if committed.is_some() {
+                    guard.outbound = committed;
+                }
+            })
+        }
         ToEngine::Finalize => {
             session.finalize(now);
             Applied::Done
@@ -130,53 +127,124 @@ pub(crate) fn apply(
             Applied::Terminated
         }
         ToEngine::DropConnection => Applied::Drop,
+        ToEngine::SetCancelOnDisconnect(policy) => {
+            guard.cod.set_policy(policy);
+            Applied::Done
+        }
+    }
+}
+
+/// Sends the message of a `Send` command; `sent` runs once the session took it.
+fn apply_send(
+    session: &mut EngineSession,
+    route: &mut Route,
+    counters: &SessionCounters,
+    command: ToEngine,
+    now: u64,
+    sent: impl FnOnce(),
+) -> Applied {
+    let ToEngine::Send(slot) = command else {
+        return Applied::Done;
+    };
+    match session.send(now, slot.bytes()) {
+        Ok(_) => {
+            sent();
+            SessionCounters::bump(&counters.messages_out);
+            Applied::Sent
+        }
+        Err(SendError::Backpressure) => {
+            SessionCounters::bump(&counters.session_backpressure);
+            route.pending = Some(command);
+            Applied::Waiting
+        }
+        Err(SendError::NotEstablished)
+            if !matches!(
+                session.state(),
+                SessionState::Finalized | SessionState::Rejected
+            ) =>
+        {
+            // Not (yet, or not again) established: hold it until the session is.
+            route.pending = Some(command);
+            Applied::Waiting
+        }
+        Err(e) => {
+            if route.from_engine.push(FromEngine::SendRejected(e)).is_err() {
+                route.pending = Some(command);
+                return Applied::Waiting;
+            }
+            Applied::Done
+        }
     }
 }
 
 /// Moves a session's events to its strategy queue while the queue has room (messages stamped
-/// `recv_ns` and journaled first). `seen` is told of each event. Returns how many were moved.
+/// `recv_ns`, journaled, then judged by the inbound limit). Engine events raised by an event
+/// follow it. `seen` is told of each event. Returns how many items were moved.
 pub(crate) fn forward_events(
     session: &mut EngineSession,
     route: &mut Route,
-    counters: &SessionCounters,
-    recv_ns: u64,
+    (counters, guard): (&SessionCounters, &mut SessionGuard),
+    (recv_ns, now): (u64, u64),
     encoding: WireEncoding,
     mut seen: impl FnMut(&Event<'static>),
 ) -> usize {
     let mut moved = 0;
+    let mut over_rate = false;
     // One producer: room seen here cannot shrink before the push.
     while route.from_engine.free() > 0 {
+        if let Some(notice) = guard.notices.pop() {
+            SessionCounters::bump(&counters.engine_events);
+            let _ = route.from_engine.push(FromEngine::Engine(notice));
+            moved += 1;
+            continue;
+        }
         let Some(event) = session.poll_event() else {
             break;
         };
         let item = match event {
             Event::Message { seq, bytes } => match MessageSlot::new(bytes, seq, recv_ns) {
                 Ok(slot) => {
-                    SessionCounters::bump(&counters.messages_in);
-                    FromEngine::Message(slot)
+                    crate::engine::journaling::journal_inbound(
+                        session,
+                        slot.seq,
+                        slot.recv_ns,
+                        slot.bytes(),
+                        encoding,
+                    );
+                    match guard.admit_inbound(recv_ns) {
+                        Admission::Admit => {
+                            SessionCounters::bump(&counters.messages_in);
+                            FromEngine::Message(slot)
+                        }
+                        Admission::Reject { reason } => {
+                            SessionCounters::bump(&counters.inbound_throttled);
+                            SessionCounters::bump(&counters.engine_events);
+                            FromEngine::Engine(EngineEvent::InboundThrottled { seq, reason })
+                        }
+                        Admission::Disconnect => {
+                            SessionCounters::bump(&counters.inbound_throttled);
+                            over_rate = true;
+                            continue;
+                        }
+                    }
                 }
                 Err(e) => FromEngine::MessageTooLong(e),
             },
             other => {
                 SessionCounters::bump(&counters.events);
                 let event = detach(other);
+                guard.observe(&event, now);
                 seen(&event);
                 FromEngine::Event(event)
             }
         };
-        if let FromEngine::Message(slot) = &item {
-            crate::engine::journaling::journal_inbound(
-                session,
-                slot.seq,
-                slot.recv_ns,
-                slot.bytes(),
-                encoding,
-            );
-        }
         let _ = route.from_engine.push(item);
         moved += 1;
     }
-    if session.has_event() && route.from_engine.free() == 0 {
+    if over_rate {
+        session.terminate(now, TerminateReason::RateLimited);
+    }
+    if (session.has_event() || !guard.notices.is_empty()) && route.from_engine.free() == 0 {
         SessionCounters::bump(&counters.strategy_backpressure);
     }
     moved

@@ -12,9 +12,12 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::codec::SessionId;
+use crate::engine::clock::Clock;
+use crate::engine::cod::CancelOnDisconnect;
 use crate::engine::config::InitiatorConfig;
 use crate::engine::handle::{Doorbell, SessionCounters, SessionHandle, Wake};
 use crate::engine::journaling::{journal_inbound, mark_finalized};
+use crate::engine::limits::{EngineLimits, SessionGuard};
 use crate::engine::route::Route;
 use crate::engine::spsc::Producer;
 use crate::engine::store::EngineStore;
@@ -22,7 +25,8 @@ use crate::engine::strategy::SessionKey;
 use crate::engine::wire::{EncodingSelector, EngineEncoding};
 use crate::engine::worklist::WorkList;
 use crate::session::{
-    AcceptAll, Acceptor, ConnectionId, Event, MemoryStore, Session, SessionState, TerminateReason,
+    Acceptor, Authenticator, ConnectionId, Event, MemoryStore, Session, SessionState,
+    TerminateReason,
 };
 use crate::transport::WireEncoding;
 
@@ -30,8 +34,11 @@ use crate::transport::WireEncoding;
 pub(crate) type EngineSession = Session<EngineEncoding, EngineStore>;
 /// Makes the encoding and store of each new acceptor session.
 pub(crate) type Factory = Box<dyn FnMut(SessionId) -> (EngineEncoding, EngineStore) + Send>;
+/// The authenticator the engine's acceptor asks (chosen on the builder).
+pub(crate) type EngineAuthenticator = Box<dyn Authenticator + Send>;
 /// The engine's acceptor.
-pub(crate) type EngineAcceptor = Acceptor<EngineEncoding, EngineStore, AcceptAll, Factory>;
+pub(crate) type EngineAcceptor =
+    Acceptor<EngineEncoding, EngineStore, EngineAuthenticator, Factory>;
 
 /// An outbound session and its reconnect state.
 pub(crate) struct Initiator {
@@ -77,6 +84,8 @@ pub(crate) struct Entry {
     pub(crate) conn: Option<ConnectionId>,
     pub(crate) mode: Mode,
     pub(crate) counters: Arc<SessionCounters>,
+    /// Throttles, cancel-on-disconnect and engine events of the session.
+    pub(crate) guard: SessionGuard,
 }
 
 /// What thread-mode sessions need to be handed out.
@@ -85,6 +94,8 @@ pub(crate) struct Handout {
     pub(crate) wake: Wake,
     pub(crate) accepted: Producer<SessionHandle>,
     pub(crate) queue_capacity: usize,
+    /// The engine's clock, shared with handles (their throttle's times are the engine's).
+    pub(crate) clock: Clock,
 }
 
 /// Every session of the engine.
@@ -110,6 +121,10 @@ pub(crate) struct SessionTable {
     pub(crate) acceptor_journal: Option<PathBuf>,
     pub(crate) retransmit_capacity: usize,
     pub(crate) reconnect_min_ns: u64,
+    /// The limits each new session's guard starts with.
+    pub(crate) limits: EngineLimits,
+    /// The cancel-on-disconnect policy each new session starts with.
+    pub(crate) cod_policy: Option<CancelOnDisconnect>,
 }
 
 impl SessionTable {
@@ -138,6 +153,8 @@ impl SessionTable {
             acceptor_journal: None,
             retransmit_capacity: 0,
             reconnect_min_ns: 0,
+            limits: EngineLimits::default(),
+            cod_policy: None,
         };
         for (index, (mut init, mode, counters)) in initiators.into_iter().enumerate() {
             init.entry = index;
@@ -147,12 +164,27 @@ impl SessionTable {
                 conn: None,
                 mode,
                 counters,
+                guard: SessionGuard::new(&EngineLimits::default(), None),
             }));
             table.initiators.push(init);
         }
         table.entries.resize_with(capacity, || None);
         table.free.extend((table.initiators.len()..capacity).rev());
         table
+    }
+
+    /// Sets the limits and cancel-on-disconnect policy of every session, those that exist
+    /// (the initiators) and those to come.
+    pub(crate) fn apply_limits(
+        &mut self,
+        limits: EngineLimits,
+        cod_policy: Option<CancelOnDisconnect>,
+    ) {
+        for entry in self.entries.iter_mut().flatten() {
+            entry.guard = SessionGuard::new(&limits, cod_policy);
+        }
+        self.limits = limits;
+        self.cod_policy = cod_policy;
     }
 
     /// Entries the table can hold.
@@ -228,7 +260,15 @@ impl SessionTable {
     }
 
     /// What the engine itself does on a session's events (both modes see the same).
-    pub(crate) fn observe(&mut self, index: usize, event: &Event<'static>) {
+    pub(crate) fn observe(&mut self, index: usize, event: &Event<'static>, now: u64) {
+        if let Some(entry) = self.entry_mut(index) {
+            entry.guard.observe(event, now);
+        }
+        self.observe_engine(index, event);
+    }
+
+    /// The engine's reactions to an event its guard has already seen.
+    pub(crate) fn observe_engine(&mut self, index: usize, event: &Event<'static>) {
         let Some(entry) = self.entry(index) else {
             return;
         };
@@ -282,6 +322,7 @@ impl SessionTable {
                 conn: Some(conn),
                 mode: Mode::Detached,
                 counters: Arc::new(SessionCounters::default()),
+                guard: SessionGuard::new(&self.limits, self.cod_policy),
             });
         }
         let mode = if self.acceptor_inline {
@@ -315,6 +356,7 @@ impl SessionTable {
             &counters,
             &self.handout.doorbell,
             &self.handout.wake,
+            (self.handout.clock, self.limits.outbound),
         );
         if self.handout.accepted.push(handle).is_err() {
             if let Some(session) = self.acceptor.session_at_mut(slot) {

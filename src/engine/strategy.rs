@@ -31,6 +31,7 @@
 use std::convert::Infallible;
 
 use crate::codec::SessionId;
+use crate::engine::cod::{CancelOnDisconnect, EngineEvent};
 use crate::engine::handle::{SessionCounterSnapshot, SessionCounters};
 use crate::engine::sessions::{EngineSession, Mode, Place, SessionTable};
 use crate::session::{Event, Role, SendError, SendWithError, SessionStatus, TerminateReason};
@@ -110,6 +111,13 @@ pub enum InlineSendError<E = Infallible> {
     /// The encoder given to [`Context::send_with`] failed.
     #[error("encoder: {0}")]
     Encode(E),
+    /// The session's outbound limit ([`crate::engine::EngineLimits::outbound`]) allows the
+    /// next send at `retry_at` (engine clock, epoch ns, as [`Context::now`]).
+    #[error("outbound limit: next send allowed at {retry_at}")]
+    Throttled {
+        /// When the next send is allowed (`u64::MAX`: never).
+        retry_at: u64,
+    },
 }
 
 /// The key names no session.
@@ -153,6 +161,13 @@ pub trait Strategy: Send + 'static {
     fn on_session_freed(&mut self, ctx: &mut Context<'_>, session: SessionKey) {
         let _ = (ctx, session);
     }
+
+    /// Something the engine itself tells about a session ([`EngineEvent`]): cancel-on-disconnect
+    /// fired (cancel the session's resting orders), the session is back after it (report what
+    /// was canceled), an inbound message over the limit was not handed over.
+    fn on_engine_event(&mut self, ctx: &mut Context<'_>, session: SessionKey, event: EngineEvent) {
+        let _ = (ctx, session, event);
+    }
 }
 
 /// The strategy of an engine without one (thread-mode sessions only). It has no values.
@@ -191,11 +206,12 @@ impl<'a> Context<'a> {
     /// Returns its sequence number (0 on an Unsequenced flow).
     pub fn send(&mut self, session: SessionKey, message: &[u8]) -> Result<u64, InlineSendError> {
         let now = self.now;
+        let committed = self.outbound_probe(session)?;
         let seq = self
             .with_session(session, |s| s.send(now, message))
             .ok_or(InlineSendError::UnknownSession)?
             .map_err(InlineSendError::Session)?;
-        self.count_sent(session);
+        self.count_sent(session, committed);
         Ok(seq)
     }
 
@@ -208,14 +224,44 @@ impl<'a> Context<'a> {
         encode: impl FnOnce(&mut [u8]) -> Result<usize, E>,
     ) -> Result<u64, InlineSendError<E>> {
         let now = self.now;
+        let committed = self.outbound_probe(session).map_err(|e| match e {
+            InlineSendError::Throttled { retry_at } => InlineSendError::Throttled { retry_at },
+            _ => InlineSendError::UnknownSession,
+        })?;
         let seq = match self.with_session(session, |s| s.send_with(now, encode)) {
             None => return Err(InlineSendError::UnknownSession),
             Some(Ok(seq)) => seq,
             Some(Err(SendWithError::Session(e))) => return Err(InlineSendError::Session(e)),
             Some(Err(SendWithError::Encode(e))) => return Err(InlineSendError::Encode(e)),
         };
-        self.count_sent(session);
+        self.count_sent(session, committed);
         Ok(seq)
+    }
+
+    /// When `session`'s outbound limit allows the next send (`now` if it does, and always
+    /// without a limit); `None` for an unknown key.
+    pub fn next_send_allowed(&self, session: SessionKey) -> Option<u64> {
+        let index = self.sessions.resolve(session)?;
+        let entry = self.sessions.entry(index)?;
+        Some(
+            entry
+                .guard
+                .outbound
+                .map_or(self.now, |bucket| bucket.next_allowed(self.now)),
+        )
+    }
+
+    /// Sets `session`'s cancel-on-disconnect policy (`None`: off), for example from what the
+    /// client asked for at logon.
+    pub fn set_cancel_on_disconnect(
+        &mut self,
+        session: SessionKey,
+        policy: Option<CancelOnDisconnect>,
+    ) -> Result<(), UnknownSession> {
+        let index = self.sessions.resolve(session).ok_or(UnknownSession)?;
+        let entry = self.sessions.entry_mut(index).ok_or(UnknownSession)?;
+        entry.guard.cod.set_policy(policy);
+        Ok(())
     }
 
     /// Starts finalization of `session` (FinishedSending); it ends with Close 1000 and
@@ -286,13 +332,41 @@ impl<'a> Context<'a> {
         Some(result)
     }
 
-    fn count_sent(&self, key: SessionKey) {
+    /// The outbound bucket to commit once the send succeeds, or why it may not be sent now.
+    fn outbound_probe(
+        &self,
+        key: SessionKey,
+    ) -> Result<Option<crate::session::limits::TokenBucket>, InlineSendError> {
+        let index = self
+            .sessions
+            .resolve(key)
+            .ok_or(InlineSendError::UnknownSession)?;
+        let entry = self
+            .sessions
+            .entry(index)
+            .ok_or(InlineSendError::UnknownSession)?;
+        entry.guard.outbound_probe(self.now).map_err(|throttled| {
+            SessionCounters::bump(&entry.counters.outbound_throttled);
+            InlineSendError::Throttled {
+                retry_at: throttled.retry_at,
+            }
+        })
+    }
+
+    fn count_sent(
+        &mut self,
+        key: SessionKey,
+        committed: Option<crate::session::limits::TokenBucket>,
+    ) {
         if let Some(entry) = self
             .sessions
             .resolve(key)
-            .and_then(|i| self.sessions.entry(i))
+            .and_then(|i| self.sessions.entry_mut(i))
         {
             SessionCounters::bump(&entry.counters.messages_out);
+            if committed.is_some() {
+                entry.guard.outbound = committed;
+            }
         }
     }
 }

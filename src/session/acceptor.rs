@@ -383,6 +383,19 @@ where
         frame: &[u8],
         kind: FrameKind,
     ) -> Option<(usize, u64)> {
+        self.handle_frame_lending_from(now, connection, None, frame, kind)
+    }
+
+    /// [`Acceptor::handle_frame_lending`] for a connection whose verified TLS client
+    /// certificate is `peer` (handshake frames go to the [`Authenticator`] with it).
+    pub fn handle_frame_lending_from(
+        &mut self,
+        now: u64,
+        connection: ConnectionId,
+        peer: Option<&PeerIdentity>,
+        frame: &[u8],
+        kind: FrameKind,
+    ) -> Option<(usize, u64)> {
         if let Some(&slot) = self.by_connection.get(&connection) {
             if let Some(Some(session)) = self.sessions.get_mut(slot) {
                 if session.state() != SessionState::Negotiated {
@@ -393,8 +406,33 @@ where
             }
         }
         // Handshake frames: nothing to lend.
-        self.handle_frame(now, connection, frame, kind);
+        self.handle_frame_from(now, connection, peer, frame, kind);
         None
+    }
+
+    /// Forgets the session in `slot` if it was negotiated on `connection` and never
+    /// established (a client that stopped after Negotiate, or whose connection timed out
+    /// before Establish): its slot is freed, its id may be negotiated again and the
+    /// authenticator is told. Returns true if it was forgotten.
+    pub fn discard_unestablished(&mut self, slot: usize, connection: ConnectionId) -> bool {
+        let negotiated_here = matches!(self.sessions.get(slot), Some(Some(s))
+            if s.state() == SessionState::Negotiated)
+            && self.connection_of.get(slot) == Some(&Some(connection));
+        if !negotiated_here {
+            return false;
+        }
+        self.by_connection.remove(&connection);
+        self.termination_of.remove(&connection);
+        if let Some(c) = self.connection_of.get_mut(slot) {
+            *c = None;
+        }
+        let Some(session) = self.sessions.get_mut(slot).and_then(Option::take) else {
+            return false;
+        };
+        let id = session.session_id();
+        self.by_id.remove(&id);
+        self.authenticator.session_ended(id);
+        true
     }
 
     /// The transport of `connection` is gone.

@@ -184,6 +184,17 @@ pub trait Authenticator {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct AcceptAll;
 
+/// A boxed authenticator (the engine's choice, made at run time) decides as the one it holds.
+impl<A: Authenticator + ?Sized> Authenticator for Box<A> {
+    fn authenticate(&mut self, request: &AuthRequest<'_>) -> AuthDecision {
+        (**self).authenticate(request)
+    }
+
+    fn session_ended(&mut self, session_id: SessionId) {
+        (**self).session_ended(session_id);
+    }
+}
+
 impl Authenticator for AcceptAll {
     fn authenticate(&mut self, _request: &AuthRequest<'_>) -> AuthDecision {
         AuthDecision::Accept

@@ -612,8 +612,14 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
     /// once earlier frames are drained, so replay interleaves with live traffic.
     pub fn poll_transmit(&mut self) -> Option<Transmit<'_>> {
         if self.outbox.is_empty() {
-            self.pump_replay();
+            self.pump_replay(u32::MAX);
         }
+        self.poll_queued_transmit()
+    }
+
+    /// The next frame already queued, if any; never queues a replay batch (an engine that caps
+    /// replay work per duty cycle calls [`Session::queue_replay`] itself).
+    pub fn poll_queued_transmit(&mut self) -> Option<Transmit<'_>> {
         let (meta, bytes) = self.outbox.pop()?;
         Some(match meta {
             OutMeta::Frame(kind) => Transmit::Frame { bytes, kind },
@@ -622,6 +628,20 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
                 reason: std::str::from_utf8(bytes).unwrap_or(""),
             },
         })
+    }
+
+    /// True while a replay (the answer to a RetransmitRequest) has messages left to queue.
+    pub fn replay_pending(&self) -> bool {
+        self.replay.is_some()
+    }
+
+    /// Queues the next replay batch, at most `max` messages (and `retransmit_batch`), once the
+    /// frames queued before it are drained; returns how many replayed messages it queued.
+    pub fn queue_replay(&mut self, max: u32) -> u32 {
+        if !self.outbox.is_empty() || max == 0 {
+            return 0;
+        }
+        self.pump_replay(max)
     }
 
     /// The next event for the application, if any.
@@ -1180,10 +1200,11 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
         self.terminate(now, TerminateReason::Violation(violation));
     }
 
-    /// Queues the next replay batch (we produce a Recoverable flow). Store errors fail closed.
-    fn pump_replay(&mut self) {
+    /// Queues the next replay batch of at most `max` messages (we produce a Recoverable flow);
+    /// returns how many. Store errors fail closed.
+    fn pump_replay(&mut self, max: u32) -> u32 {
         let Some(mut replay) = self.replay else {
-            return;
+            return 0;
         };
         let now = self.latest_now.max(self.last_timestamp);
         if replay.header_needed {
@@ -1202,27 +1223,31 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
             replay.header_needed = false;
         }
         let kind = self.encoding.frame_kind();
-        let batch_end = replay
-            .end
-            .min(replay.next + u64::from(self.config.retransmit_batch.max(1)));
+        let batch = self.config.retransmit_batch.clamp(1, max.max(1));
+        let batch_end = replay.end.min(replay.next + u64::from(batch));
+        let mut queued = 0;
         while replay.next < batch_end && self.outbox.free() > 2 {
             match self.store.get(replay.next) {
                 Ok(bytes) => {
                     if self.outbox.push(OutMeta::Frame(kind), bytes).is_err() {
                         self.replay = None;
-                        return self.terminate(now, TerminateReason::OutboxOverflow);
+                        self.terminate(now, TerminateReason::OutboxOverflow);
+                        return queued;
                     }
                 }
                 Err(e) => {
                     self.replay = None;
-                    return self.terminate(now, TerminateReason::Store(e));
+                    self.terminate(now, TerminateReason::Store(e));
+                    return queued;
                 }
             }
             replay.next += 1;
+            queued += 1;
         }
         // Whatever goes next on the live flow must restate the numbering.
         self.need_sequence = true;
         self.replay = (replay.next < replay.end).then_some(replay);
+        queued
     }
 
     // ----- internals: inbound by state -----

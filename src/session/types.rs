@@ -253,6 +253,12 @@ pub enum TerminateReason {
     /// The peer terminated with `Finished` before both flows were finalized: answered as
     /// UnspecifiedError "Logical Flow Interrupted" (Close 1002); the session stays alive.
     FlowInterrupted,
+    /// The peer sent messages faster than the engine's inbound limit allows and the limit's
+    /// action is to disconnect (Close 1008).
+    RateLimited,
+    /// The connection did not negotiate or establish within the engine's pre-session
+    /// timeouts (Close 1008).
+    EstablishTimeout,
 }
 
 impl TerminateReason {
@@ -268,7 +274,9 @@ impl TerminateReason {
             | TerminateReason::FlowInterrupted
             | TerminateReason::ReRequestInProgress
             | TerminateReason::PeerTimeout => 1002,
-            TerminateReason::Refused => 1008,
+            TerminateReason::Refused
+            | TerminateReason::RateLimited
+            | TerminateReason::EstablishTimeout => 1008,
             TerminateReason::Store(_)
             | TerminateReason::RecoveryOverflow
             | TerminateReason::OutboxOverflow
@@ -306,6 +314,8 @@ impl fmt::Display for TerminateReason {
             TerminateReason::PeerTerminated(code) => write!(f, "peer terminated ({code:?})"),
             TerminateReason::TransportLost => f.write_str("transport lost"),
             TerminateReason::FlowInterrupted => f.write_str("Logical Flow Interrupted"),
+            TerminateReason::RateLimited => f.write_str("inbound message rate exceeded"),
+            TerminateReason::EstablishTimeout => f.write_str("not established in time"),
         }
     }
 }

@@ -141,13 +141,35 @@ impl<C: AcceptedConnection> Listener<C> {
         registry: &Registry,
         token: Token,
     ) -> Result<Option<C>, TransportError> {
-        let socket = match self.listener.accept() {
-            Ok((socket, _)) => socket,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
-            Err(e) => return Err(e.into()),
-        };
-        self.stats.accepted += 1;
-        C::start(socket, self.tls.as_ref(), &self.options, registry, token).map(Some)
+        match self.accept_socket()? {
+            Some((socket, _)) => self.start(socket, registry, token).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Accepts one pending TCP connection without starting its handshake: the socket and the
+    /// peer's address, so the caller can refuse it (drop the socket) before any TLS or
+    /// WebSocket state exists. `Ok(None)` when none is pending.
+    pub fn accept_socket(&mut self) -> Result<Option<(TcpStream, SocketAddr)>, TransportError> {
+        match self.listener.accept() {
+            Ok(accepted) => {
+                self.stats.accepted += 1;
+                Ok(Some(accepted))
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Starts the server side on a socket from [`Listener::accept_socket`], registered under
+    /// `token`; call its `poll_handshake` at once.
+    pub fn start(
+        &self,
+        socket: TcpStream,
+        registry: &Registry,
+        token: Token,
+    ) -> Result<C, TransportError> {
+        C::start(socket, self.tls.as_ref(), &self.options, registry, token)
     }
 
     /// Counts a connection whose handshake failed (call with the connection whose

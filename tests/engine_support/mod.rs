@@ -62,6 +62,8 @@ pub fn start_inline_server<S: Strategy>(tls: bool, config: EngineConfig, strateg
 }
 
 fn serve<S: Strategy>(tls: bool, mut builder: EngineBuilder<S>) -> Server<S> {
+    // These tests are about the engine, not credentials: no authentication, chosen explicitly.
+    builder.authenticator(fixp_ws::session::AcceptAll);
     let (server_tls, cert_pem) = if tls {
         let identity = ServerIdentity::self_signed().expect("certificate");
         (
@@ -225,6 +227,7 @@ pub fn accept(server: &mut Server) -> SessionHandle {
 pub struct Seen {
     pub messages: Vec<(u64, Vec<u8>)>,
     pub events: Vec<Event<'static>>,
+    pub engine: Vec<fixp_ws::engine::EngineEvent>,
 }
 
 impl Seen {
@@ -235,6 +238,7 @@ impl Seen {
             match item {
                 FromEngine::Message(m) => self.messages.push((m.seq, m.bytes().to_vec())),
                 FromEngine::Event(e) => self.events.push(e),
+                FromEngine::Engine(e) => self.engine.push(e),
                 other => panic!("unexpected {other:?}"),
             }
         }

@@ -252,6 +252,21 @@ impl Exchange {
         }
     }
 
+    /// Cancels every resting order of `owner` (cancel-on-disconnect), pushing an ER Canceled
+    /// for each to `out`, oldest order first.
+    pub fn cancel_owner(&mut self, owner: u64, out: &mut Vec<Report>) {
+        let mut keys: Vec<(u64, OrderKey)> = self
+            .resting
+            .iter()
+            .filter(|(key, _)| key.owner == owner)
+            .map(|(key, &(_, order_id))| (order_id, *key))
+            .collect();
+        keys.sort_unstable_by_key(|&(order_id, _)| order_id);
+        for (_, key) in keys {
+            self.cancel(key, out);
+        }
+    }
+
     /// Open quantity resting at each price on one side of a symbol, best first.
     pub fn depth(&self, symbol: [u8; 8], side: Side) -> Vec<(i32, i32)> {
         self.books.get(&symbol).map_or_else(Vec::new, |book| {

@@ -424,6 +424,7 @@ fn serve(
             let strategy = exchange::InlineExchange::new(true);
             let mut builder =
                 EngineBuilder::with_strategy(config, strategy).map_err(|e| e.to_string())?;
+            builder.authenticator(fixp_ws::session::AcceptAll);
             let bound = builder
                 .listen(addr, Some(tls), options)
                 .map_err(|e| e.to_string())?;
@@ -432,6 +433,7 @@ fn serve(
         }
         StrategyMode::Thread => {
             let mut builder = EngineBuilder::new(config).map_err(|e| e.to_string())?;
+            builder.authenticator(fixp_ws::session::AcceptAll);
             let bound = builder
                 .listen(addr, Some(tls), options)
                 .map_err(|e| e.to_string())?;

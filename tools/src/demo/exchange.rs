@@ -17,8 +17,8 @@ use fixp_ws::codec::conga::{
     OrderCancelReject, Price, Side,
 };
 use fixp_ws::engine::{
-    Context, EngineHandle, FromEngine, InboundMessage, InlineSendError, SessionHandle, SessionKey,
-    Strategy,
+    Context, EngineEvent, EngineHandle, FromEngine, InboundMessage, InlineSendError, SessionHandle,
+    SessionKey, Strategy,
 };
 use fixp_ws::session::{Event, SendError};
 use fixp_ws::transport::WireEncoding;
@@ -66,7 +66,7 @@ impl ExchangeCore {
         owner: u64,
         bytes: &[u8],
         encoding: WireEncoding,
-        mut send: impl FnMut(u64, &CongaMessage),
+        send: impl FnMut(u64, &CongaMessage),
     ) {
         match decode(bytes, encoding) {
             Ok(CongaMessage::NewOrderSingle(order)) => {
@@ -102,6 +102,18 @@ impl ExchangeCore {
             }
             Ok(_) | Err(_) => self.stats.rejected += 1,
         }
+        self.emit(send);
+    }
+
+    /// Cancel-on-disconnect: cancels every resting order of member `owner`; each ER Canceled
+    /// goes to `send`.
+    pub fn cancel_member(&mut self, owner: u64, send: impl FnMut(u64, &CongaMessage)) {
+        self.exchange.cancel_owner(owner, &mut self.reports);
+        self.emit(send);
+    }
+
+    /// Sends the reports made so far.
+    fn emit(&mut self, mut send: impl FnMut(u64, &CongaMessage)) {
         for report in self.reports.drain(..) {
             self.exec_id += 1;
             let (target, message) = to_conga(&report, &self.orders, self.exec_id);
@@ -119,6 +131,8 @@ pub struct InlineExchange {
     members: HashMap<SessionKey, u64>,
     keys: Vec<Option<SessionKey>>,
     backlog: Vec<VecDeque<CongaMessage>>,
+    /// Reports of orders canceled on disconnect, sent once the member is back.
+    canceled: Vec<Vec<CongaMessage>>,
     waiting: usize,
     verbose: bool,
 }
@@ -131,6 +145,7 @@ impl InlineExchange {
             members: HashMap::new(),
             keys: Vec::new(),
             backlog: Vec::new(),
+            canceled: Vec::new(),
             waiting: 0,
             verbose,
         }
@@ -173,6 +188,33 @@ impl Strategy for InlineExchange {
         self.members.insert(session, owner);
         self.keys.push(Some(session));
         self.backlog.push(VecDeque::new());
+        self.canceled.push(Vec::new());
+    }
+
+    fn on_engine_event(&mut self, _ctx: &mut Context<'_>, session: SessionKey, event: EngineEvent) {
+        let Some(&owner) = self.members.get(&session) else {
+            return;
+        };
+        let slot = owner as usize;
+        match event {
+            EngineEvent::CancelOnDisconnect { .. } => {
+                let canceled = &mut self.canceled;
+                self.core.cancel_member(owner, |target, report| {
+                    if let Some(list) = canceled.get_mut(target as usize) {
+                        list.push(*report);
+                    }
+                });
+            }
+            EngineEvent::ReestablishedAfterCancel { .. } => {
+                if let (Some(list), Some(queue)) =
+                    (self.canceled.get_mut(slot), self.backlog.get_mut(slot))
+                {
+                    self.waiting += list.len();
+                    queue.extend(list.drain(..));
+                }
+            }
+            EngineEvent::InboundThrottled { .. } => self.core.stats.rejected += 1,
+        }
     }
 
     fn on_message(&mut self, ctx: &mut Context<'_>, message: InboundMessage<'_>) {
@@ -227,6 +269,9 @@ impl Strategy for InlineExchange {
             if let Some(queue) = self.backlog.get_mut(owner) {
                 self.waiting -= queue.len().min(self.waiting);
                 queue.clear();
+            }
+            if let Some(list) = self.canceled.get_mut(owner) {
+                list.clear();
             }
         }
     }
@@ -297,7 +342,12 @@ pub fn run_threaded(
                     FromEngine::Event(Event::Finalized | Event::Terminated(_)) => {
                         member.finished = true;
                     }
+                    FromEngine::Engine(EngineEvent::CancelOnDisconnect { .. }) => {
+                        // The reports wait in the handle's queue until the member is back.
+                        core.cancel_member(owner as u64, |t, m| outbox.push((t, *m)));
+                    }
                     FromEngine::Event(_)
+                    | FromEngine::Engine(_)
                     | FromEngine::SendRejected(_)
                     | FromEngine::MessageTooLong(_) => {}
                 }

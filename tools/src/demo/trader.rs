@@ -481,6 +481,7 @@ pub fn trade_threaded(handle: &mut SessionHandle, mut core: TraderCore) -> Trade
                 FromEngine::Event(event) => core.on_event(event),
                 FromEngine::SendRejected(e) => core.fail(TradeError::Ended(e.to_string())),
                 FromEngine::MessageTooLong(e) => core.fail(TradeError::Ended(e.to_string())),
+                FromEngine::Engine(_) => {}
             }
         }
         if progress {
