@@ -42,6 +42,12 @@ fn config(sessions: usize) -> EngineConfig {
     config.acceptor.max_connections = sessions + 8;
     config.acceptor.reject_capacity = 8;
     config.max_connections = sessions + 8;
+    // Every session comes from 127.0.0.1 at once: the per-address caps make room for all.
+    let cap = u32::try_from(sessions + 8).unwrap_or(u32::MAX);
+    config.limits.per_listener.per_address = cap;
+    config.limits.per_listener.total = cap;
+    config.limits.pre_session.per_address = cap;
+    config.limits.pre_session.total = cap;
     config.retransmit_capacity = 8;
     config.queue_capacity = 8;
     small(&mut config.acceptor.session);
