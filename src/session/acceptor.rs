@@ -410,15 +410,17 @@ where
         None
     }
 
-    /// Forgets the session in `slot` if it was negotiated on `connection` and never
-    /// established (a client that stopped after Negotiate, or whose connection timed out
-    /// before Establish): its slot is freed, its id may be negotiated again and the
-    /// authenticator is told. Returns true if it was forgotten.
+    /// Forgets the session in `slot` if it is not established and is bound to `connection`
+    /// or to none: the engine calls it for a session negotiated on a connection that ended or
+    /// timed out before the session was ever established (a client that stopped after
+    /// Negotiate, or whose Establish was refused). Its slot is freed, its id may be negotiated
+    /// again and the authenticator is told. Returns true if it was forgotten.
     pub fn discard_unestablished(&mut self, slot: usize, connection: ConnectionId) -> bool {
-        let negotiated_here = matches!(self.sessions.get(slot), Some(Some(s))
-            if s.state() == SessionState::Negotiated)
-            && self.connection_of.get(slot) == Some(&Some(connection));
-        if !negotiated_here {
+        let unestablished = matches!(self.sessions.get(slot), Some(Some(s))
+            if matches!(s.state(), SessionState::Negotiated | SessionState::NotEstablished));
+        let bound_here = matches!(self.connection_of.get(slot), Some(None))
+            || self.connection_of.get(slot) == Some(&Some(connection));
+        if !unestablished || !bound_here {
             return false;
         }
         self.by_connection.remove(&connection);
