@@ -54,7 +54,11 @@ fn start_auth_server(
             .expect("engine");
     builder.authenticator(authenticator);
     let addr = builder
-        .listen("127.0.0.1:0".parse().expect("addr"), Some(tls), WsOptions::default())
+        .listen(
+            "127.0.0.1:0".parse().expect("addr"),
+            Some(tls),
+            WsOptions::default(),
+        )
         .expect("listen");
     Server {
         engine: builder.start().expect("start"),
@@ -137,7 +141,11 @@ fn hmac_refusals_are_credentials_rejects_then_close_1008() {
     let id = session_id(2);
     let stale = now - 60_000_000_000;
     let mut client = raw_tls(&server);
-    client.send(&negotiate(id, stale, &signed(&key(KEY), AuthMessage::Negotiate, id, stale)));
+    client.send(&negotiate(
+        id,
+        stale,
+        &signed(&key(KEY), AuthMessage::Negotiate, id, stale),
+    ));
     assert_eq!(
         client.next(),
         Read1::Fixp("NegotiationReject Credentials: timestamp outside the accepted window".into())
@@ -159,7 +167,11 @@ fn hmac_refusals_are_credentials_rejects_then_close_1008() {
     let id = session_id(4);
     let ts = now_ns();
     let mut client = raw_tls(&server);
-    client.send(&negotiate(id, ts, &signed(&key(KEY), AuthMessage::Negotiate, id, ts)));
+    client.send(&negotiate(
+        id,
+        ts,
+        &signed(&key(KEY), AuthMessage::Negotiate, id, ts),
+    ));
     assert_eq!(client.next(), Read1::Fixp("NegotiationResponse".into()));
     client.send(&establish(id, ts, &signed(&key(KEY), ESTABLISH, id, ts)));
     assert_eq!(
@@ -172,9 +184,17 @@ fn hmac_refusals_are_credentials_rejects_then_close_1008() {
     let id = session_id(5);
     let ts = now_ns();
     let mut client = raw_tls(&server);
-    client.send(&negotiate(id, ts, &signed(&key(KEY), AuthMessage::Negotiate, id, ts)));
+    client.send(&negotiate(
+        id,
+        ts,
+        &signed(&key(KEY), AuthMessage::Negotiate, id, ts),
+    ));
     assert_eq!(client.next(), Read1::Fixp("NegotiationResponse".into()));
-    client.send(&establish(id, ts + 1, &signed(&key(KEY), ESTABLISH, id, ts + 1)));
+    client.send(&establish(
+        id,
+        ts + 1,
+        &signed(&key(KEY), ESTABLISH, id, ts + 1),
+    ));
     assert_eq!(client.next(), Read1::Fixp("EstablishmentAck".into()));
     shut(server);
 }
@@ -197,7 +217,9 @@ fn an_initiator_that_signs_with_the_right_key_establishes_and_trades() {
     while client.command(ToEngine::Finalize).is_err() {
         std::thread::yield_now();
     }
-    wait_until(&mut client, &mut seen, "finalized", |s| s.has(Event::Finalized));
+    wait_until(&mut client, &mut seen, "finalized", |s| {
+        s.has(Event::Finalized)
+    });
     client_engine.shutdown();
     client_engine.join().expect("client engine");
     shut(server);
@@ -223,8 +245,7 @@ fn a_static_token_lets_its_holder_in_and_refuses_others() {
 
     let mut builder = EngineBuilder::new(test_config(100)).expect("engine");
     let mut config = initiator(&server, WireEncoding::Sbe, FlowType::Idempotent, 100, 11);
-    config.session.credentials =
-        ClientCredentials::Static(StaticToken::new(token).expect("token"));
+    config.session.credentials = ClientCredentials::Static(StaticToken::new(token).expect("token"));
     let mut handle = builder.initiate(config).expect("initiate");
     let mut client_engine = builder.start().expect("start");
     let mut seen = Seen::default();
@@ -239,7 +260,9 @@ fn a_static_token_lets_its_holder_in_and_refuses_others() {
 #[test]
 fn a_client_certificate_establishes_its_own_sessions_only() {
     let ca = CertificateAuthority::generate("test venue CA").expect("ca");
-    let server_identity = ca.issue_server(&["localhost", "127.0.0.1"]).expect("server");
+    let server_identity = ca
+        .issue_server(&["localhost", "127.0.0.1"])
+        .expect("server");
     let desk = ca.issue_client("desk-1", &[]).expect("client certificate");
     let allowed = session_id(20);
     let other = session_id(21);
@@ -275,7 +298,11 @@ fn a_client_certificate_establishes_its_own_sessions_only() {
     });
 
     // Another SessionId with the same certificate.
-    let mut raw = RawClient::open(tls_stream(HOST, server.addr, client_tls), server.addr.port(), true);
+    let mut raw = RawClient::open(
+        tls_stream(HOST, server.addr, client_tls),
+        server.addr.port(),
+        true,
+    );
     raw.send(&negotiate(other, now_ns(), &[]));
     assert_eq!(
         raw.next(),
@@ -293,7 +320,11 @@ fn a_client_certificate_establishes_its_own_sessions_only() {
 fn an_engine_that_listens_needs_an_authenticator_choice() {
     let mut builder = EngineBuilder::new(EngineConfig::default()).expect("engine");
     builder
-        .listen("127.0.0.1:0".parse().expect("addr"), None, WsOptions::default())
+        .listen(
+            "127.0.0.1:0".parse().expect("addr"),
+            None,
+            WsOptions::default(),
+        )
         .expect("listen");
     match builder.start() {
         Err(EngineError::NoAuthenticator) => {}

@@ -59,7 +59,12 @@ fn wait_counters<S: fixp_ws::engine::Strategy>(
 }
 
 /// Opens `n` connections from `from`: even ones idle, odd ones half-open (a ClientHello).
-fn open_batch(n: usize, from: IpAddr, server: std::net::SocketAddr, hello: &[u8]) -> Vec<TcpStream> {
+fn open_batch(
+    n: usize,
+    from: IpAddr,
+    server: std::net::SocketAddr,
+    hello: &[u8],
+) -> Vec<TcpStream> {
     (0..n)
         .map(|i| {
             let mut stream = connect_from(from, server).expect("connect");
@@ -83,7 +88,10 @@ fn a_flood_from_one_address_does_not_keep_a_client_from_another_from_trading() {
     let pool_per_address = config.limits.pre_session.per_address as usize;
     let log = shared::<Record>();
     let recorder = Recorder::new(log.clone());
-    let (allocations, cycles) = (Arc::clone(&recorder.allocations), Arc::clone(&recorder.cycles));
+    let (allocations, cycles) = (
+        Arc::clone(&recorder.allocations),
+        Arc::clone(&recorder.cycles),
+    );
     let mut server = start_inline_server(true, config, recorder);
     let cert = server.cert_pem.clone().expect("tls");
     let hello = client_hello(&cert);
@@ -97,16 +105,18 @@ fn a_flood_from_one_address_does_not_keep_a_client_from_another_from_trading() {
         s.write_all(&hello).expect("hello");
         s
     }) {
-        stream
-            .set_read_timeout(Some(GUARD))
-            .expect("read timeout");
+        stream.set_read_timeout(Some(GUARD)).expect("read timeout");
         let mut first = [0u8; 1];
         match std::io::Read::read(&mut stream, &mut first) {
             Ok(n) if n > 0 => held.push(stream),
             _ => refused += 1,
         }
     }
-    assert_eq!(held.len(), pool_per_address, "the flooder's share of the pool");
+    assert_eq!(
+        held.len(),
+        pool_per_address,
+        "the flooder's share of the pool"
+    );
     assert_eq!(refused, 100 - pool_per_address);
     let before = settled_allocations(&allocations, &cycles);
 
@@ -115,7 +125,10 @@ fn a_flood_from_one_address_does_not_keep_a_client_from_another_from_trading() {
     for round in 0..3 {
         let mut streams = open_batch(batch, FLOODER, server.addr, &hello);
         for stream in &mut streams {
-            assert!(read_to_close(stream).is_empty(), "round {round}: refused, no answer");
+            assert!(
+                read_to_close(stream).is_empty(),
+                "round {round}: refused, no answer"
+            );
         }
     }
     let after = settled_allocations(&allocations, &cycles);
@@ -175,11 +188,17 @@ fn a_flood_from_one_address_does_not_keep_a_client_from_another_from_trading() {
         .iter()
         .map(|(_, bytes)| report_number(bytes, WireEncoding::Sbe))
         .collect();
-    assert_eq!(numbers, (0..ORDERS).collect::<Vec<_>>(), "each report once, in order");
+    assert_eq!(
+        numbers,
+        (0..ORDERS).collect::<Vec<_>>(),
+        "each report once, in order"
+    );
     while client.command(ToEngine::Finalize).is_err() {
         std::thread::yield_now();
     }
-    wait_until(&mut client, &mut seen, "finalized", |s| s.has(Event::Finalized));
+    wait_until(&mut client, &mut seen, "finalized", |s| {
+        s.has(Event::Finalized)
+    });
     stop.store(true, Ordering::Release);
     flood.join().expect("flood thread");
     println!(
@@ -212,7 +231,10 @@ fn ten_thousand_attempts_beyond_the_cap_are_refused_without_an_allocation() {
     config.limits.per_listener.per_address = CAP;
     let log = shared::<Record>();
     let recorder = Recorder::new(log.clone());
-    let (allocations, cycles) = (Arc::clone(&recorder.allocations), Arc::clone(&recorder.cycles));
+    let (allocations, cycles) = (
+        Arc::clone(&recorder.allocations),
+        Arc::clone(&recorder.cycles),
+    );
     let mut server = start_inline_server(false, config, recorder);
     // The address's cap is taken by connections that stay (idle, before the upgrade).
     let held: Vec<TcpStream> = (0..CAP)
@@ -274,7 +296,11 @@ fn silent_clients_are_dropped_at_the_handshake_and_negotiate_timeouts() {
     });
 
     // TLS and WebSocket complete, then no Negotiate: Close 1008.
-    let mut quiet = RawClient::open(tls_stream(LEGIT, server.addr, tls), server.addr.port(), true);
+    let mut quiet = RawClient::open(
+        tls_stream(LEGIT, server.addr, tls),
+        server.addr.port(),
+        true,
+    );
     assert_eq!(quiet.next(), Read1::Close(1008));
     wait_counters(&mut server.engine, "negotiate timeout", |c| {
         load(&c.pre_session_timeouts) == 1
