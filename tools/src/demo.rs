@@ -11,6 +11,8 @@
 
 #[path = "demo/exchange.rs"]
 mod exchange;
+#[path = "demo/security_args.rs"]
+mod security_args;
 #[path = "demo/trader.rs"]
 mod trader;
 #[path = "demo/wire.rs"]
@@ -32,8 +34,7 @@ use fixp_ws::engine::{
 use fixp_ws::journal::{JournalConfig, RingConfig};
 use fixp_ws::session::SessionConfig;
 use fixp_ws::transport::{
-    client_config_from_ca_file, client_config_from_ca_pem, ClientTarget, ServerIdentity,
-    Subprotocol, WireEncoding, WsOptions,
+    client_config_from_ca_pem, ClientTarget, ServerIdentity, Subprotocol, WireEncoding, WsOptions,
 };
 
 #[derive(Parser, Debug)]
@@ -98,7 +99,7 @@ enum Command {
         /// WebSocket path.
         #[arg(long, default_value = "/fixp")]
         path: String,
-        /// Certificate chain (PEM). Without it a self-signed certificate is generated.
+        /// Certificate chain (PEM); required unless --insecure-self-signed.
         #[arg(long, requires = "key")]
         cert: Option<PathBuf>,
         /// Private key (PEM).
@@ -107,6 +108,8 @@ enum Command {
         /// Where to write the generated self-signed certificate for clients to trust.
         #[arg(long, default_value = "fixp-demo-cert.pem")]
         cert_out: PathBuf,
+        #[command(flatten)]
+        security: security_args::ServeSecurity,
         /// Stop after this many seconds (default: until Ctrl-C; both stop gracefully).
         #[arg(long)]
         seconds: Option<u64>,
@@ -118,9 +121,8 @@ enum Command {
         /// Server URL, e.g. wss://localhost:8443/fixp.
         #[arg(long)]
         url: String,
-        /// CA (or the server's self-signed certificate) to trust, PEM.
-        #[arg(long)]
-        ca: PathBuf,
+        #[command(flatten)]
+        security: security_args::ConnectSecurity,
         /// Encoding.
         #[arg(long, value_enum, default_value_t = Encoding::Sbe)]
         encoding: Encoding,
@@ -410,6 +412,7 @@ fn serve(
     addr: SocketAddr,
     path: String,
     identity: ServerIdentity,
+    authenticator: Box<dyn fixp_ws::session::Authenticator + Send>,
     args: &EngineArgs,
     cores: &Option<CoreList>,
 ) -> Result<(Served, SocketAddr), String> {
@@ -424,7 +427,7 @@ fn serve(
             let strategy = exchange::InlineExchange::new(true);
             let mut builder =
                 EngineBuilder::with_strategy(config, strategy).map_err(|e| e.to_string())?;
-            builder.authenticator(fixp_ws::session::AcceptAll);
+            builder.authenticator(authenticator);
             let bound = builder
                 .listen(addr, Some(tls), options)
                 .map_err(|e| e.to_string())?;
@@ -433,7 +436,7 @@ fn serve(
         }
         StrategyMode::Thread => {
             let mut builder = EngineBuilder::new(config).map_err(|e| e.to_string())?;
-            builder.authenticator(fixp_ws::session::AcceptAll);
+            builder.authenticator(authenticator);
             let bound = builder
                 .listen(addr, Some(tls), options)
                 .map_err(|e| e.to_string())?;
@@ -477,12 +480,15 @@ fn main() -> ExitCode {
             cert,
             key,
             cert_out,
+            security,
             seconds,
             engine,
-        } => run_serve(addr, path, cert, key, cert_out, seconds, &engine, &cores),
+        } => run_serve(
+            addr, path, cert, key, cert_out, &security, seconds, &engine, &cores,
+        ),
         Command::Connect {
             url,
-            ca,
+            security,
             encoding,
             orders,
             print,
@@ -491,7 +497,7 @@ fn main() -> ExitCode {
             engine,
         } => run_connect(
             &url,
-            &ca,
+            &security,
             encoding,
             (orders, print, latency),
             journal.as_deref(),
@@ -521,27 +527,15 @@ fn run_serve(
     cert: Option<PathBuf>,
     key: Option<PathBuf>,
     cert_out: PathBuf,
+    security: &security_args::ServeSecurity,
     seconds: Option<u64>,
     args: &EngineArgs,
     cores: &Option<CoreList>,
 ) -> Result<(), String> {
-    let identity = match (cert, key) {
-        (Some(cert), Some(key)) => {
-            ServerIdentity::from_pem_files(&cert, &key).map_err(|e| e.to_string())?
-        }
-        _ => {
-            let identity = ServerIdentity::self_signed().map_err(|e| e.to_string())?;
-            identity
-                .write_cert_pem(&cert_out)
-                .map_err(|e| e.to_string())?;
-            println!(
-                "self-signed certificate (SANs localhost, 127.0.0.1) written to {}",
-                cert_out.display()
-            );
-            identity
-        }
-    };
-    let (served, bound) = serve(addr, path.clone(), identity, args, cores)?;
+    let cert_and_key = cert.as_deref().zip(key.as_deref());
+    let authenticator = security.authenticator()?;
+    let identity = security.identity(cert_and_key, &cert_out)?;
+    let (served, bound) = serve(addr, path.clone(), identity, authenticator, args, cores)?;
     println!("exchange listening on wss://{bound}{path} (subprotocols fixp-sbe, fixp-json, binary, text)");
     let stop = Arc::new(AtomicBool::new(false));
     {
@@ -563,7 +557,7 @@ fn run_serve(
 
 fn run_connect(
     url: &str,
-    ca: &std::path::Path,
+    security: &security_args::ConnectSecurity,
     encoding: Encoding,
     (orders, print, latency): (u64, usize, bool),
     journal: Option<&std::path::Path>,
@@ -576,17 +570,13 @@ fn run_connect(
         .map_err(|e| format!("{host}: {e}"))?
         .next()
         .ok_or_else(|| format!("{host}: no address"))?;
-    let tls = if tls {
-        Some(client_config_from_ca_file(ca).map_err(|e| e.to_string())?)
-    } else {
-        None
-    };
     let encoding = match encoding {
         Encoding::Sbe => WireEncoding::Sbe,
         Encoding::Json => WireEncoding::Json,
     };
-    let target = ClientTarget { addr, host, tls };
-    let session = initiator_config(target, &path, encoding, journal, args);
+    let target = security.target(addr, host, tls)?;
+    let mut session = initiator_config(target, &path, encoding, journal, args);
+    session.session.credentials = security.credentials()?;
     trade(
         session,
         &TradeRun::new(encoding, orders, print, latency),
@@ -614,6 +604,7 @@ fn run_all(
         "127.0.0.1:0".parse().map_err(|_| "address")?,
         path.clone(),
         identity,
+        Box::new(fixp_ws::session::AcceptAll),
         &server_args,
         cores,
     )?;
