@@ -408,9 +408,11 @@ mod tests {
 
     #[test]
     fn the_replay_budget_caps_each_session_and_the_cycle() {
-        let mut l = EngineLimits::default();
-        l.replay_per_session = 10;
-        l.replay_per_cycle = 15;
+        let l = EngineLimits {
+            replay_per_session: 10,
+            replay_per_cycle: 15,
+            ..EngineLimits::default()
+        };
         let mut budget = ReplayBudget::new(&l, 3);
         budget.next_cycle();
         assert_eq!(budget.grant(0), 10);
