@@ -21,7 +21,7 @@ use std::sync::Arc;
 use engine_support::*;
 use fixp_ws::codec::fixp::FlowType;
 use fixp_ws::codec::{FixpMessage, SessionId};
-use fixp_ws::engine::{EngineBuilder, EngineConfig, EngineError, Strategy, ToEngine};
+use fixp_ws::engine::{EngineBuilder, EngineConfig, EngineError, Strategy};
 use fixp_ws::session::auth::{
     CertBinding, ClientCertBinding, HmacAuthenticator, HmacConfig, HmacKey, Secret, SessionScope,
     StaticToken, TokenAuthenticator, MAX_CREDENTIALS_LEN,
@@ -214,12 +214,7 @@ fn an_initiator_that_signs_with_the_right_key_establishes_and_trades() {
     send(&mut client, &order(1, WireEncoding::Sbe));
     wait_until(&mut client, &mut seen, "report", |s| s.messages.len() == 1);
     assert_eq!(report_number(&seen.messages[0].1, WireEncoding::Sbe), 1);
-    while client.command(ToEngine::Finalize).is_err() {
-        std::thread::yield_now();
-    }
-    wait_until(&mut client, &mut seen, "finalized", |s| {
-        s.has(Event::Finalized)
-    });
+    finalize(&mut client, &mut seen);
     client_engine.shutdown();
     client_engine.join().expect("client engine");
     shut(server);

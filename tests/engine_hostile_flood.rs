@@ -26,7 +26,7 @@ use std::time::Duration;
 use engine_support::*;
 use fixp_ws::alloc_count::CountingAllocator;
 use fixp_ws::codec::fixp::FlowType;
-use fixp_ws::engine::{EngineCounters, EngineHandle, ToEngine};
+use fixp_ws::engine::{EngineCounters, EngineHandle};
 use fixp_ws::session::{Event, SessionState};
 use fixp_ws::transport::{client_config_from_ca_pem, WireEncoding};
 use hostile_support::*;
@@ -177,28 +177,8 @@ fn a_flood_from_one_address_does_not_keep_a_client_from_another_from_trading() {
         s.has(Event::StateChanged(SessionState::Established))
     });
     const ORDERS: u64 = 50;
-    for i in 0..ORDERS {
-        send(&mut client, &order(i, WireEncoding::Sbe));
-    }
-    wait_until(&mut client, &mut seen, "every report", |s| {
-        s.messages.len() == ORDERS as usize
-    });
-    let numbers: Vec<u64> = seen
-        .messages
-        .iter()
-        .map(|(_, bytes)| report_number(bytes, WireEncoding::Sbe))
-        .collect();
-    assert_eq!(
-        numbers,
-        (0..ORDERS).collect::<Vec<_>>(),
-        "each report once, in order"
-    );
-    while client.command(ToEngine::Finalize).is_err() {
-        std::thread::yield_now();
-    }
-    wait_until(&mut client, &mut seen, "finalized", |s| {
-        s.has(Event::Finalized)
-    });
+    trade_in_order(&mut client, &mut seen, ORDERS);
+    finalize(&mut client, &mut seen);
     stop.store(true, Ordering::Release);
     flood.join().expect("flood thread");
     println!(

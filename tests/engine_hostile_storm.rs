@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use engine_support::*;
 use fixp_ws::codec::fixp::FlowType;
 use fixp_ws::codec::FixpMessage;
-use fixp_ws::engine::{EngineCounters, FromEngine, ToEngine};
+use fixp_ws::engine::{EngineCounters, FromEngine};
 use fixp_ws::session::{Event, SessionState, TerminateReason};
 use fixp_ws::transport::WireEncoding;
 use hostile_support::*;
@@ -102,24 +102,8 @@ fn a_resend_storm_leaves_a_second_session_flowing() {
         s.has(Event::StateChanged(SessionState::Established))
     });
     let during = rounds.load(Ordering::Acquire);
-    for i in 0..ORDERS {
-        send(&mut client, &order(i, WireEncoding::Sbe));
-    }
-    wait_until(&mut client, &mut seen, "every report", |s| {
-        s.messages.len() == ORDERS as usize
-    });
-    let numbers: Vec<u64> = seen
-        .messages
-        .iter()
-        .map(|(_, bytes)| report_number(bytes, WireEncoding::Sbe))
-        .collect();
-    assert_eq!(numbers, (0..ORDERS).collect::<Vec<_>>(), "each report once");
-    while client.command(ToEngine::Finalize).is_err() {
-        std::thread::yield_now();
-    }
-    wait_until(&mut client, &mut seen, "finalized", |s| {
-        s.has(Event::Finalized)
-    });
+    trade_in_order(&mut client, &mut seen, ORDERS);
+    finalize(&mut client, &mut seen);
     client_engine.shutdown();
     client_engine.join().expect("client engine");
 

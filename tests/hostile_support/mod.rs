@@ -20,7 +20,10 @@ use tungstenite::client::IntoClientRequest;
 use tungstenite::http::HeaderValue;
 use tungstenite::{Bytes, Message, WebSocket};
 
-use super::engine_support::{encode_report, Shared, GUARD};
+use super::engine_support::{
+    encode_report, order, report_number, send, wait_until, Seen, Shared, GUARD,
+};
+use fixp_ws::engine::{SessionHandle, ToEngine};
 
 /// A TCP connection to `server` from `local` (any port): how a test makes a peer look like
 /// another host (127.0.0.2, ...).
@@ -332,4 +335,32 @@ impl Strategy for Recorder {
     fn on_engine_event(&mut self, _ctx: &mut Context<'_>, session: SessionKey, event: EngineEvent) {
         self.with(|log| log.engine.push((session, event)));
     }
+}
+
+/// Sends orders `0..orders` on `client` and waits for their reports: each once, in order.
+pub fn trade_in_order(client: &mut SessionHandle, seen: &mut Seen, orders: u64) {
+    for i in 0..orders {
+        send(client, &order(i, WireEncoding::Sbe));
+    }
+    wait_until(client, seen, "every report", |s| {
+        s.messages.len() == orders as usize
+    });
+    let numbers: Vec<u64> = seen
+        .messages
+        .iter()
+        .map(|(_, bytes)| report_number(bytes, WireEncoding::Sbe))
+        .collect();
+    assert_eq!(
+        numbers,
+        (0..orders).collect::<Vec<_>>(),
+        "each report once, in order"
+    );
+}
+
+/// Finalizes `client`'s session and waits until it is finalized.
+pub fn finalize(client: &mut SessionHandle, seen: &mut Seen) {
+    while client.command(ToEngine::Finalize).is_err() {
+        std::thread::yield_now();
+    }
+    wait_until(client, seen, "finalized", |s| s.has(Event::Finalized));
 }
