@@ -1353,15 +1353,18 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
 
     fn on_terminate(&mut self, now: u64, code: TerminationCode) {
         // Answered with a Close (WebSocket) or with our own Terminate, then Close (TCP).
-        // `Finished` is only a clean end once both flows are finalized (spec usage example
-        // "Terminate before finalization": answered UnspecifiedError, Logical Flow Interrupted).
+        // `Finished` is a plain unbind (answered `Finished`, the session can be re-established)
+        // unless finalization is under way: once both flows are finalized it ends the session;
+        // while only one side has finished it is the spec's "Terminate before finalization",
+        // answered UnspecifiedError "Logical Flow Interrupted" (digest §4.4, §10.1 cases 9, 24).
         let both_finalized = self.finished_sending.is_some()
             && self.peer_finished_receiving
             && self.peer_finished.is_some()
             && self.sent_finished_receiving;
+        let finalizing = self.finished_sending.is_some() || self.peer_finished.is_some();
         let reason = match code {
             TerminationCode::Finished if both_finalized => TerminateReason::Finished,
-            TerminationCode::Finished => TerminateReason::FlowInterrupted,
+            TerminationCode::Finished if finalizing => TerminateReason::FlowInterrupted,
             other => TerminateReason::PeerTerminated(other),
         };
         self.end_binding(now, reason, true);

@@ -250,8 +250,11 @@ pub enum TerminateReason {
     PeerTerminated(TerminationCode),
     /// The transport was lost without a Close.
     TransportLost,
-    /// The peer terminated with `Finished` before both flows were finalized: answered as
-    /// UnspecifiedError "Logical Flow Interrupted" (Close 1002); the session stays alive.
+    /// The peer terminated with `Finished` while finalization was under way but not complete
+    /// (one side sent FinishedSending, the flows are not both finalized): answered as
+    /// UnspecifiedError "Logical Flow Interrupted" (Close 1002); the session stays alive. A
+    /// `Finished` before any FinishedSending is a plain unbind,
+    /// [`TerminateReason::PeerTerminated`]`(Finished)`, answered `Finished`.
     FlowInterrupted,
 }
 
