@@ -243,12 +243,12 @@ fn an_unbind_terminate_finished_is_answered_terminate_finished_and_can_be_re_est
     let (mut c, now) = scripted(TCP);
     peer_terminate(&mut c, now, TerminationCode::Finished);
     let text = "peer terminated (Finished)";
-    assert_eq!(drain(&mut c), answered(TerminationCode::Finished, text, 1000));
+    assert_eq!(
+        drain(&mut c),
+        answered(TerminationCode::Finished, text, 1000)
+    );
     assert_eq!(c.state(), SessionState::NotEstablished, "not finalized");
-    assert!(has(
-        &events(&mut c),
-        "Terminated(PeerTerminated(Finished))"
-    ));
+    assert!(has(&events(&mut c), "Terminated(PeerTerminated(Finished))"));
     c.handle_disconnected(now + MS);
     c.handle_connected(now + 2 * MS);
     assert!(matches!(

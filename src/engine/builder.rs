@@ -1,4 +1,5 @@
-//! Building and running an engine: [`EngineBuilder`] binds listeners and configures initiators
+//! Building and running an engine: [`EngineBuilder`] binds listeners (WebSocket and TCP+SOFH,
+//! all feeding one acceptor) and configures initiators
 //! (thread mode: a [`SessionHandle`] each; inline mode: a [`SessionKey`] for the engine's
 //! [`Strategy`]), then [`EngineBuilder::start`] spawns the engine thread (pinned when a core is
 //! configured) and returns the [`EngineHandle`]: new acceptor sessions' handles, metrics,
@@ -31,7 +32,7 @@ use crate::engine::strategy::{NoStrategy, SessionKey, Strategy};
 use crate::engine::wire::{EncodingSelector, EngineEncoding};
 use crate::journal::SessionJournal;
 use crate::session::{AcceptAll, Acceptor, MemoryStore, Session};
-use crate::transport::{WsListener, WsOptions};
+use crate::transport::{SofhListener, SofhOptions, TransportError, WsListener, WsOptions};
 
 /// Configures the engine before its thread starts.
 pub struct EngineBuilder<S: Strategy = NoStrategy> {
@@ -100,12 +101,37 @@ impl<S: Strategy> EngineBuilder<S> {
         tls: Option<Arc<rustls::ServerConfig>>,
         options: WsOptions,
     ) -> Result<SocketAddr, EngineError> {
+        self.add_listener(|registry, token| {
+            WsListener::bind(addr, tls, options, registry, token).map(Listener::Ws)
+        })
+    }
+
+    /// Binds an acceptor listener for FIXP over TCP with SOFH framing and returns its address:
+    /// TLS with `tls` (`tcp+tls://`); `None` is plain `tcp://`, refused with
+    /// `TransportError::PlainTcpNotAllowed` unless [`SofhOptions::allow_plain_tcp`] is set.
+    /// Its sessions join the same acceptor table as every other listener's, so a session
+    /// negotiated over WebSocket can re-establish over TCP and back; each binding ends the way
+    /// its transport does (TCP: the FIXP Terminate exchange).
+    pub fn listen_tcp(
+        &mut self,
+        addr: SocketAddr,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        options: SofhOptions,
+    ) -> Result<SocketAddr, EngineError> {
+        self.add_listener(|registry, token| {
+            SofhListener::bind(addr, tls, options, registry, token).map(Listener::Sofh)
+        })
+    }
+
+    fn add_listener(
+        &mut self,
+        bind: impl FnOnce(&mio::Registry, Token) -> Result<Listener, TransportError>,
+    ) -> Result<SocketAddr, EngineError> {
         if self.listeners.len() >= MAX_LISTENERS {
             return Err(EngineError::TooManyListeners);
         }
         let token = Token(LISTENER_BASE + self.listeners.len());
-        let listener = WsListener::bind(addr, tls, options, self.poll.registry(), token)?;
-        let listener = Listener::Ws(listener);
+        let listener = bind(self.poll.registry(), token)?;
         let local = listener.local_addr()?;
         self.listeners.push(listener);
         Ok(local)

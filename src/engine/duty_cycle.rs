@@ -351,6 +351,12 @@ impl<S: Strategy> Engine<S> {
             match listener.accept(self.poll.registry(), token) {
                 Ok(Some(link)) => {
                     self.counters.accepted.fetch_add(1, Ordering::Relaxed);
+                    // Before its first frame: how bindings on it end (TCP: Terminate).
+                    let template = self.config.acceptor.session.termination;
+                    let termination = link.termination(template, self.config.close_timeout);
+                    if self.sessions.acceptor.termination_of(id) != termination {
+                        self.sessions.acceptor.set_termination(id, termination);
+                    }
                     self.conns.insert(Conn::new(
                         link,
                         id,
@@ -384,6 +390,10 @@ impl<S: Strategy> Engine<S> {
         match Link::connect(&init.config, self.poll.registry(), token) {
             Ok(link) => {
                 init.conn = Some(slot);
+                // Before `handle_connected`: how this binding ends (TCP: Terminate).
+                let template = init.config.session.termination;
+                let termination = link.termination(template, self.config.close_timeout);
+                init.session.set_termination(termination);
                 let encoding = init.config.encoding;
                 if let Some(entry) = self.sessions.entry_mut(index) {
                     entry.conn = Some(id);
@@ -605,6 +615,10 @@ impl<S: Strategy> Engine<S> {
         };
         let _ = conn.link.deregister(self.poll.registry());
         self.timers.set(self.sessions.capacity() + slot, None);
+        if conn.link.fault().is_some() {
+            // A TCP stream whose framing failed (counted once, when it is dropped).
+            self.counters.framing_faults.fetch_add(1, Ordering::Relaxed);
+        }
         match conn.owner {
             Owner::Server(_) => {
                 self.sessions.acceptor.handle_disconnected(now, conn.id);

@@ -236,6 +236,9 @@ pub struct EngineCounters {
     pub reconnects: AtomicU64,
     /// Connections closed as slow consumers.
     pub slow_consumers: AtomicU64,
+    /// TCP connections closed because the peer broke SOFH framing (an oversized length,
+    /// another encoding type, a length below the header, a frame cut off by the peer's close).
+    pub framing_faults: AtomicU64,
 }
 
 /// Which stage a histogram times.

@@ -5,10 +5,11 @@
 //!
 //! - [`builder`]: [`EngineBuilder`] (listeners, initiators, the inline strategy) and
 //!   [`EngineHandle`] (the running engine seen from the application);
-//! - [`config`]: [`EngineConfig`], [`InitiatorConfig`], [`JournalSetup`], [`EngineError`];
+//! - [`config`]: [`EngineConfig`], [`InitiatorConfig`] (with its [`Transport`]: WebSocket or
+//!   TCP+SOFH), [`JournalSetup`], [`EngineError`];
 //! - [`strategy`]: the inline strategy API; [`handle`]: the thread-mode API;
 //! - `duty_cycle`: the loop; `conns`: the connection table; `link`: the transports behind
-//!   one enum; `sessions`: the session table; `delivery` and `route`: messages and events to
+//!   one enum (WebSocket and TCP+SOFH, listeners of both feeding one acceptor); `sessions`: the session table; `delivery` and `route`: messages and events to
 //!   their consumer, commands from thread-mode strategies; `deadlines` and `worklist`: the
 //!   timer heap and ready lists that keep per-cycle work proportional to activity;
 //!   `journaling`: journal glue; `clock`: the cycle's clock read;
@@ -45,7 +46,7 @@ mod worklist;
 
 pub use builder::{EngineBuilder, EngineHandle};
 pub use config::{
-    EngineConfig, EngineError, IdleMode, InitiatorConfig, JournalSetup, ShutdownMode,
+    EngineConfig, EngineError, IdleMode, InitiatorConfig, JournalSetup, ShutdownMode, Transport,
 };
 pub use cores::{CoreList, PinError};
 pub use handle::{

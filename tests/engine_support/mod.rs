@@ -1,8 +1,10 @@
 //! Support for the engine tests: server and client engines on loopback with the blocking idle
-//! strategy, Conga order messages, and polling helpers with a guard against hangs (no test
-//! asserts on time).
+//! strategy, over WebSocket or TCP+SOFH ([`Carrier`]), Conga order messages, the shared
+//! kill-and-recover scenario, and polling helpers with a guard against hangs (no test asserts
+//! on time).
 #![allow(dead_code)]
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -11,11 +13,12 @@ use fixp_ws::codec::fixp::FlowType;
 use fixp_ws::codec::SessionId;
 use fixp_ws::engine::{
     EngineBuilder, EngineConfig, EngineHandle, FromEngine, IdleMode, InitiatorConfig, NoStrategy,
-    SessionHandle, Strategy,
+    SessionHandle, Strategy, ToEngine, Transport,
 };
-use fixp_ws::session::{Event, SessionConfig};
+use fixp_ws::session::{Event, SessionConfig, SessionState, TerminateReason};
 use fixp_ws::transport::{
-    client_config_from_ca_pem, ClientTarget, ServerIdentity, Subprotocol, WireEncoding, WsOptions,
+    client_config_from_ca_pem, ClientTarget, ServerIdentity, SofhOptions, Subprotocol,
+    WireEncoding, WsOptions,
 };
 
 /// Safety net against hangs only.
@@ -44,13 +47,34 @@ pub fn test_config(keepalive_ms: u32) -> EngineConfig {
 /// A started server engine and what clients need to reach it.
 pub struct Server<S: Strategy = NoStrategy> {
     pub engine: EngineHandle<S>,
+    /// The WebSocket listener.
     pub addr: SocketAddr,
+    /// The TCP+SOFH listener, if the server has one (same acceptor table, same TLS).
+    pub tcp_addr: Option<SocketAddr>,
     pub cert_pem: Option<String>,
+}
+
+/// The transport a test client uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Carrier {
+    /// `ws://` or `wss://`.
+    WebSocket,
+    /// `tcp://` or `tcp+tls://` (SOFH framing).
+    Tcp,
+}
+
+/// SOFH options for a server or client: plain TCP is allowed only without TLS.
+pub fn sofh_options(tls: bool, encoding: WireEncoding) -> SofhOptions {
+    SofhOptions {
+        encoding,
+        allow_plain_tcp: !tls,
+        ..SofhOptions::default()
+    }
 }
 
 /// Starts an acceptor engine on 127.0.0.1 (TLS with a fresh self-signed certificate if `tls`).
 pub fn start_server(tls: bool, config: EngineConfig) -> Server {
-    serve(tls, EngineBuilder::new(config).expect("engine"))
+    serve(tls, EngineBuilder::new(config).expect("engine"), false)
 }
 
 /// Starts an acceptor engine whose sessions all go to the inline `strategy`.
@@ -58,10 +82,29 @@ pub fn start_inline_server<S: Strategy>(tls: bool, config: EngineConfig, strateg
     serve(
         tls,
         EngineBuilder::with_strategy(config, strategy).expect("engine"),
+        false,
     )
 }
 
-fn serve<S: Strategy>(tls: bool, mut builder: EngineBuilder<S>) -> Server<S> {
+/// [`start_server`] with a TCP+SOFH (SBE) listener beside the WebSocket one.
+pub fn start_tcp_server(tls: bool, config: EngineConfig) -> Server {
+    serve(tls, EngineBuilder::new(config).expect("engine"), true)
+}
+
+/// [`start_inline_server`] with a TCP+SOFH (SBE) listener beside the WebSocket one.
+pub fn start_inline_tcp_server<S: Strategy>(
+    tls: bool,
+    config: EngineConfig,
+    strategy: S,
+) -> Server<S> {
+    serve(
+        tls,
+        EngineBuilder::with_strategy(config, strategy).expect("engine"),
+        true,
+    )
+}
+
+fn serve<S: Strategy>(tls: bool, mut builder: EngineBuilder<S>, tcp: bool) -> Server<S> {
     let (server_tls, cert_pem) = if tls {
         let identity = ServerIdentity::self_signed().expect("certificate");
         (
@@ -71,16 +114,20 @@ fn serve<S: Strategy>(tls: bool, mut builder: EngineBuilder<S>) -> Server<S> {
     } else {
         (None, None)
     };
+    let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    let tcp_addr = tcp.then(|| {
+        let options = sofh_options(tls, WireEncoding::Sbe);
+        builder
+            .listen_tcp(any, server_tls.clone(), options)
+            .expect("listen tcp")
+    });
     let addr = builder
-        .listen(
-            "127.0.0.1:0".parse().expect("addr"),
-            server_tls,
-            WsOptions::default(),
-        )
+        .listen(any, server_tls, WsOptions::default())
         .expect("listen");
     Server {
         engine: builder.start().expect("start"),
         addr,
+        tcp_addr,
         cert_pem,
     }
 }
@@ -127,9 +174,28 @@ pub fn start_client_with<S: Strategy>(
     (builder.start().expect("start"), handle)
 }
 
-/// The settings of a client session to `server`.
+/// The settings of a client session to `server` over WebSocket.
 pub fn initiator<S: Strategy>(
     server: &Server<S>,
+    encoding: WireEncoding,
+    flow: FlowType,
+    keepalive_ms: u32,
+    seed: u64,
+) -> InitiatorConfig {
+    initiator_via(
+        server,
+        Carrier::WebSocket,
+        encoding,
+        flow,
+        keepalive_ms,
+        seed,
+    )
+}
+
+/// The settings of a client session to `server` over `carrier` (TLS if the server has it).
+pub fn initiator_via<S: Strategy>(
+    server: &Server<S>,
+    carrier: Carrier,
     encoding: WireEncoding,
     flow: FlowType,
     keepalive_ms: u32,
@@ -139,20 +205,30 @@ pub fn initiator<S: Strategy>(
         WireEncoding::Sbe => Subprotocol::FixpSbe,
         WireEncoding::Json => Subprotocol::FixpJson,
     };
-    let target = ClientTarget {
-        addr: server.addr,
-        host: "localhost".into(),
-        tls: server
-            .cert_pem
-            .as_ref()
-            .map(|pem| client_config_from_ca_pem(pem).expect("client tls")),
+    let tls = server
+        .cert_pem
+        .as_ref()
+        .map(|pem| client_config_from_ca_pem(pem).expect("client tls"));
+    let (addr, transport) = match carrier {
+        Carrier::WebSocket => (
+            server.addr,
+            Transport::WebSocket(WsOptions {
+                subprotocols: vec![subprotocol],
+                ..WsOptions::default()
+            }),
+        ),
+        Carrier::Tcp => (
+            server.tcp_addr.expect("the server has a TCP listener"),
+            Transport::Sofh(sofh_options(tls.is_some(), encoding)),
+        ),
     };
     InitiatorConfig {
-        target,
-        options: WsOptions {
-            subprotocols: vec![subprotocol],
-            ..WsOptions::default()
+        target: ClientTarget {
+            addr,
+            host: "localhost".into(),
+            tls,
         },
+        transport,
         encoding,
         session: SessionConfig {
             flow,
@@ -362,4 +438,96 @@ pub fn report_number(bytes: &[u8], encoding: WireEncoding) -> u64 {
         .trim_start_matches('o')
         .parse()
         .expect("number")
+}
+
+/// Kills the client's connection (`ToEngine::DropConnection`) after each order number of
+/// `drop_after` while 400 orders flow and are echoed by a thread-mode server over `carrier`;
+/// asserts both Recoverable flows arrive exactly once and in order, one reconnection per drop.
+pub fn drop_and_recover(carrier: Carrier, tls: bool, encoding: WireEncoding, drop_after: &[u64]) {
+    const N: u64 = 400;
+    let mut server = match carrier {
+        Carrier::WebSocket => start_server(tls, test_config(100)),
+        Carrier::Tcp => start_tcp_server(tls, test_config(100)),
+    };
+    let config = initiator_via(&server, carrier, encoding, FlowType::Recoverable, 100, 7);
+    let mut builder = EngineBuilder::new(test_config(100)).expect("engine");
+    let mut client = builder.initiate(config).expect("initiate");
+    let mut client_engine = builder.start().expect("start");
+    let mut client_seen = Seen::default();
+    wait_until(&mut client, &mut client_seen, "established", |s| {
+        s.has(Event::StateChanged(SessionState::Established))
+    });
+    let mut served = accept(&mut server);
+
+    // The exchange side echoes every order as it arrives, on its own thread.
+    let echo = std::thread::spawn(move || {
+        let mut seen = Seen::default();
+        let mut echoed = 0;
+        while echoed < N {
+            wait_until(&mut served, &mut seen, "orders at the server", |s| {
+                s.messages.len() > echoed as usize
+            });
+            while (echoed as usize) < seen.messages.len() {
+                let bytes = seen.messages[echoed as usize].1.clone();
+                send(&mut served, &bytes);
+                echoed += 1;
+            }
+        }
+        wait_until(&mut served, &mut seen, "server finalized", |s| {
+            s.has(Event::Finalized)
+        });
+        seen
+    });
+
+    for i in 1..=N {
+        send(&mut client, &order(i, encoding));
+        if drop_after.contains(&i) {
+            client
+                .command(ToEngine::DropConnection)
+                .expect("queue has room");
+        }
+    }
+    wait_until(&mut client, &mut client_seen, "all echoes", |s| {
+        s.messages.len() as u64 >= N
+    });
+    client.command(ToEngine::Finalize).expect("queue");
+    wait_until(&mut client, &mut client_seen, "client finalized", |s| {
+        s.has(Event::Finalized)
+    });
+    let server_seen = echo.join().expect("echo thread");
+
+    // Exactly once, in order, both ways.
+    let numbers = |seen: &Seen| -> Vec<u64> {
+        seen.messages
+            .iter()
+            .map(|(_, bytes)| order_number(bytes, encoding))
+            .collect()
+    };
+    let expected: Vec<u64> = (1..=N).collect();
+    assert_eq!(numbers(&server_seen), expected, "client → server");
+    assert_eq!(numbers(&client_seen), expected, "server → client");
+    let seqs: Vec<u64> = client_seen.messages.iter().map(|(s, _)| *s).collect();
+    assert_eq!(seqs, expected, "sequence numbers at the client");
+    // The binding was really lost and re-established under the same SessionId.
+    let lost = client_seen
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::Terminated(TerminateReason::TransportLost)))
+        .count();
+    assert_eq!(lost, drop_after.len(), "{:?}", client_seen.events);
+    let connections = client.counters().snapshot().connections;
+    assert_eq!(connections, drop_after.len() as u64 + 1);
+    let established = client_seen
+        .events
+        .iter()
+        .filter(|e| **e == Event::StateChanged(SessionState::Established))
+        .count();
+    assert_eq!(established, drop_after.len() + 1);
+    let ids: HashSet<_> = [client.session_id()].into_iter().collect();
+    assert_eq!(ids.len(), 1);
+
+    client_engine.shutdown();
+    client_engine.join().expect("client engine");
+    server.engine.shutdown();
+    server.engine.join().expect("server engine");
 }

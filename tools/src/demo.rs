@@ -234,11 +234,12 @@ fn initiator_config(
     };
     InitiatorConfig {
         target,
-        options: WsOptions {
+        transport: WsOptions {
             path: path.to_owned(),
             subprotocols: vec![subprotocol],
             ..WsOptions::default()
-        },
+        }
+        .into(),
         encoding,
         session: SessionConfig {
             keepalive_interval_ms: args.keepalive_ms,
