@@ -20,91 +20,13 @@ use fixp_ws::codec::sbe::SbeEncoding;
 use fixp_ws::codec::sofh::{Sofh, SBE_LITTLE_ENDIAN, SOFH_LENGTH};
 use fixp_ws::codec::{FixpMessage, Inbound};
 use fixp_ws::engine::{
-    Context, EngineBuilder, EngineHandle, InboundMessage, InitiatorConfig, JournalSetup,
-    SessionHandle, SessionKey, Strategy, ToEngine,
+    EngineBuilder, EngineHandle, InitiatorConfig, JournalSetup, SessionHandle, Strategy, ToEngine,
 };
 use fixp_ws::journal::{JournalConfig, RingConfig};
 use fixp_ws::session::{Event, SessionState, TerminateReason};
 use fixp_ws::transport::{client_config_from_ca_pem, WireEncoding};
 
 const SBE: WireEncoding = WireEncoding::Sbe;
-
-/// What the exchange strategy saw.
-#[derive(Default, Debug)]
-struct Book {
-    /// Sessions met in `on_session`.
-    sessions: Vec<SessionKey>,
-    /// (session, sequence number, order number) of every order, in delivery order.
-    orders: Vec<(SessionKey, u64, u64)>,
-    events: Vec<(SessionKey, Event<'static>)>,
-    freed: Vec<SessionKey>,
-    errors: Vec<String>,
-}
-
-impl Book {
-    fn numbers(&self) -> Vec<u64> {
-        self.orders.iter().map(|o| o.2).collect()
-    }
-
-    fn count(&self, event: &Event<'static>) -> usize {
-        self.events.iter().filter(|(_, e)| e == event).count()
-    }
-}
-
-/// An inline exchange: answers every order with an ExecutionReport encoded in place; drops the
-/// connection after order `drop_after`, unbinds after order `unbind_after`.
-struct Exchange {
-    book: Shared<Book>,
-    drop_after: Option<u64>,
-    unbind_after: Option<u64>,
-}
-
-impl Exchange {
-    fn new(book: &Shared<Book>) -> Self {
-        Exchange {
-            book: book.clone(),
-            drop_after: None,
-            unbind_after: None,
-        }
-    }
-}
-
-fn lock<T>(shared: &Shared<T>) -> std::sync::MutexGuard<'_, T> {
-    shared.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-impl Strategy for Exchange {
-    fn on_session(&mut self, _ctx: &mut Context<'_>, session: SessionKey) {
-        lock(&self.book).sessions.push(session);
-    }
-
-    fn on_message(&mut self, ctx: &mut Context<'_>, message: InboundMessage<'_>) {
-        let number = order_number(message.bytes, SBE);
-        let mut errors = Vec::new();
-        if let Err(e) = ctx.send_with(message.session, |slot| {
-            encode_report(message.bytes, SBE, slot)
-        }) {
-            errors.push(format!("report {number}: {e}"));
-        }
-        if self.drop_after == Some(number) && ctx.drop_connection(message.session).is_err() {
-            errors.push("drop".into());
-        }
-        if self.unbind_after == Some(number) && ctx.terminate(message.session).is_err() {
-            errors.push("unbind".into());
-        }
-        let mut book = lock(&self.book);
-        book.errors.extend(errors);
-        book.orders.push((message.session, message.seq, number));
-    }
-
-    fn on_event(&mut self, _ctx: &mut Context<'_>, session: SessionKey, event: Event<'static>) {
-        lock(&self.book).events.push((session, event));
-    }
-
-    fn on_session_freed(&mut self, _ctx: &mut Context<'_>, session: SessionKey) {
-        lock(&self.book).freed.push(session);
-    }
-}
 
 /// A thread-mode client engine with one session.
 fn client_engine(config: InitiatorConfig) -> (EngineHandle, SessionHandle) {
@@ -164,7 +86,7 @@ fn orders_both_ways_then_finalization_over_tcp_and_tcp_tls() {
             let b = lock(&book);
             assert!(b.errors.is_empty(), "{:?}", b.errors);
             assert_eq!(b.sessions.len(), 1);
-            assert_eq!(b.numbers(), (1..=50).collect::<Vec<_>>());
+            assert_eq!(b.numbers(SBE), (1..=50).collect::<Vec<_>>());
             let key = b.sessions[0];
             assert_eq!(b.count(&Event::Finalized), 1);
             assert!(b
@@ -424,7 +346,7 @@ fn the_terminate_exchange_is_on_the_wire_at_an_unbind_and_at_finalization() {
     {
         let b = lock(&book);
         assert_eq!(b.sessions.len(), 1, "one session across both bindings");
-        assert_eq!(b.numbers(), [1, 2, 3]);
+        assert_eq!(b.numbers(SBE), [1, 2, 3]);
         assert_eq!(b.count(&Event::Finalized), 1);
     }
     drop(proxy);
@@ -480,7 +402,7 @@ fn a_connection_dropped_by_the_inline_exchange_is_recovered_exactly_once_in_orde
         {
             let b = lock(&book);
             assert!(b.errors.is_empty(), "{:?}", b.errors);
-            assert_eq!(b.numbers(), expected, "client → server");
+            assert_eq!(b.numbers(SBE), expected, "client → server");
             assert_eq!(b.sessions.len(), 1);
         }
         stop(&mut engine);
@@ -660,9 +582,8 @@ fn a_session_negotiated_over_wss_re_establishes_over_tcp_and_back() {
     );
     let key = b.sessions[0];
     assert!(b.orders.iter().all(|o| o.0 == key));
-    assert_eq!(b.numbers(), (1..=15).collect::<Vec<_>>());
-    let seqs: Vec<u64> = b.orders.iter().map(|o| o.1).collect();
-    assert_eq!(seqs, (1..=15).collect::<Vec<_>>());
+    assert_eq!(b.numbers(SBE), (1..=15).collect::<Vec<_>>());
+    assert_eq!(b.seqs(), (1..=15).collect::<Vec<_>>());
     let ends: Vec<&Event<'static>> = b
         .events
         .iter()

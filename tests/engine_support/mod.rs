@@ -12,8 +12,8 @@ use fixp_ws::codec::conga::{CongaMessage, Id8, NewOrderSingle, OrdType, Price, S
 use fixp_ws::codec::fixp::FlowType;
 use fixp_ws::codec::SessionId;
 use fixp_ws::engine::{
-    EngineBuilder, EngineConfig, EngineHandle, FromEngine, IdleMode, InitiatorConfig, NoStrategy,
-    SessionHandle, Strategy, ToEngine, Transport,
+    Context, EngineBuilder, EngineConfig, EngineHandle, FromEngine, IdleMode, InboundMessage,
+    InitiatorConfig, NoStrategy, SessionHandle, SessionKey, Strategy, ToEngine, Transport,
 };
 use fixp_ws::session::{Event, SessionConfig, SessionState, TerminateReason};
 use fixp_ws::transport::{
@@ -530,4 +530,94 @@ pub fn drop_and_recover(carrier: Carrier, tls: bool, encoding: WireEncoding, dro
     client_engine.join().expect("client engine");
     server.engine.shutdown();
     server.engine.join().expect("server engine");
+}
+
+/// Locks a shared value (a poisoned lock is still read: a failed test already says why).
+pub fn lock<T>(shared: &Shared<T>) -> std::sync::MutexGuard<'_, T> {
+    shared.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What an [`Exchange`] strategy saw.
+#[derive(Default, Debug)]
+pub struct Book {
+    /// Sessions met in `on_session`.
+    pub sessions: Vec<SessionKey>,
+    /// (session, sequence number, bytes) of every order, in delivery order.
+    pub orders: Vec<(SessionKey, u64, Vec<u8>)>,
+    pub events: Vec<(SessionKey, Event<'static>)>,
+    pub freed: Vec<SessionKey>,
+    pub errors: Vec<String>,
+}
+
+impl Book {
+    /// The order numbers ([`order_number`]) of the orders, in delivery order.
+    pub fn numbers(&self, encoding: WireEncoding) -> Vec<u64> {
+        self.orders
+            .iter()
+            .map(|o| order_number(&o.2, encoding))
+            .collect()
+    }
+
+    /// The sequence numbers of the orders, in delivery order.
+    pub fn seqs(&self) -> Vec<u64> {
+        self.orders.iter().map(|o| o.1).collect()
+    }
+
+    /// How many times `event` was seen, on any session.
+    pub fn count(&self, event: &Event<'static>) -> usize {
+        self.events.iter().filter(|(_, e)| e == event).count()
+    }
+}
+
+/// An inline exchange: answers every NewOrderSingle with an ExecutionReport (New) encoded in
+/// place; after its `drop_after`-th order it drops the connection, after its `unbind_after`-th
+/// it unbinds (`Context::terminate`).
+pub struct Exchange {
+    pub book: Shared<Book>,
+    pub drop_after: Option<usize>,
+    pub unbind_after: Option<usize>,
+}
+
+impl Exchange {
+    /// An exchange recording into `book`, dropping and unbinding nothing.
+    pub fn new(book: &Shared<Book>) -> Self {
+        Exchange {
+            book: book.clone(),
+            drop_after: None,
+            unbind_after: None,
+        }
+    }
+}
+
+impl Strategy for Exchange {
+    fn on_session(&mut self, _ctx: &mut Context<'_>, session: SessionKey) {
+        lock(&self.book).sessions.push(session);
+    }
+
+    fn on_message(&mut self, ctx: &mut Context<'_>, message: InboundMessage<'_>) {
+        let encoding = ctx.encoding(message.session).unwrap_or(WireEncoding::Sbe);
+        let mut book = lock(&self.book);
+        book.orders
+            .push((message.session, message.seq, message.bytes.to_vec()));
+        let count = Some(book.orders.len());
+        if let Err(e) = ctx.send_with(message.session, |slot| {
+            encode_report(message.bytes, encoding, slot)
+        }) {
+            book.errors.push(format!("report {count:?}: {e}"));
+        }
+        if self.drop_after == count && ctx.drop_connection(message.session).is_err() {
+            book.errors.push("drop".into());
+        }
+        if self.unbind_after == count && ctx.terminate(message.session).is_err() {
+            book.errors.push("unbind".into());
+        }
+    }
+
+    fn on_event(&mut self, _ctx: &mut Context<'_>, session: SessionKey, event: Event<'static>) {
+        lock(&self.book).events.push((session, event));
+    }
+
+    fn on_session_freed(&mut self, _ctx: &mut Context<'_>, session: SessionKey) {
+        lock(&self.book).freed.push(session);
+    }
 }
