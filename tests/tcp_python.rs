@@ -96,9 +96,7 @@ fn python_sofh_client_trades_unbinds_re_establishes_and_finalizes_against_the_en
         assert_eq!(
             ends,
             [
-                &Event::Terminated(TerminateReason::PeerTerminated(
-                    TerminationCode::Finished
-                )),
+                &Event::Terminated(TerminateReason::PeerTerminated(TerminationCode::Finished)),
                 &Event::Finalized,
                 &Event::Terminated(TerminateReason::Finished),
             ],

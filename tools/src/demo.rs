@@ -1,8 +1,10 @@
 //! `fixp-demo`: a demo exchange and trader on the fixp-ws engine.
 //!
 //! - `serve`: the exchange, an acceptor engine on an address and path, with a certificate and
-//!   key or a self-signed certificate generated at start and written out as PEM;
-//! - `connect`: a trader, an initiator engine to a `wss://` URL trusting a CA file;
+//!   key or a self-signed certificate generated at start and written out as PEM, and with
+//!   `--tcp ADDR` a TCP+SOFH listener beside it, sharing one session table;
+//! - `connect`: a trader, an initiator engine to a `wss://` URL trusting a CA file (or
+//!   `tcp+tls://`, FIXP over TCP with SOFH framing; `ws://` and `tcp://` in plain text);
 //! - `run`: both in one process on loopback, trading in SBE and then in JSON, printing reports,
 //!   a summary and the engines' stage timings.
 //!
@@ -13,10 +15,12 @@
 mod exchange;
 #[path = "demo/trader.rs"]
 mod trader;
+#[path = "demo/url.rs"]
+mod url;
 #[path = "demo/wire.rs"]
 mod wire;
 
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,13 +31,13 @@ use clap::{Parser, Subcommand, ValueEnum};
 use fixp_ws::codec::SessionId;
 use fixp_ws::engine::{
     CoreList, EngineBuilder, EngineConfig, EngineHandle, IdleMode, InitiatorConfig, JournalSetup,
-    Stage, Strategy,
+    Stage, Strategy, Transport,
 };
 use fixp_ws::journal::{JournalConfig, RingConfig};
 use fixp_ws::session::SessionConfig;
 use fixp_ws::transport::{
     client_config_from_ca_file, client_config_from_ca_pem, ClientTarget, ServerIdentity,
-    Subprotocol, WireEncoding, WsOptions,
+    WireEncoding, WsOptions,
 };
 
 #[derive(Parser, Debug)]
@@ -111,16 +115,22 @@ enum Command {
         #[arg(long)]
         seconds: Option<u64>,
         #[command(flatten)]
+        tcp: url::TcpListenArgs,
+        #[command(flatten)]
         engine: EngineArgs,
     },
     /// Trade against a server (initiator).
     Connect {
-        /// Server URL, e.g. wss://localhost:8443/fixp.
+        /// Server URL: wss://localhost:8443/fixp, tcp+tls://localhost:9443 (FIXP over TCP with
+        /// SOFH framing), or plain ws:// or tcp:// (tcp:// needs --plain-tcp).
         #[arg(long)]
         url: String,
-        /// CA (or the server's self-signed certificate) to trust, PEM.
+        /// CA (or the server's self-signed certificate) to trust, PEM (TLS URLs).
         #[arg(long)]
-        ca: PathBuf,
+        ca: Option<PathBuf>,
+        /// Acknowledge a plain tcp:// URL (FIXP over TCP without TLS).
+        #[arg(long)]
+        plain_tcp: bool,
         /// Encoding.
         #[arg(long, value_enum, default_value_t = Encoding::Sbe)]
         encoding: Encoding,
@@ -186,30 +196,11 @@ fn random_session_id() -> SessionId {
     SessionId::from_random_bytes(bytes)
 }
 
-/// Host, port and path of a `wss://` (or `ws://`) URL.
-fn parse_url(url: &str) -> Result<(bool, String, u16, String), String> {
-    let (tls, rest) = if let Some(rest) = url.strip_prefix("wss://") {
-        (true, rest)
-    } else if let Some(rest) = url.strip_prefix("ws://") {
-        (false, rest)
-    } else {
-        return Err(format!("{url}: expected wss:// or ws://"));
-    };
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], rest[i..].to_owned()),
-        None => (rest, "/".to_owned()),
-    };
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) => (
-            h.to_owned(),
-            p.parse().map_err(|_| format!("{url}: bad port"))?,
-        ),
-        None => (authority.to_owned(), if tls { 443 } else { 80 }),
-    };
-    if host.is_empty() {
-        return Err(format!("{url}: no host"));
+fn wire_encoding(encoding: Encoding) -> WireEncoding {
+    match encoding {
+        Encoding::Sbe => WireEncoding::Sbe,
+        Encoding::Json => WireEncoding::Json,
     }
-    Ok((tls, host, port, path))
 }
 
 /// Journal rings for a demo session: 2 × 1 MiB per direction.
@@ -223,23 +214,14 @@ fn small_ring() -> RingConfig {
 
 fn initiator_config(
     target: ClientTarget,
-    path: &str,
+    transport: Transport,
     encoding: WireEncoding,
     journal: Option<&std::path::Path>,
     args: &EngineArgs,
 ) -> InitiatorConfig {
-    let subprotocol = match encoding {
-        WireEncoding::Sbe => Subprotocol::FixpSbe,
-        WireEncoding::Json => Subprotocol::FixpJson,
-    };
     InitiatorConfig {
         target,
-        transport: WsOptions {
-            path: path.to_owned(),
-            subprotocols: vec![subprotocol],
-            ..WsOptions::default()
-        }
-        .into(),
+        transport,
         encoding,
         session: SessionConfig {
             keepalive_interval_ms: args.keepalive_ms,
@@ -264,6 +246,8 @@ struct TradeRun {
     orders: u64,
     print: usize,
     latency: bool,
+    /// How the finalized session's binding ends on the wire.
+    ending: &'static str,
 }
 
 impl TradeRun {
@@ -275,6 +259,7 @@ impl TradeRun {
             orders,
             print,
             latency,
+            ending: "Close 1000",
         }
     }
 }
@@ -286,7 +271,8 @@ fn trade(
     args: &EngineArgs,
     cores: &Option<CoreList>,
 ) -> Result<(), String> {
-    let core = trader::TraderCore::new(run.encoding, run.orders, run.print, run.latency);
+    let mut core = trader::TraderCore::new(run.encoding, run.orders, run.print, run.latency);
+    core.set_ending(run.ending);
     let config = engine_config(args, cores);
     let label = run.label.as_str();
     let outcome = match args.strategy {
@@ -411,9 +397,11 @@ fn serve(
     addr: SocketAddr,
     path: String,
     identity: ServerIdentity,
+    tcp: Option<&url::TcpListenArgs>,
     args: &EngineArgs,
     cores: &Option<CoreList>,
 ) -> Result<(Served, SocketAddr), String> {
+    let announce = |line: Option<String>| line.into_iter().for_each(|l| println!("{l}"));
     let tls = identity.server_config().map_err(|e| e.to_string())?;
     let options = WsOptions {
         path,
@@ -428,6 +416,9 @@ fn serve(
             let bound = builder
                 .listen(addr, Some(tls), options)
                 .map_err(|e| e.to_string())?;
+            if let Some(tcp) = tcp {
+                announce(tcp.bind(&mut builder, &identity)?);
+            }
             let engine = builder.start().map_err(|e| e.to_string())?;
             (Served::Inline(Box::new(engine)), bound)
         }
@@ -436,6 +427,9 @@ fn serve(
             let bound = builder
                 .listen(addr, Some(tls), options)
                 .map_err(|e| e.to_string())?;
+            if let Some(tcp) = tcp {
+                announce(tcp.bind(&mut builder, &identity)?);
+            }
             let engine = builder.start().map_err(|e| e.to_string())?;
             (Served::Thread(Box::new(engine)), bound)
         }
@@ -477,11 +471,15 @@ fn main() -> ExitCode {
             key,
             cert_out,
             seconds,
+            tcp,
             engine,
-        } => run_serve(addr, path, cert, key, cert_out, seconds, &engine, &cores),
+        } => run_serve(
+            addr, path, cert, key, cert_out, seconds, &tcp, &engine, &cores,
+        ),
         Command::Connect {
             url,
             ca,
+            plain_tcp,
             encoding,
             orders,
             print,
@@ -490,7 +488,7 @@ fn main() -> ExitCode {
             engine,
         } => run_connect(
             &url,
-            &ca,
+            (ca.as_deref(), plain_tcp),
             encoding,
             (orders, print, latency),
             journal.as_deref(),
@@ -521,6 +519,7 @@ fn run_serve(
     key: Option<PathBuf>,
     cert_out: PathBuf,
     seconds: Option<u64>,
+    tcp: &url::TcpListenArgs,
     args: &EngineArgs,
     cores: &Option<CoreList>,
 ) -> Result<(), String> {
@@ -540,7 +539,7 @@ fn run_serve(
             identity
         }
     };
-    let (served, bound) = serve(addr, path.clone(), identity, args, cores)?;
+    let (served, bound) = serve(addr, path.clone(), identity, Some(tcp), args, cores)?;
     println!("exchange listening on wss://{bound}{path} (subprotocols fixp-sbe, fixp-json, binary, text)");
     let stop = Arc::new(AtomicBool::new(false));
     {
@@ -562,36 +561,32 @@ fn run_serve(
 
 fn run_connect(
     url: &str,
-    ca: &std::path::Path,
+    (ca, plain_tcp): (Option<&std::path::Path>, bool),
     encoding: Encoding,
     (orders, print, latency): (u64, usize, bool),
     journal: Option<&std::path::Path>,
     args: &EngineArgs,
     cores: &Option<CoreList>,
 ) -> Result<(), String> {
-    let (tls, host, port, path) = parse_url(url)?;
-    let addr = (host.as_str(), port)
-        .to_socket_addrs()
-        .map_err(|e| format!("{host}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("{host}: no address"))?;
-    let tls = if tls {
-        Some(client_config_from_ca_file(ca).map_err(|e| e.to_string())?)
-    } else {
-        None
+    let server = url::ServerUrl::parse(url)?;
+    let encoding = wire_encoding(encoding);
+    let transport = server.transport(encoding, plain_tcp)?;
+    let tls = match (server.scheme.tls(), ca) {
+        (false, _) => None,
+        (true, Some(ca)) => Some(client_config_from_ca_file(ca).map_err(|e| e.to_string())?),
+        (true, None) => return Err(format!("{url}: a TLS URL needs --ca")),
     };
-    let encoding = match encoding {
-        Encoding::Sbe => WireEncoding::Sbe,
-        Encoding::Json => WireEncoding::Json,
+    let mut run = TradeRun::new(encoding, orders, print, latency);
+    if let Transport::Sofh(_) = transport {
+        run.ending = "Terminate(Finished) both ways";
+    }
+    let target = ClientTarget {
+        addr: server.addr()?,
+        host: server.host,
+        tls,
     };
-    let target = ClientTarget { addr, host, tls };
-    let session = initiator_config(target, &path, encoding, journal, args);
-    trade(
-        session,
-        &TradeRun::new(encoding, orders, print, latency),
-        args,
-        cores,
-    )
+    let session = initiator_config(target, transport, encoding, journal, args);
+    trade(session, &run, args, cores)
 }
 
 fn run_all(
@@ -613,6 +608,7 @@ fn run_all(
         "127.0.0.1:0".parse().map_err(|_| "address")?,
         path.clone(),
         identity,
+        None,
         &server_args,
         cores,
     )?;
@@ -630,7 +626,8 @@ fn run_all(
             host: "localhost".into(),
             tls: Some(Arc::clone(&ca)),
         };
-        let session = initiator_config(target, &path, encoding, None, &client_args);
+        let transport = url::websocket(&path, encoding);
+        let session = initiator_config(target, transport, encoding, None, &client_args);
         let run = TradeRun::new(encoding, orders, print, latency);
         outcome = trade(session, &run, &client_args, cores);
         if outcome.is_err() {
