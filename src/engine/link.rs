@@ -15,6 +15,7 @@ use mio::{Registry, Token};
 
 use crate::codec::FrameKind;
 use crate::engine::config::InitiatorConfig;
+use crate::engine::status::TransportKind;
 use crate::transport::{
     CloseReport, HandshakeProgress, ReadStatus, SendStatus, TransportError, WireEncoding,
     WsConnection, WsListener,
@@ -110,6 +111,14 @@ impl Link {
         }
     }
 
+    /// The transport, for status reports (TLS is known once the handshake is done).
+    pub(crate) fn transport(&self) -> TransportKind {
+        match self {
+            Link::Ws(ws) if ws.tls_version().is_some() => TransportKind::Wss,
+            Link::Ws(_) => TransportKind::Ws,
+        }
+    }
+
     /// Removes the socket from the poll.
     pub(crate) fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
         match self {
@@ -125,14 +134,17 @@ pub(crate) enum Listener {
 }
 
 impl Listener {
-    /// Accepts one pending connection, registered under `token`; `Ok(None)` when none waits.
+    /// Accepts one pending connection, registered under `token`, with its peer's address;
+    /// `Ok(None)` when none waits.
     pub(crate) fn accept(
         &mut self,
         registry: &Registry,
         token: Token,
-    ) -> Result<Option<Link>, TransportError> {
+    ) -> Result<Option<(Link, SocketAddr)>, TransportError> {
         match self {
-            Listener::Ws(l) => l.accept(registry, token).map(|c| c.map(Link::Ws)),
+            Listener::Ws(l) => l
+                .accept_from(registry, token)
+                .map(|c| c.map(|(ws, peer)| (Link::Ws(ws), peer))),
         }
     }
 
