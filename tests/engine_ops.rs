@@ -5,6 +5,7 @@
 //! a full log queue counts its losses and never holds the engine back.
 
 mod engine_support;
+mod ops_support;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -14,44 +15,23 @@ use std::time::{Duration, Instant};
 
 use engine_support::*;
 use fixp_ws::codec::fixp::FlowType;
-use fixp_ws::codec::sbe::SbeEncoding;
-use fixp_ws::codec::{Encoding, FixpMessage};
 use fixp_ws::engine::{
-    AdminEndpoint, AdminError, AdminServer, EngineConfig, LogDrain, SessionStatusRecord,
-    StatusReader, ToEngine, TransportKind,
+    AdminEndpoint, AdminError, AdminServer, EngineConfig, LogDrain, SessionStatusRecord, ToEngine,
+    TransportKind,
 };
 use fixp_ws::session::{Event, Role, SessionState, TerminateReason};
 use fixp_ws::transport::WireEncoding;
+use ops_support::{
+    establish_unknown, negotiate_and_establish, raw_client, read_to_close, send_garbage,
+    wait_status,
+};
 use tracing_subscriber::layer::SubscriberExt;
-use tungstenite::client::IntoClientRequest;
-use tungstenite::http::HeaderValue;
-use tungstenite::{Bytes, Message, WebSocket};
 
 /// Test engines publish status every millisecond.
 fn ops_config() -> EngineConfig {
     let mut config = test_config(100);
     config.ops.status_interval = Some(Duration::from_millis(1));
     config
-}
-
-/// Waits until the published records satisfy `done`; returns them.
-fn wait_status(
-    reader: &StatusReader,
-    what: &str,
-    done: impl Fn(&[SessionStatusRecord]) -> bool,
-) -> Vec<SessionStatusRecord> {
-    let start = Instant::now();
-    loop {
-        let records = reader.sessions();
-        if done(&records) {
-            return records;
-        }
-        assert!(
-            start.elapsed() < GUARD,
-            "timed out waiting for {what}: {records:#?}"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
 }
 
 fn one<'a>(
@@ -460,48 +440,6 @@ impl Capture {
     }
 }
 
-fn raw_client(addr: SocketAddr) -> WebSocket<TcpStream> {
-    let stream = TcpStream::connect(addr).expect("tcp");
-    stream
-        .set_read_timeout(Some(Duration::from_millis(20)))
-        .expect("timeout");
-    let mut request = format!("ws://127.0.0.1:{}/fixp", addr.port())
-        .into_client_request()
-        .expect("request");
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        HeaderValue::from_static("fixp-sbe"),
-    );
-    tungstenite::client(request, stream).expect("upgrade").0
-}
-
-fn send_fixp(ws: &mut WebSocket<TcpStream>, message: &FixpMessage<'_>) {
-    let mut buf = [0u8; 256];
-    let n = SbeEncoding::new()
-        .encode(message, &mut buf)
-        .expect("encode");
-    ws.send(Message::Binary(Bytes::copy_from_slice(&buf[..n])))
-        .expect("send");
-}
-
-/// Reads until the server closes (or the connection ends).
-fn read_to_close(ws: &mut WebSocket<TcpStream>) {
-    let start = Instant::now();
-    loop {
-        assert!(start.elapsed() < GUARD, "no Close");
-        match ws.read() {
-            Ok(Message::Close(_)) => return,
-            Ok(_) => {}
-            Err(tungstenite::Error::Io(e))
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(_) => return,
-        }
-    }
-}
-
 #[test]
 fn a_reject_and_a_violation_reach_the_subscriber_with_their_fields() {
     let mut server = start_server(false, ops_config());
@@ -512,16 +450,7 @@ fn a_reject_and_a_violation_reach_the_subscriber_with_their_fields() {
     // An Establish for a session never negotiated: EstablishmentReject(Unnegotiated).
     let unknown = session_id(77);
     let mut ws = raw_client(server.addr);
-    send_fixp(
-        &mut ws,
-        &FixpMessage::Establish {
-            session_id: unknown,
-            timestamp: 1_700_000_000_000_000_000,
-            keepalive_interval: 100,
-            next_seq_no: None,
-            credentials: &[],
-        },
-    );
+    establish_unknown(&mut ws, unknown);
     read_to_close(&mut ws);
     let reject = capture.wait_for(&mut drain, "rejected");
     assert_eq!(reject.target, "fixp_ws::session");
@@ -537,30 +466,11 @@ fn a_reject_and_a_violation_reach_the_subscriber_with_their_fields() {
     // A negotiated, established session that sends an undecodable frame.
     let id = session_id(78);
     let mut ws = raw_client(server.addr);
-    send_fixp(
-        &mut ws,
-        &FixpMessage::Negotiate {
-            session_id: id,
-            timestamp: 1_700_000_000_000_000_000,
-            client_flow: FlowType::Idempotent,
-            credentials: &[],
-        },
-    );
-    send_fixp(
-        &mut ws,
-        &FixpMessage::Establish {
-            session_id: id,
-            timestamp: 1_700_000_000_000_000_001,
-            keepalive_interval: 100,
-            next_seq_no: Some(1),
-            credentials: &[],
-        },
-    );
+    negotiate_and_establish(&mut ws, id);
     let established = capture.wait_for(&mut drain, "established");
     assert_eq!(established.field("session_id"), id.to_string());
     assert_eq!(established.field("next_seq_expected"), "1");
-    ws.send(Message::Binary(Bytes::from_static(&[0xff, 0x00, 0x01])))
-        .expect("send garbage");
+    send_garbage(&mut ws);
     read_to_close(&mut ws);
     let violation = capture.wait_for(&mut drain, "protocol violation");
     assert_eq!(violation.target, "fixp_ws::session");
