@@ -11,6 +11,8 @@
 
 #[path = "demo/exchange.rs"]
 mod exchange;
+#[path = "demo/status.rs"]
+mod status;
 #[path = "demo/trader.rs"]
 mod trader;
 #[path = "demo/wire.rs"]
@@ -44,6 +46,9 @@ use fixp_ws::transport::{
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log filter (`info`, `fixp_ws::session=debug,warn`, ...); default: RUST_LOG, else info.
+    #[arg(long, global = true)]
+    log_level: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -112,7 +117,11 @@ enum Command {
         seconds: Option<u64>,
         #[command(flatten)]
         engine: EngineArgs,
+        #[command(flatten)]
+        admin: status::AdminArgs,
     },
+    /// Print every session of a running exchange (its admin endpoint), or end one.
+    Status(status::StatusArgs),
     /// Trade against a server (initiator).
     Connect {
         /// Server URL, e.g. wss://localhost:8443/fixp.
@@ -297,19 +306,23 @@ fn trade(
             builder
                 .initiate_inline(session)
                 .map_err(|e| e.to_string())?;
-            let engine = builder.start().map_err(|e| e.to_string())?;
+            let mut engine = builder.start().map_err(|e| e.to_string())?;
+            let logs = status::attach(&mut engine, None)?;
             let (mut engine, core) = trader::trade_inline(engine, &progress);
             let outcome = core.map(|core| report(label, core));
             print_metrics(label, &mut engine);
+            logs.stop();
             outcome
         }
         StrategyMode::Thread => {
             let mut builder = EngineBuilder::new(config).map_err(|e| e.to_string())?;
             let mut handle = builder.initiate(session).map_err(|e| e.to_string())?;
             let mut engine = builder.start().map_err(|e| e.to_string())?;
+            let logs = status::attach(&mut engine, None)?;
             let core = trader::trade_threaded(&mut handle, core);
             engine.shutdown();
             engine.join()?;
+            logs.stop();
             let outcome = Ok(report(label, core));
             print_metrics(label, &mut engine);
             outcome
@@ -412,7 +425,8 @@ fn serve(
     identity: ServerIdentity,
     args: &EngineArgs,
     cores: &Option<CoreList>,
-) -> Result<(Served, SocketAddr), String> {
+    admin: Option<&fixp_ws::engine::AdminEndpoint>,
+) -> Result<(Served, SocketAddr, status::Ops), String> {
     let tls = identity.server_config().map_err(|e| e.to_string())?;
     let options = WsOptions {
         path,
@@ -427,16 +441,18 @@ fn serve(
             let bound = builder
                 .listen(addr, Some(tls), options)
                 .map_err(|e| e.to_string())?;
-            let engine = builder.start().map_err(|e| e.to_string())?;
-            (Served::Inline(Box::new(engine)), bound)
+            let mut engine = builder.start().map_err(|e| e.to_string())?;
+            let ops = status::attach(&mut engine, admin)?;
+            (Served::Inline(Box::new(engine)), bound, ops)
         }
         StrategyMode::Thread => {
             let mut builder = EngineBuilder::new(config).map_err(|e| e.to_string())?;
             let bound = builder
                 .listen(addr, Some(tls), options)
                 .map_err(|e| e.to_string())?;
-            let engine = builder.start().map_err(|e| e.to_string())?;
-            (Served::Thread(Box::new(engine)), bound)
+            let mut engine = builder.start().map_err(|e| e.to_string())?;
+            let ops = status::attach(&mut engine, admin)?;
+            (Served::Thread(Box::new(engine)), bound, ops)
         }
     })
 }
@@ -466,6 +482,10 @@ fn print_exchange(stats: &exchange::ExchangeStats) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(e) = status::init_logging(cli.log_level.as_deref()) {
+        eprintln!("fixp-demo: {e}");
+        return ExitCode::FAILURE;
+    }
     // The core list is read once, before any thread is pinned.
     let cores = CoreList::detect().ok();
     let result = match cli.command {
@@ -477,7 +497,17 @@ fn main() -> ExitCode {
             cert_out,
             seconds,
             engine,
-        } => run_serve(addr, path, cert, key, cert_out, seconds, &engine, &cores),
+            admin,
+        } => run_serve(
+            addr,
+            path,
+            (cert, key, cert_out),
+            seconds,
+            &engine,
+            admin.endpoint().as_ref(),
+            &cores,
+        ),
+        Command::Status(args) => status::run_status(&args),
         Command::Connect {
             url,
             ca,
@@ -516,11 +546,10 @@ fn main() -> ExitCode {
 fn run_serve(
     addr: SocketAddr,
     path: String,
-    cert: Option<PathBuf>,
-    key: Option<PathBuf>,
-    cert_out: PathBuf,
+    (cert, key, cert_out): (Option<PathBuf>, Option<PathBuf>, PathBuf),
     seconds: Option<u64>,
     args: &EngineArgs,
+    admin: Option<&fixp_ws::engine::AdminEndpoint>,
     cores: &Option<CoreList>,
 ) -> Result<(), String> {
     let identity = match (cert, key) {
@@ -539,7 +568,7 @@ fn run_serve(
             identity
         }
     };
-    let (served, bound) = serve(addr, path.clone(), identity, args, cores)?;
+    let (served, bound, ops) = serve(addr, path.clone(), identity, args, cores, admin)?;
     println!("exchange listening on wss://{bound}{path} (subprotocols fixp-sbe, fixp-json, binary, text)");
     let stop = Arc::new(AtomicBool::new(false));
     {
@@ -556,6 +585,7 @@ fn run_serve(
         });
     }
     run_exchange(served, stop);
+    ops.stop();
     Ok(())
 }
 
@@ -608,12 +638,13 @@ fn run_all(
     // With --core N the exchange engine takes core N and the trader's engine the next one.
     client_args.core = args.core.map(|c| c + 1);
     server_args.core = args.core;
-    let (served, bound) = serve(
+    let (served, bound, ops) = serve(
         "127.0.0.1:0".parse().map_err(|_| "address")?,
         path.clone(),
         identity,
         &server_args,
         cores,
+        None,
     )?;
     println!(
         "exchange listening on wss://localhost:{}{path}",
@@ -640,5 +671,6 @@ fn run_all(
     exchange
         .join()
         .map_err(|_| "exchange thread panicked".to_owned())?;
+    ops.stop();
     outcome
 }
