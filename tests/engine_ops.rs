@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use engine_support::*;
 use fixp_ws::codec::fixp::FlowType;
+use fixp_ws::codec::FixpMessage;
 use fixp_ws::engine::{
     AdminEndpoint, AdminError, AdminServer, EngineConfig, LogDrain, SessionStatusRecord, ToEngine,
     TransportKind,
@@ -22,7 +23,7 @@ use fixp_ws::engine::{
 use fixp_ws::session::{Event, Role, SessionState, TerminateReason};
 use fixp_ws::transport::WireEncoding;
 use ops_support::{
-    establish_unknown, negotiate_and_establish, raw_client, read_to_close, send_garbage,
+    establish_unknown, negotiate_and_establish, raw_client, read_to_close, send_fixp, send_garbage,
     wait_status,
 };
 use tracing_subscriber::layer::SubscriberExt;
@@ -419,20 +420,26 @@ impl Capture {
 
     /// Drains `drain` into this subscriber until an event says `message`; returns it.
     fn wait_for(&self, drain: &mut LogDrain, message: &str) -> Captured {
+        self.wait_where(drain, message, |e| e.field("message") == message)
+    }
+
+    /// Drains `drain` into this subscriber until an event satisfies `found`; returns it.
+    fn wait_where(
+        &self,
+        drain: &mut LogDrain,
+        what: &str,
+        found: impl Fn(&Captured) -> bool,
+    ) -> Captured {
         let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(self.clone()));
         let start = Instant::now();
         loop {
             tracing::dispatcher::with_default(&dispatch, || drain.drain());
-            if let Some(found) = self
-                .events()
-                .into_iter()
-                .find(|e| e.field("message") == message)
-            {
-                return found;
+            if let Some(event) = self.events().into_iter().find(|e| found(e)) {
+                return event;
             }
             assert!(
                 start.elapsed() < GUARD,
-                "no {message:?} event: {:#?}",
+                "no {what:?} event: {:#?}",
                 self.events()
             );
             std::thread::sleep(Duration::from_millis(1));
@@ -466,7 +473,7 @@ fn a_reject_and_a_violation_reach_the_subscriber_with_their_fields() {
     // A negotiated, established session that sends an undecodable frame.
     let id = session_id(78);
     let mut ws = raw_client(server.addr);
-    negotiate_and_establish(&mut ws, id);
+    negotiate_and_establish(&mut ws, id, FlowType::Idempotent);
     let established = capture.wait_for(&mut drain, "established");
     assert_eq!(established.field("session_id"), id.to_string());
     assert_eq!(established.field("next_seq_expected"), "1");
@@ -545,6 +552,78 @@ fn a_full_log_queue_counts_its_losses_and_never_holds_the_engine_back() {
         2,
         "the two records that fitted"
     );
+    server.engine.shutdown();
+    server.engine.join().expect("server engine");
+}
+
+#[test]
+fn recoveries_are_logged_with_their_ranges_and_counted_in_the_status() {
+    let mut server = start_server(false, ops_config());
+    let mut drain = server.engine.take_log_drain().expect("logging on");
+    let capture = Capture::default();
+    let status = server.engine.ops().status().clone();
+    let id = session_id(90);
+    let mut ws = raw_client(server.addr);
+    negotiate_and_establish(&mut ws, id, FlowType::Recoverable);
+    let mut served = accept(&mut server);
+    for i in 0..5 {
+        send(&mut served, &order(i, WireEncoding::Sbe));
+    }
+    wait_status(&status, "five sent", |rs| {
+        rs.iter()
+            .any(|r| r.session_id == id && r.next_seq_to_send == 6)
+    });
+
+    // The peer asks for 2..5 again: the server replays three messages.
+    send_fixp(
+        &mut ws,
+        &FixpMessage::RetransmitRequest {
+            session_id: id,
+            timestamp: 1_700_000_000_000_000_002,
+            from_seq_no: 2,
+            count: 3,
+        },
+    );
+    let started = capture.wait_for(&mut drain, "recovery started");
+    assert_eq!(started.field("direction"), "outbound");
+    assert_eq!(
+        (
+            started.field("from"),
+            started.field("end"),
+            started.field("count")
+        ),
+        ("2", "5", "3")
+    );
+    assert_eq!(started.field("session_id"), id.to_string());
+    let finished = capture.wait_for(&mut drain, "recovery finished");
+    assert_eq!(finished.field("direction"), "outbound");
+    assert_eq!((finished.field("from"), finished.field("end")), ("2", "5"));
+    wait_status(&status, "one replay of three", |rs| {
+        rs.iter().any(|r| {
+            r.session_id == id && r.counters.replays == 1 && r.counters.replayed_messages == 3
+        })
+    });
+
+    // The peer says its next message is 4 (1..3 never arrived): the server asks for them.
+    send_fixp(&mut ws, &FixpMessage::Sequence { next_seq_no: 4 });
+    let records = wait_status(&status, "a recovery in progress", |rs| {
+        rs.iter()
+            .any(|r| r.session_id == id && r.recovering.is_some())
+    });
+    let r = one(&records, &id);
+    assert_eq!(r.recovering, Some((1, 4)));
+    assert_eq!(
+        (
+            r.counters.retransmit_requests,
+            r.counters.retransmit_requested_messages
+        ),
+        (1, 3)
+    );
+    let inbound = capture.wait_where(&mut drain, "inbound recovery", |e| {
+        e.field("message") == "recovery started" && e.field("direction") == "inbound"
+    });
+    assert_eq!((inbound.field("from"), inbound.field("end")), ("1", "4"));
+
     server.engine.shutdown();
     server.engine.join().expect("server engine");
 }

@@ -249,7 +249,7 @@ fn hooks_allocate_nothing_while_sessions_connect_trade_break_and_are_ended() {
     establish_unknown(&mut ws, session_id(32));
     read_to_close(&mut ws);
     let mut ws = raw_client(server.addr);
-    negotiate_and_establish(&mut ws, session_id(33));
+    negotiate_and_establish(&mut ws, session_id(33), FlowType::Idempotent);
     send_garbage(&mut ws);
     read_to_close(&mut ws);
     let _violator = accept(&mut server);

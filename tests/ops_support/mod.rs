@@ -59,14 +59,15 @@ pub fn read_to_close(ws: &mut WebSocket<TcpStream>) {
     }
 }
 
-/// Negotiates and establishes `id` (Idempotent client flow) by hand.
-pub fn negotiate_and_establish(ws: &mut WebSocket<TcpStream>, id: SessionId) {
+/// Negotiates and establishes `id` with client flow `flow` by hand (a keepalive interval of
+/// 5 s: the raw client sends no heartbeats, and no test lasts that long in silence).
+pub fn negotiate_and_establish(ws: &mut WebSocket<TcpStream>, id: SessionId, flow: FlowType) {
     send_fixp(
         ws,
         &FixpMessage::Negotiate {
             session_id: id,
             timestamp: 1_700_000_000_000_000_000,
-            client_flow: FlowType::Idempotent,
+            client_flow: flow,
             credentials: &[],
         },
     );
@@ -75,7 +76,7 @@ pub fn negotiate_and_establish(ws: &mut WebSocket<TcpStream>, id: SessionId) {
         &FixpMessage::Establish {
             session_id: id,
             timestamp: 1_700_000_000_000_000_001,
-            keepalive_interval: 100,
+            keepalive_interval: 5_000,
             next_seq_no: Some(1),
             credentials: &[],
         },
