@@ -1179,3 +1179,95 @@ fn emit(record: &LogRecord) {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_text_keeps_a_utf8_prefix_that_fits() {
+        assert_eq!(
+            ShortText::new(b"Credentials: refused").as_str(),
+            "Credentials: refused"
+        );
+        let long = "é".repeat(LOG_TEXT_BYTES);
+        let cut = ShortText::new(long.as_bytes());
+        assert!(cut.as_str().len() <= LOG_TEXT_BYTES);
+        assert_eq!(cut.as_str(), "é".repeat(LOG_TEXT_BYTES / 2));
+        assert_eq!(ShortText::new(b"ok\xffbad").as_str(), "ok");
+    }
+
+    fn records(queue: &ArrayQueue<LogRecord>) -> Vec<LogEvent> {
+        std::iter::from_fn(|| queue.pop())
+            .map(|r| r.event)
+            .collect()
+    }
+
+    #[test]
+    fn recovery_watch_logs_starts_and_ends_and_counts() {
+        let queue = Arc::new(ArrayQueue::new(16));
+        let log = EngineLog::new(Some(Arc::clone(&queue)), Arc::default(), Arc::default());
+        let who = SessionRef {
+            id: SessionId::from_random_bytes([1; 16]),
+            index: 0,
+            role: Role::Server,
+        };
+        let mut watch = RecoveryWatch::default();
+        let progress = |requested, replaying| RecoveryProgress {
+            requested,
+            replaying,
+        };
+        watch.observe(&log, 1, who, 0, progress(None, None));
+        assert!(records(&queue).is_empty(), "nothing changed");
+        watch.observe(&log, 2, who, 0, progress(Some((3, 7)), Some((10, 20))));
+        watch.observe(&log, 3, who, 0, progress(Some((3, 7)), Some((15, 20))));
+        assert_eq!(
+            records(&queue),
+            vec![
+                started(who, RecoveryDirection::Inbound, 3, 7),
+                started(who, RecoveryDirection::Outbound, 10, 20),
+            ],
+            "a replay moving on is the same replay"
+        );
+        watch.observe(&log, 4, who, 0, progress(Some((7, 9)), None));
+        assert_eq!(
+            records(&queue),
+            vec![
+                finished(who, RecoveryDirection::Inbound, 3, 7),
+                started(who, RecoveryDirection::Inbound, 7, 9),
+                finished(who, RecoveryDirection::Outbound, 10, 20),
+            ]
+        );
+        assert_eq!(
+            (
+                watch.retransmit_requests,
+                watch.retransmit_requested_messages
+            ),
+            (2, 6)
+        );
+        assert_eq!((watch.replays, watch.replayed_messages), (1, 10));
+        // A reused entry (new generation) starts afresh.
+        watch.observe(&log, 5, who, 1, progress(None, None));
+        assert_eq!(watch.retransmit_requests, 0);
+    }
+
+    #[test]
+    fn a_full_queue_counts_losses_and_logging_off_records_nothing() {
+        let queue = Arc::new(ArrayQueue::new(1));
+        let counters = Arc::new(LogCounters::default());
+        let log = EngineLog::new(Some(queue), Arc::clone(&counters), Arc::default());
+        let who = SessionRef {
+            id: SessionId::NIL,
+            index: 0,
+            role: Role::Client,
+        };
+        for _ in 0..3 {
+            log.record(0, || LogEvent::Finalized { session: who });
+        }
+        assert_eq!(counters.pushed.load(Ordering::Relaxed), 1);
+        assert_eq!(counters.lost.load(Ordering::Relaxed), 2);
+        let off = EngineLog::off();
+        off.record(0, || LogEvent::Finalized { session: who });
+        assert!(!off.is_on());
+    }
+}

@@ -466,3 +466,31 @@ impl OpsHandle {
         self.hook_allocations.load(Ordering::Relaxed)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_reports_no_reply_then_busy_when_the_engine_does_not_poll() {
+        let poll = mio::Poll::new().expect("poll");
+        let waker = Arc::new(Waker::new(poll.registry(), mio::Token(0)).expect("waker"));
+        let config = OpsConfig {
+            command_capacity: 1,
+            ..OpsConfig::default()
+        };
+        let parts = ops_parts(&config, 4, Arc::default(), waker);
+        let control = parts.handle.control().clone();
+        let id = SessionId::from_random_bytes([9; 16]);
+        let wait = Duration::from_millis(5);
+        // Nobody applies commands: the first waits in the queue, the second finds it full.
+        assert_eq!(
+            control.end(id, EndAction::Finalize, wait),
+            Err(ControlError::NoReply)
+        );
+        assert_eq!(
+            control.end(id, EndAction::Terminate, wait),
+            Err(ControlError::Busy)
+        );
+    }
+}
