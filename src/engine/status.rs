@@ -251,6 +251,15 @@ impl StatusBoard {
     }
 }
 
+impl std::fmt::Debug for StatusPublisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatusPublisher")
+            .field("interval_ns", &self.interval_ns)
+            .field("cursor", &self.cursor)
+            .finish_non_exhaustive()
+    }
+}
+
 impl std::fmt::Debug for StatusBoard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StatusBoard")
@@ -307,8 +316,24 @@ impl StatusReader {
     }
 }
 
-/// The engine's side: when to publish and where the round is.
-pub(crate) struct StatusPublisher {
+/// A board of `capacity` records: its writer (one thread: the engine's; publishing every
+/// `interval_ns`, at most `batch` records per call) and a reader (clone it freely). The
+/// engine makes its own; this is the building block, for benchmarks and other loops.
+pub fn status_board(
+    capacity: usize,
+    interval_ns: u64,
+    batch: usize,
+) -> (StatusPublisher, StatusReader) {
+    let board = Arc::new(StatusBoard::new(capacity));
+    (
+        StatusPublisher::new(Arc::clone(&board), interval_ns, batch),
+        StatusReader::new(board),
+    )
+}
+
+/// The writer's side of a board: when to publish and where the round is. It never waits and
+/// never allocates.
+pub struct StatusPublisher {
     board: Arc<StatusBoard>,
     /// 0: publication off.
     interval_ns: u64,
@@ -336,15 +361,15 @@ impl StatusPublisher {
         }
     }
 
-    /// The engine did work this cycle: the next round has something to show.
+    /// The loop did work this cycle: the next round has something to show.
     #[inline]
-    pub(crate) fn note_work(&mut self, work: usize) {
+    pub fn note_work(&mut self, work: usize) {
         self.changed |= work > 0;
     }
 
     /// When the publisher next wants a cycle (a blocking engine wakes for it), if it has
     /// anything to publish.
-    pub(crate) fn deadline(&self) -> Option<u64> {
+    pub fn deadline(&self) -> Option<u64> {
         if self.interval_ns == 0 {
             return None;
         }
@@ -356,7 +381,7 @@ impl StatusPublisher {
 
     /// Publishes up to `batch` entries if a round is due or in progress; `record(index)` gives
     /// an entry's record (`None`: no session there). Returns the entries written.
-    pub(crate) fn publish(
+    pub fn publish(
         &mut self,
         now: u64,
         mut record: impl FnMut(usize) -> Option<SessionStatusRecord>,
