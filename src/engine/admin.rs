@@ -32,13 +32,14 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hdrhistogram::Histogram;
+use serde_json::{json, Map, Value};
 
 use crate::codec::fixp::FlowType;
 use crate::codec::SessionId;
 use crate::engine::log::{EndAction, EndOutcome};
 use crate::engine::metrics::{EngineMetrics, Stage};
 use crate::engine::ops::{ControlError, OpsHandle};
-use crate::engine::status::SessionStatusRecord;
+use crate::engine::status::{SessionStatusRecord, TransportKind};
 use crate::session::{Role, SessionState};
 use crate::transport::WireEncoding;
 
@@ -225,11 +226,11 @@ struct Reply {
 }
 
 impl Reply {
-    fn json(status: u16, body: String) -> Self {
+    fn json(status: u16, body: Value) -> Self {
         Reply {
             status,
             json: true,
-            body,
+            body: body.to_string(),
         }
     }
 
@@ -242,10 +243,7 @@ impl Reply {
     }
 
     fn error(status: u16, message: &str) -> Self {
-        let mut body = String::from("{\"error\":");
-        json_str(&mut body, message);
-        body.push('}');
-        Reply::json(status, body)
+        Reply::json(status, json!({ "error": message }))
     }
 }
 
@@ -310,11 +308,7 @@ impl Service {
             ("GET", ["sessions", id]) => match parse_session_id(id) {
                 None => Reply::error(400, "not a SessionId"),
                 Some(id) => match self.ops.status().session(id) {
-                    Some(record) => {
-                        let mut body = String::new();
-                        session_json(&mut body, &record, epoch_now());
-                        Reply::json(200, body)
-                    }
+                    Some(record) => Reply::json(200, session_json(&record, epoch_now())),
                     None => Reply::error(404, "unknown session"),
                 },
             },
@@ -345,27 +339,17 @@ impl Service {
             Err(ControlError::Busy) => 503,
             Err(ControlError::NoReply) => 504,
         };
-        let mut body = String::from("{\"session_id\":");
-        json_str(&mut body, &id.to_string());
-        body.push_str(",\"action\":");
-        json_str(&mut body, action.name());
+        let mut body = json!({ "session_id": id.to_string(), "action": action.name() });
         match outcome {
-            Ok(outcome) => {
-                body.push_str(",\"outcome\":");
-                json_str(&mut body, outcome.name());
-            }
+            Ok(outcome) => body["outcome"] = outcome.name().into(),
             Err(e) => {
-                body.push_str(",\"error\":");
-                json_str(
-                    &mut body,
-                    match e {
-                        ControlError::Busy => "busy",
-                        ControlError::NoReply => "no_reply",
-                    },
-                );
+                body["error"] = match e {
+                    ControlError::Busy => "busy",
+                    ControlError::NoReply => "no_reply",
+                }
+                .into();
             }
         }
-        body.push('}');
         Reply::json(status, body)
     }
 
@@ -379,57 +363,42 @@ impl Service {
         ])
     }
 
-    fn sessions_json(&mut self) -> String {
+    fn sessions_json(&mut self) -> Value {
         let now = epoch_now();
-        let records = self.ops.status().sessions();
-        let mut out = String::from("{\"engine\":");
-        self.engine_json(&mut out, now);
-        out.push_str(",\"sessions\":[");
-        for (i, record) in records.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            session_json(&mut out, record, now);
-        }
-        out.push_str("]}");
-        out
+        let sessions: Vec<Value> = self
+            .ops
+            .status()
+            .sessions()
+            .iter()
+            .map(|record| session_json(record, now))
+            .collect();
+        json!({ "engine": self.engine_json(now), "sessions": sessions })
     }
 
-    fn engine_json(&mut self, out: &mut String, now: u64) {
+    fn engine_json(&mut self, now: u64) -> Value {
+        let latency: Option<Map<String, Value>> = self.latency().map(|stages| {
+            stages
+                .iter()
+                .map(|(name, h)| ((*name).to_owned(), percentiles_json(h)))
+                .collect()
+        });
         let ops = &self.ops;
         let c = ops.counters();
         let status = ops.status();
-        let _ = write!(
-            out,
-            "{{\"now_ns\":{now},\"status_rounds\":{},\"status_round_ns\":{},\"session_capacity\":{},\
-             \"cycles\":{},\"accepted\":{},\"handshake_failures\":{},\"reconnects\":{},\
-             \"slow_consumers\":{},\"log_records\":{},\"log_records_lost\":{},\"latency_ns\":",
-            status.rounds(),
-            status.round_ns(),
-            status.capacity(),
-            c.cycles.load(Ordering::Relaxed),
-            c.accepted.load(Ordering::Relaxed),
-            c.handshake_failures.load(Ordering::Relaxed),
-            c.reconnects.load(Ordering::Relaxed),
-            c.slow_consumers.load(Ordering::Relaxed),
-            ops.log_records(),
-            ops.log_records_lost(),
-        );
-        match self.latency() {
-            None => out.push_str("null"),
-            Some(stages) => {
-                out.push('{');
-                for (i, (name, h)) in stages.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    let _ = write!(out, "\"{name}\":");
-                    percentiles_json(out, h);
-                }
-                out.push('}');
-            }
-        }
-        out.push('}');
+        json!({
+            "now_ns": now,
+            "status_rounds": status.rounds(),
+            "status_round_ns": status.round_ns(),
+            "session_capacity": status.capacity(),
+            "cycles": c.cycles.load(Ordering::Relaxed),
+            "accepted": c.accepted.load(Ordering::Relaxed),
+            "handshake_failures": c.handshake_failures.load(Ordering::Relaxed),
+            "reconnects": c.reconnects.load(Ordering::Relaxed),
+            "slow_consumers": c.slow_consumers.load(Ordering::Relaxed),
+            "log_records": ops.log_records(),
+            "log_records_lost": ops.log_records_lost(),
+            "latency_ns": latency,
+        })
     }
 
     fn sessions_table(&mut self) -> String {
@@ -597,130 +566,85 @@ fn duration(ns: u64) -> String {
     }
 }
 
-/// Appends `text` as a JSON string.
-fn json_str(out: &mut String, text: &str) {
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+fn json_range(range: Option<(u64, u64)>) -> Value {
+    range.map_or(
+        Value::Null,
+        |(from, end)| json!({ "from": from, "end": end }),
+    )
 }
 
-fn json_range(out: &mut String, range: Option<(u64, u64)>) {
-    match range {
-        Some((from, end)) => {
-            let _ = write!(out, "{{\"from\":{from},\"end\":{end}}}");
-        }
-        None => out.push_str("null"),
-    }
-}
-
-fn percentiles_json(out: &mut String, h: &Histogram<u64>) {
+fn percentiles_json(h: &Histogram<u64>) -> Value {
     if h.is_empty() {
-        out.push_str("{\"count\":0}");
-        return;
+        return json!({ "count": 0 });
     }
-    let _ = write!(
-        out,
-        "{{\"count\":{},\"p50\":{},\"p90\":{},\"p99\":{},\"p99_9\":{},\"max\":{}}}",
-        h.len(),
-        h.value_at_quantile(0.5),
-        h.value_at_quantile(0.9),
-        h.value_at_quantile(0.99),
-        h.value_at_quantile(0.999),
-        h.max()
-    );
+    json!({
+        "count": h.len(),
+        "p50": h.value_at_quantile(0.5),
+        "p90": h.value_at_quantile(0.9),
+        "p99": h.value_at_quantile(0.99),
+        "p99_9": h.value_at_quantile(0.999),
+        "max": h.max(),
+    })
 }
 
 /// One session as JSON (the endpoint's record format, documented in `docs/operations.md`).
-fn session_json(out: &mut String, r: &SessionStatusRecord, now: u64) {
-    out.push_str("{\"session_id\":");
-    json_str(out, &r.session_id.to_string());
-    let _ = write!(
-        out,
-        ",\"index\":{},\"generation\":{},\"role\":\"{}\",\"mode\":\"{}\",\"encoding\":\"{}\",\
-         \"state\":\"{}\",\"bound\":{},\"outbound_flow\":\"{}\",\"inbound_flow\":",
-        r.index,
-        r.generation,
-        role_name(r.role),
-        r.mode.name(),
-        match r.encoding {
-            WireEncoding::Sbe => "sbe",
-            WireEncoding::Json => "json",
-        },
-        state_name(r.state),
-        r.bound,
-        r.outbound_flow.name(),
-    );
-    match r.inbound_flow {
-        Some(flow) => {
-            let _ = write!(out, "\"{}\"", flow.name());
-        }
-        None => out.push_str("null"),
-    }
+fn session_json(r: &SessionStatusRecord, now: u64) -> Value {
     let heard_ago = (r.last_heard_ns != 0).then(|| now.saturating_sub(r.last_heard_ns) / 1_000_000);
     let q = &r.queues;
     let c = &r.counters;
-    let _ = write!(
-        out,
-        ",\"next_seq_to_send\":{},\"next_seq_expected\":{},\"last_heard_ns\":{},\
-         \"last_heard_ago_ms\":{},\"finished_sending\":{},\"peer_finished_sending\":{},\
-         \"queues\":{{\"outbox\":{},\"outbox_capacity\":{},\"events\":{},\"event_capacity\":{},\
-         \"recovery\":{},\"recovery_capacity\":{},\"to_engine\":{},\"from_engine\":{},\
-         \"queue_capacity\":{}}},\
-         \"counters\":{{\"messages_in\":{},\"messages_out\":{},\"events\":{},\"connections\":{},\
-         \"strategy_backpressure\":{},\"session_backpressure\":{},\"tolerated_deviations\":{},\
-         \"duplicates_dropped\":{},\"retransmit_requests\":{},\"retransmit_requested_messages\":{},\
-         \"replays\":{},\"replayed_messages\":{}}},\"recovering\":",
-        r.next_seq_to_send,
-        r.next_seq_expected,
-        r.last_heard_ns,
-        heard_ago.map_or_else(|| "null".to_owned(), |ms| ms.to_string()),
-        r.finished_sending,
-        r.peer_finished_sending,
-        q.outbox,
-        q.outbox_capacity,
-        q.events,
-        q.event_capacity,
-        q.recovery,
-        q.recovery_capacity,
-        q.to_engine,
-        q.from_engine,
-        q.queue_capacity,
-        c.messages_in,
-        c.messages_out,
-        c.events,
-        c.connections,
-        c.strategy_backpressure,
-        c.session_backpressure,
-        c.tolerated_deviations,
-        c.duplicates_dropped,
-        c.retransmit_requests,
-        c.retransmit_requested_messages,
-        c.replays,
-        c.replayed_messages,
-    );
-    json_range(out, r.recovering);
-    out.push_str(",\"replaying\":");
-    json_range(out, r.replaying);
-    out.push_str(",\"transport\":");
-    match r.transport {
-        Some(t) => json_str(out, t.name()),
-        None => out.push_str("null"),
-    }
-    out.push_str(",\"peer\":");
-    match r.peer {
-        Some(p) => json_str(out, &p.to_string()),
-        None => out.push_str("null"),
-    }
-    let _ = write!(out, ",\"updated_ns\":{}}}", r.updated_ns);
+    let queues = json!({
+        "outbox": q.outbox,
+        "outbox_capacity": q.outbox_capacity,
+        "events": q.events,
+        "event_capacity": q.event_capacity,
+        "recovery": q.recovery,
+        "recovery_capacity": q.recovery_capacity,
+        "to_engine": q.to_engine,
+        "from_engine": q.from_engine,
+        "queue_capacity": q.queue_capacity,
+    });
+    let counters = json!({
+        "messages_in": c.messages_in,
+        "messages_out": c.messages_out,
+        "events": c.events,
+        "connections": c.connections,
+        "strategy_backpressure": c.strategy_backpressure,
+        "session_backpressure": c.session_backpressure,
+        "tolerated_deviations": c.tolerated_deviations,
+        "duplicates_dropped": c.duplicates_dropped,
+        "retransmit_requests": c.retransmit_requests,
+        "retransmit_requested_messages": c.retransmit_requested_messages,
+        "replays": c.replays,
+        "replayed_messages": c.replayed_messages,
+    });
+    json!({
+        "session_id": r.session_id.to_string(),
+        "index": r.index,
+        "generation": r.generation,
+        "role": role_name(r.role),
+        "mode": r.mode.name(),
+        "encoding": match r.encoding {
+            WireEncoding::Sbe => "sbe",
+            WireEncoding::Json => "json",
+        },
+        "state": state_name(r.state),
+        "bound": r.bound,
+        "outbound_flow": r.outbound_flow.name(),
+        "inbound_flow": r.inbound_flow.map(FlowType::name),
+        "next_seq_to_send": r.next_seq_to_send,
+        "next_seq_expected": r.next_seq_expected,
+        "last_heard_ns": r.last_heard_ns,
+        "last_heard_ago_ms": heard_ago,
+        "finished_sending": r.finished_sending,
+        "peer_finished_sending": r.peer_finished_sending,
+        "queues": queues,
+        "counters": counters,
+        "recovering": json_range(r.recovering),
+        "replaying": json_range(r.replaying),
+        "transport": r.transport.map(TransportKind::name),
+        "peer": r.peer.map(|p| p.to_string()),
+        "updated_ns": r.updated_ns,
+    })
 }
 
 #[cfg(test)]
@@ -749,10 +673,11 @@ mod tests {
     }
 
     #[test]
-    fn json_strings_are_escaped() {
-        let mut out = String::new();
-        json_str(&mut out, "a\"b\\c\n");
-        assert_eq!(out, "\"a\\\"b\\\\c\\u000a\"");
+    fn ranges_and_empty_histograms_have_their_json_form() {
+        assert_eq!(json_range(None), Value::Null);
+        assert_eq!(json_range(Some((2, 5))), json!({ "from": 2, "end": 5 }));
+        let empty = Histogram::<u64>::new(3).expect("histogram");
+        assert_eq!(percentiles_json(&empty), json!({ "count": 0 }));
     }
 
     #[test]
