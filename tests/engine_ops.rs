@@ -17,8 +17,8 @@ use engine_support::*;
 use fixp_ws::codec::fixp::FlowType;
 use fixp_ws::codec::FixpMessage;
 use fixp_ws::engine::{
-    AdminEndpoint, AdminError, AdminServer, EngineConfig, LogDrain, SessionStatusRecord, ToEngine,
-    TransportKind,
+    AdminEndpoint, AdminError, AdminServer, EngineConfig, EngineHandle, LogDrain, NoStrategy,
+    SessionHandle, SessionStatusRecord, ToEngine, TransportKind,
 };
 use fixp_ws::session::{Event, Role, SessionState, TerminateReason};
 use fixp_ws::transport::WireEncoding;
@@ -45,22 +45,42 @@ fn one<'a>(
         .expect("the session is published")
 }
 
-#[test]
-fn status_of_both_ends_follows_messages_and_state_changes() {
+/// A server and a client engine with one established session, both publishing status.
+struct Pair {
+    server: Server,
+    client_engine: EngineHandle<NoStrategy>,
+    client: SessionHandle,
+    seen: Seen,
+    served: SessionHandle,
+}
+
+fn established_pair(encoding: WireEncoding, flow: FlowType, seed: u64) -> Pair {
     let mut server = start_server(false, ops_config());
-    let (mut client_engine, mut client) = start_client_with(
-        &server,
-        WireEncoding::Sbe,
-        FlowType::Idempotent,
-        100,
-        41,
-        ops_config(),
-    );
+    let (client_engine, mut client) =
+        start_client_with(&server, encoding, flow, 100, seed, ops_config());
     let mut seen = Seen::default();
     wait_until(&mut client, &mut seen, "established", |s| {
         s.has(Event::StateChanged(SessionState::Established))
     });
-    let mut served = accept(&mut server);
+    let served = accept(&mut server);
+    Pair {
+        server,
+        client_engine,
+        client,
+        seen,
+        served,
+    }
+}
+
+#[test]
+fn status_of_both_ends_follows_messages_and_state_changes() {
+    let Pair {
+        mut server,
+        mut client_engine,
+        mut client,
+        mut seen,
+        mut served,
+    } = established_pair(WireEncoding::Sbe, FlowType::Idempotent, 41);
     let id = client.session_id();
     let server_status = server.engine.ops().status().clone();
     let client_status = client_engine.ops().status().clone();
@@ -183,20 +203,13 @@ fn json(body: &str) -> serde_json::Value {
 #[test]
 fn admin_endpoint_lists_sessions_and_finalizes_one() {
     let dir = tempfile::tempdir().expect("dir");
-    let mut server = start_server(false, ops_config());
-    let (mut client_engine, mut client) = start_client_with(
-        &server,
-        WireEncoding::Json,
-        FlowType::Recoverable,
-        100,
-        42,
-        ops_config(),
-    );
-    let mut seen = Seen::default();
-    wait_until(&mut client, &mut seen, "established", |s| {
-        s.has(Event::StateChanged(SessionState::Established))
-    });
-    let _served = accept(&mut server);
+    let Pair {
+        mut server,
+        mut client_engine,
+        mut client,
+        mut seen,
+        served: _served,
+    } = established_pair(WireEncoding::Json, FlowType::Recoverable, 42);
     let id = client.session_id();
     let admin = AdminServer::start(
         &AdminEndpoint::Unix(dir.path().join("admin.sock")),
@@ -301,20 +314,13 @@ fn admin_endpoint_lists_sessions_and_finalizes_one() {
 
 #[test]
 fn admin_endpoint_over_loopback_http_terminates_a_session() {
-    let mut server = start_server(false, ops_config());
-    let (mut client_engine, mut client) = start_client_with(
-        &server,
-        WireEncoding::Sbe,
-        FlowType::Idempotent,
-        100,
-        43,
-        ops_config(),
-    );
-    let mut seen = Seen::default();
-    wait_until(&mut client, &mut seen, "established", |s| {
-        s.has(Event::StateChanged(SessionState::Established))
-    });
-    let _served = accept(&mut server);
+    let Pair {
+        mut server,
+        mut client_engine,
+        mut client,
+        mut seen,
+        served: _served,
+    } = established_pair(WireEncoding::Sbe, FlowType::Idempotent, 43);
     let id = client.session_id();
     let any_port: SocketAddr = "127.0.0.1:0".parse().expect("addr");
     let admin = AdminServer::start(

@@ -22,9 +22,9 @@
 
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::UnixListener;
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -36,11 +36,10 @@ use serde_json::{json, Map, Value};
 
 use crate::codec::fixp::FlowType;
 use crate::codec::SessionId;
-use crate::engine::log::{EndAction, EndOutcome};
+use crate::engine::log::{role_name, state_name, EndAction, EndOutcome};
 use crate::engine::metrics::{EngineMetrics, Stage};
 use crate::engine::ops::{ControlError, OpsHandle};
 use crate::engine::status::{SessionStatusRecord, TransportKind};
-use crate::session::{Role, SessionState};
 use crate::transport::WireEncoding;
 
 /// How long a request may take to arrive or its answer to leave.
@@ -185,30 +184,37 @@ fn bind_unix(path: &Path) -> Result<UnixListener, AdminError> {
     Ok(listener)
 }
 
+/// What the endpoint needs of an accepted stream of either kind.
+trait AcceptedStream: Read + Write {
+    /// Makes it blocking, with [`IO_TIMEOUT`] both ways.
+    fn prepare(&self) -> io::Result<()>;
+}
+
+impl AcceptedStream for UnixStream {
+    fn prepare(&self) -> io::Result<()> {
+        self.set_nonblocking(false)?;
+        self.set_read_timeout(Some(IO_TIMEOUT))?;
+        self.set_write_timeout(Some(IO_TIMEOUT))
+    }
+}
+
+impl AcceptedStream for TcpStream {
+    fn prepare(&self) -> io::Result<()> {
+        self.set_nonblocking(false)?;
+        self.set_read_timeout(Some(IO_TIMEOUT))?;
+        self.set_write_timeout(Some(IO_TIMEOUT))
+    }
+}
+
 fn serve(socket: &Socket, stop: &AtomicBool, service: &mut Service) {
     while !stop.load(Ordering::Acquire) {
         let served = match socket {
-            Socket::Unix(listener, _) => match listener.accept() {
-                Ok((stream, _)) => {
-                    let _ = stream.set_nonblocking(false);
-                    let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
-                    let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
-                    service.answer(stream);
-                    true
-                }
-                Err(_) => false,
-            },
-            Socket::Tcp(listener) => match listener.accept() {
-                Ok((stream, _)) => {
-                    let _ = stream.set_nonblocking(false);
-                    let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
-                    let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
-                    service.answer(stream);
-                    true
-                }
-                Err(_) => false,
-            },
-        };
+            Socket::Unix(listener, _) => {
+                listener.accept().map(|(stream, _)| service.answer(stream))
+            }
+            Socket::Tcp(listener) => listener.accept().map(|(stream, _)| service.answer(stream)),
+        }
+        .is_ok();
         if !served {
             std::thread::sleep(ACCEPT_IDLE);
         }
@@ -268,7 +274,10 @@ struct Service {
 }
 
 impl Service {
-    fn answer<S: Read + Write>(&mut self, mut stream: S) {
+    fn answer(&mut self, mut stream: impl AcceptedStream) {
+        if stream.prepare().is_err() {
+            return;
+        }
         let reply = match read_head(&mut stream) {
             Ok(head) => self.route(&head),
             Err(reply) => reply,
@@ -528,27 +537,6 @@ fn epoch_now() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
-fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Client => "client",
-        Role::Server => "server",
-    }
-}
-
-fn state_name(state: SessionState) -> &'static str {
-    match state {
-        SessionState::Idle => "Idle",
-        SessionState::Negotiating => "Negotiating",
-        SessionState::Negotiated => "Negotiated",
-        SessionState::Establishing => "Establishing",
-        SessionState::Established => "Established",
-        SessionState::NotEstablished => "NotEstablished",
-        SessionState::Finalized => "Finalized",
-        SessionState::Rejected => "Rejected",
-    }
-}
-
-/// `12ms ago`-style age of an engine-clock time (`-` for never).
 fn ago(at_ns: u64, now: u64) -> String {
     if at_ns == 0 {
         return "-".to_owned();

@@ -879,14 +879,16 @@ impl Drop for LoggerThread {
     }
 }
 
-fn role_name(role: Role) -> &'static str {
+/// `client` or `server`.
+pub(crate) fn role_name(role: Role) -> &'static str {
     match role {
         Role::Client => "client",
         Role::Server => "server",
     }
 }
 
-fn state_name(state: SessionState) -> &'static str {
+/// The state's name as the logs and the admin endpoint show it.
+pub(crate) fn state_name(state: SessionState) -> &'static str {
     match state {
         SessionState::Idle => "Idle",
         SessionState::Negotiating => "Negotiating",
