@@ -27,8 +27,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hdrhistogram::Histogram;
@@ -38,7 +36,7 @@ use crate::codec::fixp::FlowType;
 use crate::codec::SessionId;
 use crate::engine::log::{role_name, state_name, EndAction, EndOutcome};
 use crate::engine::metrics::{EngineMetrics, Stage};
-use crate::engine::ops::{ControlError, OpsHandle};
+use crate::engine::ops::{ControlError, OpsHandle, StoppableThread};
 use crate::engine::status::{SessionStatusRecord, TransportKind};
 use crate::transport::WireEncoding;
 
@@ -103,8 +101,7 @@ enum Socket {
 #[derive(Debug)]
 pub struct AdminServer {
     endpoint: AdminEndpoint,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    thread: StoppableThread,
 }
 
 impl AdminServer {
@@ -133,16 +130,12 @@ impl AdminServer {
                 (Socket::Tcp(listener), AdminEndpoint::Http(local))
             }
         };
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopping = Arc::clone(&stop);
         let mut service = Service { ops, metrics };
-        let thread = std::thread::Builder::new()
-            .name("fixp-admin".into())
-            .spawn(move || serve(&socket, &stopping, &mut service))?;
+        let thread =
+            StoppableThread::spawn("fixp-admin", move |stop| serve(&socket, stop, &mut service))?;
         Ok(AdminServer {
             endpoint: bound,
-            stop,
-            thread: Some(thread),
+            thread,
         })
     }
 
@@ -153,20 +146,7 @@ impl AdminServer {
 
     /// Ends the thread and removes the Unix socket file.
     pub fn stop(mut self) {
-        self.finish();
-    }
-
-    fn finish(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-impl Drop for AdminServer {
-    fn drop(&mut self) {
-        self.finish();
+        self.thread.stop();
     }
 }
 

@@ -16,9 +16,8 @@
 //! connections (the duty cycle hands in what a record holds).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_queue::ArrayQueue;
@@ -29,7 +28,7 @@ use crate::codec::fixp::{
 use crate::codec::json::JsonEncoding;
 use crate::codec::sbe::SbeEncoding;
 use crate::codec::{Encoding, FixpMessage, Inbound, SessionId};
-use crate::engine::ops::counted;
+use crate::engine::ops::{counted, StoppableThread};
 use crate::engine::status::TransportKind;
 use crate::session::{
     ConnectionId, Event, RecoveryProgress, Role, SessionState, TerminateReason, Transmit, Violation,
@@ -830,52 +829,31 @@ impl LogDrain {
     /// engine thread). Stopping the returned [`LoggerThread`] drains what is left.
     pub fn spawn(mut self, idle: Duration) -> std::io::Result<LoggerThread> {
         let dispatch = tracing::dispatcher::get_default(Clone::clone);
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopping = Arc::clone(&stop);
-        let thread = std::thread::Builder::new()
-            .name("fixp-log".into())
-            .spawn(move || {
-                tracing::dispatcher::with_default(&dispatch, || loop {
-                    let done = stopping.load(Ordering::Acquire);
-                    if self.drain() == 0 {
-                        if done {
-                            return;
-                        }
-                        std::thread::sleep(idle);
+        let thread = StoppableThread::spawn("fixp-log", move |stopping| {
+            tracing::dispatcher::with_default(&dispatch, || loop {
+                let done = stopping.load(Ordering::Acquire);
+                if self.drain() == 0 {
+                    if done {
+                        return;
                     }
-                })
-            })?;
-        Ok(LoggerThread {
-            stop,
-            thread: Some(thread),
-        })
+                    std::thread::sleep(idle);
+                }
+            })
+        })?;
+        Ok(LoggerThread { thread })
     }
 }
 
 /// The logger thread; stopping it (or dropping it) drains the queue first.
 #[derive(Debug)]
 pub struct LoggerThread {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    thread: StoppableThread,
 }
 
 impl LoggerThread {
     /// Drains what is waiting and ends the thread.
     pub fn stop(mut self) {
-        self.finish();
-    }
-
-    fn finish(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-impl Drop for LoggerThread {
-    fn drop(&mut self) {
-        self.finish();
+        self.thread.stop();
     }
 }
 

@@ -12,8 +12,9 @@
 //! Owns: [`OpsConfig`], the command queue and reply cells, the hooks' allocation count. May
 //! not touch: the duty cycle's order (it calls in), connections.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_queue::ArrayQueue;
@@ -32,6 +33,46 @@ use crate::engine::status::{
 };
 use crate::engine::strategy::Context;
 use crate::session::SessionState;
+
+/// A helper thread (logger, admin endpoint) that runs until told to stop; stopping it, or
+/// dropping it, sets its stop flag and joins it.
+#[derive(Debug)]
+pub(crate) struct StoppableThread {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl StoppableThread {
+    /// Runs `body` on a thread named `name`; `body` returns once the flag it gets is set.
+    pub(crate) fn spawn(
+        name: &str,
+        body: impl FnOnce(&AtomicBool) + Send + 'static,
+    ) -> std::io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || body(&stopping))?;
+        Ok(StoppableThread {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Sets the stop flag and waits for the thread to end.
+    pub(crate) fn stop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for StoppableThread {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
 
 /// Replies the engine can hold for waiting admin requests (tickets map onto them modulo).
 const REPLY_CELLS: usize = 64;
