@@ -30,9 +30,15 @@ for target in "${targets[@]}"; do
   echo "== $target: $runs runs (sanitizer $sanitizer)" >&2
   start=$(date +%s)
   status=ok
+  # libFuzzer's -jobs mode writes fuzz-N.log files in the working directory instead of stderr,
+  # so it is only used when more than one job is asked for.
+  jobs=()
+  if [ "${FUZZ_JOBS:-1}" -gt 1 ]; then
+    jobs=(-jobs="$FUZZ_JOBS")
+  fi
   # shellcheck disable=SC2086
   if ! "${fuzz[@]}" run -O -s "$sanitizer" "$target" "corpus/$target" -- \
-      -runs="$runs" -jobs="${FUZZ_JOBS:-1}" -print_final_stats=1 ${FUZZ_ARGS:-} \
+      -runs="$runs" "${jobs[@]}" -print_final_stats=1 ${FUZZ_ARGS:-} \
       >"$logs/$target.log" 2>&1; then
     status=FAILED
     failed=1
