@@ -23,7 +23,9 @@ use crate::engine::duty_cycle::{Engine, EngineOutcome, EngineParts, LISTENER_BAS
 use crate::engine::handle::{Doorbell, SessionCounters, SessionHandle, Wake};
 use crate::engine::journaling::restore_acceptor_sessions;
 use crate::engine::link::Listener;
+use crate::engine::log::LogDrain;
 use crate::engine::metrics::{stage_metrics, EngineCounters, EngineMetrics};
+use crate::engine::ops::{ops_parts, OpsHandle};
 use crate::engine::route::Route;
 use crate::engine::sessions::{Factory, Handout, Initiator, Mode, SessionTable};
 use crate::engine::spsc::{spsc_queue, Consumer};
@@ -276,6 +278,13 @@ impl<S: Strategy> EngineBuilder<S> {
         sessions.acceptor_journal = journal_setup.map(|s| s.dir);
         sessions.retransmit_capacity = self.config.retransmit_capacity;
         sessions.reconnect_min_ns = ns(self.config.reconnect_min);
+        let ops = ops_parts(
+            &self.config.ops,
+            sessions.capacity(),
+            Arc::clone(&counters),
+            Arc::clone(&self.waker),
+        );
+        sessions.log = ops.log;
         let engine = Engine::new(EngineParts {
             config: self.config,
             poll: self.poll,
@@ -286,6 +295,7 @@ impl<S: Strategy> EngineBuilder<S> {
             recorders,
             counters,
             shutdown: Arc::clone(&shutdown),
+            ops: ops.ops,
         });
         let thread = std::thread::Builder::new()
             .name("fixp-engine".into())
@@ -297,6 +307,8 @@ impl<S: Strategy> EngineBuilder<S> {
             accepted: accepted_rx,
             metrics,
             strategy: None,
+            ops: ops.handle,
+            log_drain: ops.drain,
         })
     }
 }
@@ -309,6 +321,8 @@ pub struct EngineHandle<S: Strategy = NoStrategy> {
     accepted: Consumer<SessionHandle>,
     metrics: EngineMetrics,
     strategy: Option<S>,
+    ops: OpsHandle,
+    log_drain: Option<LogDrain>,
 }
 
 impl<S: Strategy> std::fmt::Debug for EngineHandle<S> {
@@ -330,6 +344,18 @@ impl<S: Strategy> EngineHandle<S> {
     /// Stage timings and counters.
     pub fn metrics(&mut self) -> &mut EngineMetrics {
         &mut self.metrics
+    }
+
+    /// Session status, session control and log counters, for other threads (clone it).
+    pub fn ops(&self) -> &OpsHandle {
+        &self.ops
+    }
+
+    /// The consumer of the engine's log records, once (`None` when
+    /// [`OpsConfig::log_capacity`](crate::engine::OpsConfig) is 0 or it was taken): run it with
+    /// [`LogDrain::spawn`].
+    pub fn take_log_drain(&mut self) -> Option<LogDrain> {
+        self.log_drain.take()
     }
 
     /// Asks the engine to end every session (see [`crate::engine::ShutdownMode`]) and stop.

@@ -11,6 +11,7 @@ use std::time::Duration;
 use crate::codec::SessionId;
 use crate::engine::cores::CoreList;
 use crate::engine::metrics::BoundsError;
+use crate::engine::ops::OpsConfig;
 use crate::journal::{JournalConfig, JournalError};
 use crate::session::{AcceptorConfig, SessionConfig};
 use crate::transport::{ClientTarget, SofhOptions, TransportError, WireEncoding, WsOptions};
@@ -89,6 +90,8 @@ pub struct EngineConfig {
     /// Count the engine thread's allocations with [`crate::alloc_count`] (the thread switches
     /// tracking on for itself; only meaningful when the process installs its allocator).
     pub count_allocations: bool,
+    /// Session status publication, log queue and admin commands (`docs/operations.md`).
+    pub ops: OpsConfig,
 }
 
 impl Default for EngineConfig {
@@ -113,6 +116,7 @@ impl Default for EngineConfig {
             finalize_with_peer: true,
             acceptor_journal: None,
             count_allocations: false,
+            ops: OpsConfig::default(),
         }
     }
 }

@@ -129,6 +129,8 @@ pub(crate) struct Conn {
     pub(crate) buffer: SendBuffer,
     pub(crate) stalled_since: Option<u64>,
     pub(crate) dead: bool,
+    /// The peer's address (accepted: from `accept`; dialled: the target), for status and logs.
+    pub(crate) peer: Option<std::net::SocketAddr>,
 }
 
 impl Conn {
@@ -153,6 +155,7 @@ impl Conn {
             buffer: SendBuffer::new(send_buffer_bytes),
             stalled_since: None,
             dead: false,
+            peer: None,
         }
     }
 
@@ -325,6 +328,11 @@ impl ConnTable {
 
     pub(crate) fn get_mut(&mut self, slot: usize) -> Option<&mut Conn> {
         self.slots.get_mut(slot)?.as_mut()
+    }
+
+    /// The connection with this id, if it is still there (see [`ConnTable::by_id_mut`]).
+    pub(crate) fn by_id(&self, id: ConnectionId) -> Option<&Conn> {
+        self.get(slot_of(id)).filter(|c| c.id == id)
     }
 
     /// The connection with this id; `None` if it is gone (a stale id names nothing, even when

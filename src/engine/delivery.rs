@@ -10,7 +10,7 @@ use crate::engine::clock::Clock;
 use crate::engine::handle::SessionCounters;
 use crate::engine::metrics::{Stage, StageRecorders};
 use crate::engine::route::{detach, forward_events};
-use crate::engine::sessions::{Mode, SessionTable};
+use crate::engine::sessions::{EngineSession, Mode, SessionTable};
 use crate::engine::strategy::{Context, InboundMessage, Strategy};
 use crate::session::{Event, SessionState};
 
@@ -160,6 +160,7 @@ fn deliver_inline<S: Strategy>(
                 timer.resume();
             }
             Next::Event(event) => {
+                sessions.log_event(index, &event, now);
                 sessions.observe(index, &event);
                 if let Some(entry) = sessions.entry(index) {
                     SessionCounters::bump(&entry.counters.events);
@@ -199,13 +200,20 @@ fn hand_message<S: Strategy>(
 fn forward(sessions: &mut SessionTable, index: usize, recv_ns: u64) -> Delivery {
     let mut established = false;
     let mut finalized = false;
-    let mut note = |event: &Event<'static>| match event {
-        Event::StateChanged(SessionState::Established) => established = true,
-        Event::Finalized => finalized = true,
-        _ => {}
-    };
-    let Some((entry, session)) = sessions.split(index) else {
+    let Some((entry, session, log, who)) = sessions.split_logged(index) else {
         return Delivery::default();
+    };
+    let mut note = |event: &Event<'static>, session: &EngineSession| {
+        if log.is_on() {
+            let status = session.status();
+            let seqs = (status.next_seq_to_send, status.next_seq_expected);
+            log.session_event(recv_ns, who, event, seqs);
+        }
+        match event {
+            Event::StateChanged(SessionState::Established) => established = true,
+            Event::Finalized => finalized = true,
+            _ => {}
+        }
     };
     let encoding = entry.encoding;
     let delivery = match &mut entry.mode {
@@ -220,7 +228,8 @@ fn forward(sessions: &mut SessionTable, index: usize, recv_ns: u64) -> Delivery 
             let mut moved = 0;
             while let Some(event) = session.poll_event() {
                 moved += 1;
-                note(&detach(event));
+                let event = detach(event);
+                note(&event, session);
             }
             Delivery {
                 moved,

@@ -30,12 +30,14 @@ use crate::engine::handle::{Doorbell, SessionCounters};
 use crate::engine::idle::{Backoff, BlockWithTimeout, BusySpin, IdleStrategy};
 use crate::engine::journaling::ensure_generation;
 use crate::engine::link::{Link, Listener};
+use crate::engine::log::{HandshakeFailure, LogEvent, ShortText};
 use crate::engine::metrics::{EngineCounters, Stage, StageRecorders};
+use crate::engine::ops::{session_ref, Ops};
 use crate::engine::route::{apply, Applied};
 use crate::engine::sessions::{EngineSession, Mode, Place, SessionTable};
 use crate::engine::strategy::{Context, Strategy};
 use crate::engine::worklist::WorkList;
-use crate::session::{SessionState, TerminateReason};
+use crate::session::{Role, SessionState, TerminateReason};
 use crate::transport::{HandshakeProgress, ReadStatus, WireEncoding};
 
 /// The poll token of the waker.
@@ -92,6 +94,8 @@ pub(crate) struct Engine<S: Strategy> {
     shutting_down: Option<u64>,
     /// A listener stopped accepting for want of a free connection slot.
     accept_waiting: bool,
+    /// Status publication, admin commands, recovery watches.
+    ops: Ops,
 }
 
 /// The parts the builder hands to the engine thread.
@@ -105,6 +109,7 @@ pub(crate) struct EngineParts<S: Strategy> {
     pub(crate) recorders: StageRecorders,
     pub(crate) counters: Arc<EngineCounters>,
     pub(crate) shutdown: Arc<AtomicBool>,
+    pub(crate) ops: Ops,
 }
 
 /// What the engine thread returns: stage values never published, and the strategy.
@@ -151,6 +156,7 @@ impl<S: Strategy> Engine<S> {
             shutdown: parts.shutdown,
             shutting_down: None,
             accept_waiting: false,
+            ops: parts.ops,
             config,
         }
     }
@@ -216,6 +222,8 @@ impl<S: Strategy> Engine<S> {
             }
             let now = self.clock.now();
             let work = self.duty_cycle(now);
+            self.ops.status.note_work(work);
+            self.publish_status(now);
             cycles += 1;
             if work > 0 && self.config.timings {
                 let spent = self.clock.now().saturating_sub(now);
@@ -234,6 +242,16 @@ impl<S: Strategy> Engine<S> {
         self.counters.cycles.store(cycles, Ordering::Relaxed);
     }
 
+    /// The status of the next sessions of a publication round, if one is due.
+    fn publish_status(&mut self, now: u64) {
+        let conns = &self.conns;
+        let sessions = &self.sessions;
+        self.ops.publish_status(now, sessions, |index| {
+            let conn = conns.by_id(sessions.connection_of(index)?)?;
+            Some((conn.link.transport(), conn.peer))
+        });
+    }
+
     /// The poll timeout: the idle strategy's, cut short by work that needs no readiness and
     /// by the earliest timer (the engine's or the strategy's).
     fn next_timeout(&self, idle: Option<Duration>) -> Option<Duration> {
@@ -249,10 +267,10 @@ impl<S: Strategy> Engine<S> {
             return Some(Duration::ZERO);
         }
         let strategy = self.strategy.as_ref().and_then(Strategy::next_deadline);
-        let deadline = match (self.timers.earliest(), strategy) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let deadline = [self.timers.earliest(), strategy, self.ops.status.deadline()]
+            .into_iter()
+            .flatten()
+            .min();
         let until = deadline.map(|d| Duration::from_nanos(d.saturating_sub(self.clock.now())));
         match (idle, until) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -302,6 +320,7 @@ impl<S: Strategy> Engine<S> {
             work += self.settle_dirty(now);
         }
         work += self.take_commands(now);
+        work += self.ops.apply_commands(now, &mut self.sessions);
         work += self.retry_blocked(now);
         work += self.fire_timers(now);
         if let Some(strategy) = self.strategy.as_mut() {
@@ -349,7 +368,7 @@ impl<S: Strategy> Engine<S> {
                 return;
             };
             match listener.accept(self.poll.registry(), token) {
-                Ok(Some(link)) => {
+                Ok(Some((link, peer))) => {
                     self.counters.accepted.fetch_add(1, Ordering::Relaxed);
                     // Before its first frame: how bindings on it end (TCP: Terminate).
                     let template = self.config.acceptor.session.termination;
@@ -365,6 +384,9 @@ impl<S: Strategy> Engine<S> {
                         now.saturating_add(self.times.handshake),
                         self.config.send_buffer_bytes,
                     ));
+                    if let Some(conn) = self.conns.get_mut(slot) {
+                        conn.peer = Some(peer);
+                    }
                     self.drive_conn(slot, now);
                 }
                 Ok(None) | Err(_) => return,
@@ -383,10 +405,19 @@ impl<S: Strategy> Engine<S> {
         };
         init.reconnect_at = None;
         init.attempts += 1;
-        if init.attempts > 1 {
-            self.counters.reconnects.fetch_add(1, Ordering::Relaxed);
-        }
+        let (attempt, peer) = (init.attempts, init.config.target.addr);
         let index = init.entry;
+        if attempt > 1 {
+            self.counters.reconnects.fetch_add(1, Ordering::Relaxed);
+            if let Some(session) = session_ref(&self.sessions, index) {
+                self.sessions
+                    .log
+                    .record(now, || LogEvent::Reconnecting { session, attempt });
+            }
+        }
+        let Some(init) = self.sessions.initiators.get_mut(i) else {
+            return;
+        };
         match Link::connect(&init.config, self.poll.registry(), token) {
             Ok(link) => {
                 init.conn = Some(slot);
@@ -409,10 +440,15 @@ impl<S: Strategy> Engine<S> {
                 ));
                 if let Some(conn) = self.conns.get_mut(slot) {
                     conn.entry = Some(index);
+                    conn.peer = Some(peer);
                 }
                 self.after_conn(slot);
             }
-            Err(_) => {
+            Err(e) => {
+                let never = crate::session::ConnectionId(0);
+                self.sessions
+                    .log
+                    .handshake_failed(now, never, Role::Client, Some(peer), &e);
                 if let Some(entry) = self.sessions.entry(index) {
                     SessionCounters::bump(&entry.counters.connections);
                 }
@@ -458,6 +494,14 @@ impl<S: Strategy> Engine<S> {
                     if let Some(encoding) = conn.link.encoding() {
                         conn.encoding = encoding;
                     }
+                    let (connection, role) = (conn.id.0, role_of(conn.owner));
+                    let (transport, peer) = (conn.link.transport(), conn.peer);
+                    self.sessions.log.record(now, || LogEvent::Connected {
+                        connection,
+                        role,
+                        transport,
+                        peer,
+                    });
                     if let Owner::Client(i) = conn.owner {
                         if let Some(init) = self.sessions.initiators.get_mut(i) {
                             if conn.encoding == init.config.encoding {
@@ -466,14 +510,26 @@ impl<S: Strategy> Engine<S> {
                             } else {
                                 conn.dead = true;
                                 init.done = true;
+                                let peer = conn.peer;
+                                self.sessions.log.record(now, || LogEvent::HandshakeFailed {
+                                    connection,
+                                    role,
+                                    peer,
+                                    reason: HandshakeFailure::WrongSubprotocol,
+                                    detail: ShortText::EMPTY,
+                                });
                             }
                         }
                     }
                 }
-                Err(_) => {
+                Err(e) => {
                     self.counters
                         .handshake_failures
                         .fetch_add(1, Ordering::Relaxed);
+                    let role = role_of(conn.owner);
+                    self.sessions
+                        .log
+                        .handshake_failed(now, conn.id, role, conn.peer, &e);
                     if let Owner::Server(index) = conn.owner {
                         if let Some(listener) = self.listeners.get_mut(index) {
                             listener.record_handshake_failure(&conn.link);
@@ -673,9 +729,15 @@ impl<S: Strategy> Engine<S> {
             }
         }
         conn.begin_closing(now, self.times.close);
-        if let Some(index) = conn.entry {
+        let (connection, bound) = (conn.id.0, conn.entry);
+        if let Some(index) = bound {
             self.sessions.dirty.push(index);
         }
+        let session = bound.and_then(|index| session_ref(&self.sessions, index));
+        self.sessions.log.record(now, || LogEvent::SlowConsumer {
+            connection,
+            session,
+        });
         self.after_conn(slot);
     }
 
@@ -687,6 +749,7 @@ impl<S: Strategy> Engine<S> {
             let Some(conn) = self.conns.by_id_mut(id) else {
                 continue;
             };
+            self.sessions.log.refusal(now, id, conn.encoding, &transmit);
             let fits = conn.put(transmit, now, self.times.close);
             let slot = slot_of(id);
             if !fits {
@@ -791,7 +854,10 @@ impl<S: Strategy> Engine<S> {
             self.blocked.push(index);
         }
         self.finalize_with_peer(index, now);
+        // Before and after the transmit: a short replay can start and finish inside it.
+        self.ops.watch_recovery(&self.sessions, index, now);
         let sent = self.transmit(index, now);
+        self.ops.watch_recovery(&self.sessions, index, now);
         self.arm(index);
         if let Place::Acceptor(slot) = place {
             let drained = self
@@ -968,6 +1034,14 @@ impl<S: Strategy> Engine<S> {
                 self.counters
                     .handshake_failures
                     .fetch_add(1, Ordering::Relaxed);
+                let (connection, role, peer) = (conn.id.0, role_of(conn.owner), conn.peer);
+                self.sessions.log.record(now, || LogEvent::HandshakeFailed {
+                    connection,
+                    role,
+                    peer,
+                    reason: HandshakeFailure::Timeout,
+                    detail: ShortText::EMPTY,
+                });
             }
             conn.deadline = None;
             conn.dead = true;
@@ -1164,6 +1238,14 @@ impl<S: Strategy> Engine<S> {
                 self.after_conn(slot);
             }
         }
+    }
+}
+
+/// Our role on a connection.
+fn role_of(owner: Owner) -> Role {
+    match owner {
+        Owner::Server(_) => Role::Server,
+        Owner::Client(_) => Role::Client,
     }
 }
 

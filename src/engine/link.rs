@@ -18,6 +18,7 @@ use mio::{Registry, Token};
 
 use crate::codec::FrameKind;
 use crate::engine::config::{InitiatorConfig, Transport};
+use crate::engine::status::TransportKind;
 use crate::session::Termination;
 use crate::transport::{
     CloseReport, FramingFault, HandshakeProgress, ReadStatus, SendStatus, SofhConnection,
@@ -148,6 +149,16 @@ impl Link {
         each!(self, c => c.is_closed())
     }
 
+    /// The transport, for status reports (TLS is known once the handshake is done).
+    pub(crate) fn transport(&self) -> TransportKind {
+        match self {
+            Link::Ws(ws) if ws.tls_version().is_some() => TransportKind::Wss,
+            Link::Ws(_) => TransportKind::Ws,
+            Link::Sofh(tcp) if tcp.tls_version().is_some() => TransportKind::TcpTls,
+            Link::Sofh(_) => TransportKind::Tcp,
+        }
+    }
+
     /// Removes the socket from the poll.
     pub(crate) fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
         each!(self, c => c.deregister(registry))
@@ -163,15 +174,20 @@ pub(crate) enum Listener {
 }
 
 impl Listener {
-    /// Accepts one pending connection, registered under `token`; `Ok(None)` when none waits.
+    /// Accepts one pending connection, registered under `token`, with its peer's address;
+    /// `Ok(None)` when none waits.
     pub(crate) fn accept(
         &mut self,
         registry: &Registry,
         token: Token,
-    ) -> Result<Option<Link>, TransportError> {
+    ) -> Result<Option<(Link, SocketAddr)>, TransportError> {
         match self {
-            Listener::Ws(l) => l.accept(registry, token).map(|c| c.map(Link::Ws)),
-            Listener::Sofh(l) => l.accept(registry, token).map(|c| c.map(Link::Sofh)),
+            Listener::Ws(l) => l
+                .accept_from(registry, token)
+                .map(|c| c.map(|(ws, peer)| (Link::Ws(ws), peer))),
+            Listener::Sofh(l) => l
+                .accept_from(registry, token)
+                .map(|c| c.map(|(tcp, peer)| (Link::Sofh(tcp), peer))),
         }
     }
 

@@ -18,11 +18,16 @@
 //! - building blocks: [`idle`] (idle strategies that also pick the mio poll timeout), [`spsc`]
 //!   (fixed-size slot queues with back-pressure as a value), [`metrics`] (atomic counters, a
 //!   lock-free histogram swap, stage timings), [`cores`] (the core list, read once before
-//!   pinning).
+//!   pinning);
+//! - operations, off the hot path: [`status`] (per-session status records behind sequence
+//!   locks, [`StatusReader`]), [`log`] (`Copy` log records through a lock-free queue to a
+//!   `tracing` drain), [`ops`] ([`OpsConfig`], [`OpsHandle`], [`SessionControl`]: ending a
+//!   session from another thread), [`admin`] (the local admin endpoint's thread).
 //!
 //! Owns: threads, pinning, sockets' life cycle, queues and metrics. May not touch: FIXP rules
 //! (the session layer) or wire formats (the codec).
 
+pub mod admin;
 pub mod builder;
 mod clock;
 pub mod config;
@@ -35,15 +40,19 @@ pub mod handle;
 pub mod idle;
 mod journaling;
 mod link;
+pub mod log;
 pub mod metrics;
+pub mod ops;
 mod route;
 mod sessions;
 pub mod spsc;
+pub mod status;
 pub mod store;
 pub mod strategy;
 pub mod wire;
 mod worklist;
 
+pub use admin::{AdminEndpoint, AdminError, AdminServer};
 pub use builder::{EngineBuilder, EngineHandle};
 pub use config::{
     EngineConfig, EngineError, IdleMode, InitiatorConfig, JournalSetup, ShutdownMode, Transport,
@@ -54,11 +63,14 @@ pub use handle::{
     SessionHandle, ToEngine, SLOT_BYTES,
 };
 pub use idle::{Backoff, BackoffPhase, BlockWithTimeout, BusySpin, IdleStrategy};
+pub use log::{EndAction, EndOutcome, LogDrain, LogEvent, LogRecord, LoggerThread};
 pub use metrics::{
     histogram_exchange, ConnectionCounters, CounterSnapshot, EngineCounters, EngineMetrics,
     HistogramBounds, HistogramReader, HistogramRecorder, Stage,
 };
+pub use ops::{ControlError, OpsConfig, OpsHandle, SessionControl};
 pub use spsc::{spsc_queue, AppMessage, Consumer, MessageTooLong, Producer};
+pub use status::{SessionStatusRecord, StatusReader, TransportKind};
 pub use store::EngineStore;
 pub use strategy::{
     Context, InboundMessage, InlineSendError, NoStrategy, SessionInfo, SessionKey, Strategy,

@@ -141,7 +141,7 @@ pub(crate) fn forward_events(
     counters: &SessionCounters,
     recv_ns: u64,
     encoding: WireEncoding,
-    mut seen: impl FnMut(&Event<'static>),
+    mut seen: impl FnMut(&Event<'static>, &EngineSession),
 ) -> usize {
     let mut moved = 0;
     // One producer: room seen here cannot shrink before the push.
@@ -160,7 +160,7 @@ pub(crate) fn forward_events(
             other => {
                 SessionCounters::bump(&counters.events);
                 let event = detach(other);
-                seen(&event);
+                seen(&event, session);
                 FromEngine::Event(event)
             }
         };

@@ -14,8 +14,9 @@ use crate::session::auth::{AuthMessage, MAX_CREDENTIALS_LEN};
 use crate::session::ring::{PushError, SlotRing};
 use crate::session::store::RetransmitStore;
 use crate::session::types::{
-    Event, Role, SendError, SendWithError, SessionConfig, SessionState, SessionStatus,
-    TerminateReason, Termination, Transmit, Violation, MAX_CLOSE_REASON, NS_PER_MS,
+    Event, QueueDepths, RecoveryProgress, Role, SendError, SendWithError, SessionConfig,
+    SessionState, SessionStatus, TerminateReason, Termination, Transmit, Violation,
+    MAX_CLOSE_REASON, NS_PER_MS,
 };
 
 /// What an outbound slot holds.
@@ -593,6 +594,26 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
             finished_sending: self.finished_sending.is_some(),
             peer_finished_sending: self.peer_finished.is_some(),
             tolerated_deviations: self.encoding.tolerated_deviations(),
+        }
+    }
+
+    /// How full the outbound, event and recovery queues are (for status reports).
+    pub fn queue_depths(&self) -> QueueDepths {
+        QueueDepths {
+            outbox: self.outbox.len(),
+            outbox_capacity: self.outbox.len() + self.outbox.free(),
+            events: self.events.len(),
+            event_capacity: self.events.len() + self.events.free(),
+            recovery: self.recovery.len(),
+            recovery_capacity: self.recovery.len() + self.recovery.free(),
+        }
+    }
+
+    /// The retransmissions in progress: ours requested, the peer's being replayed.
+    pub fn recovery(&self) -> RecoveryProgress {
+        RecoveryProgress {
+            requested: self.request.map(|r| (r.from, r.end)),
+            replaying: self.replay.as_ref().map(|r| (r.next, r.end)),
         }
     }
 

@@ -458,3 +458,29 @@ pub struct SessionStatus {
     /// Credentials).
     pub tolerated_deviations: u64,
 }
+
+/// How full a session's bounded queues are, for status reports: frames waiting and slots.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueDepths {
+    /// Outbound frames waiting for the transport.
+    pub outbox: usize,
+    /// Slots of the outbound queue.
+    pub outbox_capacity: usize,
+    /// Events (and messages) waiting for the application.
+    pub events: usize,
+    /// Slots of the event queue.
+    pub event_capacity: usize,
+    /// Live messages held back while a gap is recovered.
+    pub recovery: usize,
+    /// Slots of the recovery queue.
+    pub recovery_capacity: usize,
+}
+
+/// Retransmission in progress on either flow, for status reports and logs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RecoveryProgress {
+    /// Our RetransmitRequest in flight: the peer's messages `from..end` we asked for.
+    pub requested: Option<(u64, u64)>,
+    /// The peer's RetransmitRequest we are answering: `(next to replay, end)`.
+    pub replaying: Option<(u64, u64)>,
+}

@@ -141,13 +141,23 @@ impl<C: AcceptedConnection> Listener<C> {
         registry: &Registry,
         token: Token,
     ) -> Result<Option<C>, TransportError> {
-        let socket = match self.listener.accept() {
-            Ok((socket, _)) => socket,
+        Ok(self.accept_from(registry, token)?.map(|(conn, _)| conn))
+    }
+
+    /// [`Listener::accept`], with the peer's address.
+    pub fn accept_from(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+    ) -> Result<Option<(C, SocketAddr)>, TransportError> {
+        let (socket, peer) = match self.listener.accept() {
+            Ok(accepted) => accepted,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
             Err(e) => return Err(e.into()),
         };
         self.stats.accepted += 1;
-        C::start(socket, self.tls.as_ref(), &self.options, registry, token).map(Some)
+        C::start(socket, self.tls.as_ref(), &self.options, registry, token)
+            .map(|conn| Some((conn, peer)))
     }
 
     /// Counts a connection whose handshake failed (call with the connection whose

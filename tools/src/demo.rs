@@ -13,6 +13,8 @@
 
 #[path = "demo/exchange.rs"]
 mod exchange;
+#[path = "demo/status.rs"]
+mod status;
 #[path = "demo/trader.rs"]
 mod trader;
 #[path = "demo/url.rs"]
@@ -48,6 +50,9 @@ use fixp_ws::transport::{
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log filter (`info`, `fixp_ws::session=debug,warn`, ...); default: RUST_LOG, else info.
+    #[arg(long, global = true)]
+    log_level: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -118,7 +123,11 @@ enum Command {
         tcp: url::TcpListenArgs,
         #[command(flatten)]
         engine: EngineArgs,
+        #[command(flatten)]
+        admin: status::AdminArgs,
     },
+    /// Print every session of a running exchange (its admin endpoint), or end one.
+    Status(status::StatusArgs),
     /// Trade against a server (initiator).
     Connect {
         /// Server URL: wss://localhost:8443/fixp, tcp+tls://localhost:9443 (FIXP over TCP with
@@ -284,19 +293,23 @@ fn trade(
             builder
                 .initiate_inline(session)
                 .map_err(|e| e.to_string())?;
-            let engine = builder.start().map_err(|e| e.to_string())?;
+            let mut engine = builder.start().map_err(|e| e.to_string())?;
+            let logs = status::attach(&mut engine, None)?;
             let (mut engine, core) = trader::trade_inline(engine, &progress);
             let outcome = core.map(|core| report(label, core));
             print_metrics(label, &mut engine);
+            logs.stop();
             outcome
         }
         StrategyMode::Thread => {
             let mut builder = EngineBuilder::new(config).map_err(|e| e.to_string())?;
             let mut handle = builder.initiate(session).map_err(|e| e.to_string())?;
             let mut engine = builder.start().map_err(|e| e.to_string())?;
+            let logs = status::attach(&mut engine, None)?;
             let core = trader::trade_threaded(&mut handle, core);
             engine.shutdown();
             engine.join()?;
+            logs.stop();
             let outcome = Ok(report(label, core));
             print_metrics(label, &mut engine);
             outcome
@@ -400,7 +413,8 @@ fn serve(
     tcp: Option<&url::TcpListenArgs>,
     args: &EngineArgs,
     cores: &Option<CoreList>,
-) -> Result<(Served, SocketAddr), String> {
+    admin: Option<&fixp_ws::engine::AdminEndpoint>,
+) -> Result<(Served, SocketAddr, status::Ops), String> {
     let announce = |line: Option<String>| line.into_iter().for_each(|l| println!("{l}"));
     let tls = identity.server_config().map_err(|e| e.to_string())?;
     let options = WsOptions {
@@ -419,8 +433,9 @@ fn serve(
             if let Some(tcp) = tcp {
                 announce(tcp.bind(&mut builder, &identity)?);
             }
-            let engine = builder.start().map_err(|e| e.to_string())?;
-            (Served::Inline(Box::new(engine)), bound)
+            let mut engine = builder.start().map_err(|e| e.to_string())?;
+            let ops = status::attach(&mut engine, admin)?;
+            (Served::Inline(Box::new(engine)), bound, ops)
         }
         StrategyMode::Thread => {
             let mut builder = EngineBuilder::new(config).map_err(|e| e.to_string())?;
@@ -430,8 +445,9 @@ fn serve(
             if let Some(tcp) = tcp {
                 announce(tcp.bind(&mut builder, &identity)?);
             }
-            let engine = builder.start().map_err(|e| e.to_string())?;
-            (Served::Thread(Box::new(engine)), bound)
+            let mut engine = builder.start().map_err(|e| e.to_string())?;
+            let ops = status::attach(&mut engine, admin)?;
+            (Served::Thread(Box::new(engine)), bound, ops)
         }
     })
 }
@@ -461,6 +477,10 @@ fn print_exchange(stats: &exchange::ExchangeStats) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(e) = status::init_logging(cli.log_level.as_deref()) {
+        eprintln!("fixp-demo: {e}");
+        return ExitCode::FAILURE;
+    }
     // The core list is read once, before any thread is pinned.
     let cores = CoreList::detect().ok();
     let result = match cli.command {
@@ -473,9 +493,17 @@ fn main() -> ExitCode {
             seconds,
             tcp,
             engine,
+            admin,
         } => run_serve(
-            addr, path, cert, key, cert_out, seconds, &tcp, &engine, &cores,
+            addr,
+            path,
+            (cert, key, cert_out),
+            seconds,
+            (&tcp, admin.endpoint().as_ref()),
+            &engine,
+            &cores,
         ),
+        Command::Status(args) => status::run_status(&args),
         Command::Connect {
             url,
             ca,
@@ -515,11 +543,9 @@ fn main() -> ExitCode {
 fn run_serve(
     addr: SocketAddr,
     path: String,
-    cert: Option<PathBuf>,
-    key: Option<PathBuf>,
-    cert_out: PathBuf,
+    (cert, key, cert_out): (Option<PathBuf>, Option<PathBuf>, PathBuf),
     seconds: Option<u64>,
-    tcp: &url::TcpListenArgs,
+    (tcp, admin): (&url::TcpListenArgs, Option<&fixp_ws::engine::AdminEndpoint>),
     args: &EngineArgs,
     cores: &Option<CoreList>,
 ) -> Result<(), String> {
@@ -539,7 +565,7 @@ fn run_serve(
             identity
         }
     };
-    let (served, bound) = serve(addr, path.clone(), identity, Some(tcp), args, cores)?;
+    let (served, bound, ops) = serve(addr, path.clone(), identity, Some(tcp), args, cores, admin)?;
     println!("exchange listening on wss://{bound}{path} (subprotocols fixp-sbe, fixp-json, binary, text)");
     let stop = Arc::new(AtomicBool::new(false));
     {
@@ -556,6 +582,7 @@ fn run_serve(
         });
     }
     run_exchange(served, stop);
+    ops.stop();
     Ok(())
 }
 
@@ -604,13 +631,14 @@ fn run_all(
     // With --core N the exchange engine takes core N and the trader's engine the next one.
     client_args.core = args.core.map(|c| c + 1);
     server_args.core = args.core;
-    let (served, bound) = serve(
+    let (served, bound, ops) = serve(
         "127.0.0.1:0".parse().map_err(|_| "address")?,
         path.clone(),
         identity,
         None,
         &server_args,
         cores,
+        None,
     )?;
     println!(
         "exchange listening on wss://localhost:{}{path}",
@@ -638,5 +666,6 @@ fn run_all(
     exchange
         .join()
         .map_err(|_| "exchange thread panicked".to_owned())?;
+    ops.stop();
     outcome
 }
