@@ -52,10 +52,11 @@ fn journaled_client(
                         .expect("tls"),
                 ),
             },
-            options: WsOptions {
+            transport: WsOptions {
                 subprotocols: vec![Subprotocol::FixpSbe],
                 ..WsOptions::default()
-            },
+            }
+            .into(),
             encoding: WireEncoding::Sbe,
             session: SessionConfig {
                 flow: FlowType::Recoverable,

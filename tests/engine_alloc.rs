@@ -1,6 +1,7 @@
-//! Messages through two engines over loopback allocate nothing (`ws://`), or exactly rustls's
-//! record buffers (`wss://`), counted by [`fixp_ws::alloc_count`] on the threads that carry
-//! them and on no other (libtest's threads and other tests are never counted).
+//! Messages through two engines over loopback allocate nothing (`ws://`, plain `tcp://` with
+//! SOFH), or exactly rustls's record buffers (`wss://`, `tcp+tls://`), counted by
+//! [`fixp_ws::alloc_count`] on the threads that carry them and on no other (libtest's threads
+//! and other tests are never counted).
 //!
 //! - **Thread mode**: client engine → server engine → an echo strategy thread → back, with the
 //!   client's strategy on the test thread. The engines count their own threads
@@ -12,11 +13,12 @@
 //! - **Inline mode**: the client and server strategies run on their engine threads; each
 //!   counts its own thread between the same two message numbers, after a warm-up.
 //!
-//! Over `wss://`, rustls 0.23 allocates one `Vec` per TLS record it seals (its
+//! Over TLS, rustls 0.23 allocates one `Vec` per TLS record it seals (its
 //! `MessageEncrypter::encrypt` returns an owned record: ring's encrypter allocates the
 //! `PrefixedPayload`) and one per record it opens (`take_received_plaintext` copies the
 //! plaintext into a `Vec`). Each WebSocket message is exactly one record (tungstenite writes a
-//! frame with one write; rustls makes one record per write). Keepalives are long (60 s), so
+//! frame with one write; rustls makes one record per write), and so is each SOFH frame (the
+//! TCP transport writes a frame with one write). Keepalives are long (60 s), so
 //! no heartbeat record falls in the window while messages flow both ways. Hence, exactly:
 //! per engine thread, 2 allocations per message it sends and receives (one sealed, one opened
 //! record); per round trip over both engines, 4.
@@ -88,17 +90,24 @@ fn stream(client: &mut SessionHandle, order: &[u8], count: u64) {
 
 /// Allocations of every tracked thread (both engines, the echo thread, the test thread)
 /// during `N` round trips of a thread-mode stream, after the warm-up.
-fn thread_mode_allocations(tls: bool, encoding: WireEncoding) -> u64 {
+fn thread_mode_allocations(carrier: Carrier, tls: bool, encoding: WireEncoding) -> u64 {
     let _serial = serial();
-    let mut server = start_server(tls, counted_config());
-    let (mut client_engine, mut client) = start_client_with(
-        &server,
-        encoding,
-        FlowType::Idempotent,
-        KEEPALIVE_MS,
-        3,
-        counted_config(),
-    );
+    let mut server = match carrier {
+        Carrier::WebSocket => start_server(tls, counted_config()),
+        Carrier::Tcp => start_tcp_server(tls, counted_config()),
+    };
+    let mut builder = EngineBuilder::new(counted_config()).expect("engine");
+    let mut client = builder
+        .initiate(initiator_via(
+            &server,
+            carrier,
+            encoding,
+            FlowType::Idempotent,
+            KEEPALIVE_MS,
+            3,
+        ))
+        .expect("initiate");
+    let mut client_engine = builder.start().expect("start");
     let mut seen = Seen::default();
     wait_until(&mut client, &mut seen, "established", |s| {
         s.has(Event::StateChanged(SessionState::Established))
@@ -147,7 +156,7 @@ fn count_all_tracked<R>(f: impl FnOnce() -> R) -> (R, u64) {
 #[test]
 fn thread_mode_ws_stream_allocates_nothing_per_message() {
     for encoding in [WireEncoding::Sbe, WireEncoding::Json] {
-        let allocations = thread_mode_allocations(false, encoding);
+        let allocations = thread_mode_allocations(Carrier::WebSocket, false, encoding);
         println!("thread mode ws:// {encoding:?}: {allocations} allocations in {N} round trips");
         assert_eq!(allocations, 0, "{encoding:?}");
     }
@@ -155,11 +164,18 @@ fn thread_mode_ws_stream_allocates_nothing_per_message() {
 
 #[test]
 fn thread_mode_wss_stream_allocates_exactly_the_tls_record_buffers() {
-    let allocations = thread_mode_allocations(true, WireEncoding::Sbe);
+    let allocations = thread_mode_allocations(Carrier::WebSocket, true, WireEncoding::Sbe);
     println!("thread mode wss:// Sbe: {allocations} allocations in {N} round trips");
     // Per round trip: order sealed (client), opened (server), echo sealed (server), opened
     // (client).
     assert_eq!(allocations, 4 * N);
+}
+
+#[test]
+fn thread_mode_tcp_stream_allocates_nothing_per_message() {
+    let allocations = thread_mode_allocations(Carrier::Tcp, false, WireEncoding::Sbe);
+    println!("thread mode tcp:// Sbe: {allocations} allocations in {N} round trips");
+    assert_eq!(allocations, 0);
 }
 
 /// What one inline strategy counted on its engine thread.
@@ -236,18 +252,18 @@ impl Strategy for PingPong {
 
 /// Allocations on the (server, client) engine threads over `N` round trips of inline
 /// strategies, after the warm-up.
-fn inline_allocations(tls: bool, encoding: WireEncoding) -> (u64, u64) {
+fn inline_allocations(carrier: Carrier, tls: bool, encoding: WireEncoding) -> (u64, u64) {
     let _serial = serial();
     let server_window = shared::<Window>();
     let client_window = shared::<Window>();
-    let mut server = start_inline_server(
-        tls,
-        counted_config(),
-        Answer {
-            window: Window::default(),
-            out: server_window.clone(),
-        },
-    );
+    let answer = Answer {
+        window: Window::default(),
+        out: server_window.clone(),
+    };
+    let mut server = match carrier {
+        Carrier::WebSocket => start_inline_server(tls, counted_config(), answer),
+        Carrier::Tcp => start_inline_tcp_server(tls, counted_config(), answer),
+    };
     let mut builder = EngineBuilder::with_strategy(
         counted_config(),
         PingPong {
@@ -259,8 +275,9 @@ fn inline_allocations(tls: bool, encoding: WireEncoding) -> (u64, u64) {
     )
     .expect("engine");
     builder
-        .initiate_inline(initiator(
+        .initiate_inline(initiator_via(
             &server,
+            carrier,
             encoding,
             FlowType::Idempotent,
             KEEPALIVE_MS,
@@ -286,7 +303,7 @@ fn inline_allocations(tls: bool, encoding: WireEncoding) -> (u64, u64) {
 #[test]
 fn inline_ws_round_trips_allocate_nothing_on_either_engine_thread() {
     for encoding in [WireEncoding::Sbe, WireEncoding::Json] {
-        let (server, client) = inline_allocations(false, encoding);
+        let (server, client) = inline_allocations(Carrier::WebSocket, false, encoding);
         println!(
             "inline ws:// {encoding:?}: server {server}, client {client} allocations in {N} round trips"
         );
@@ -296,8 +313,25 @@ fn inline_ws_round_trips_allocate_nothing_on_either_engine_thread() {
 
 #[test]
 fn inline_wss_round_trips_allocate_exactly_one_buffer_per_tls_record() {
-    let (server, client) = inline_allocations(true, WireEncoding::Sbe);
+    let (server, client) = inline_allocations(Carrier::WebSocket, true, WireEncoding::Sbe);
     println!("inline wss:// Sbe: server {server}, client {client} allocations in {N} round trips");
     // Each engine thread seals N records and opens N records in the window.
+    assert_eq!((server, client), (2 * N, 2 * N));
+}
+
+#[test]
+fn inline_tcp_round_trips_allocate_nothing_on_either_engine_thread() {
+    let (server, client) = inline_allocations(Carrier::Tcp, false, WireEncoding::Sbe);
+    println!("inline tcp:// Sbe: server {server}, client {client} allocations in {N} round trips");
+    assert_eq!((server, client), (0, 0));
+}
+
+#[test]
+fn inline_tcp_tls_round_trips_allocate_exactly_one_buffer_per_tls_record() {
+    let (server, client) = inline_allocations(Carrier::Tcp, true, WireEncoding::Sbe);
+    println!(
+        "inline tcp+tls:// Sbe: server {server}, client {client} allocations in {N} round trips"
+    );
+    // As over wss://: each engine thread seals N records and opens N records.
     assert_eq!((server, client), (2 * N, 2 * N));
 }

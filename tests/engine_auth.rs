@@ -63,6 +63,7 @@ fn start_auth_server(
     Server {
         engine: builder.start().expect("start"),
         addr,
+        tcp_addr: None,
         cert_pem: Some(cert_pem),
     }
 }

@@ -264,17 +264,10 @@ fn unsequenced_flows_finalize_with_null_last_seq_no() {
     assert_eq!(p.client.state(), SessionState::Finalized);
 }
 
-#[test]
-fn terminate_finished_before_finalization_is_answered_logical_flow_interrupted() {
-    // §10.1 case 24: a Terminate(Finished) before the flows are finalized is answered with
-    // UnspecifiedError "Logical Flow Interrupted"; the session is not finalized and can be
-    // re-established.
-    let (mut c, now) = established_client(FlowType::Idempotent, FlowType::Recoverable, Some(1));
-    c.send(now, &app(1)).unwrap();
-    drain(&mut c);
+fn peer_terminate_finished(c: &mut Session<TestEncoding, MemoryStore>, now: u64) {
     let id = c.session_id();
     feed(
-        &mut c,
+        c,
         now,
         &FixpMessage::Terminate {
             session_id: id,
@@ -282,10 +275,67 @@ fn terminate_finished_before_finalization_is_answered_logical_flow_interrupted()
             reason: &[],
         },
     );
+}
+
+#[test]
+fn terminate_finished_without_finalization_is_a_plain_unbind() {
+    // §10.1 case 9: Terminate(Finished) answered by Terminate(Finished) (here, Close 1000:
+    // Close replaces Terminate); the session is not finalized and is re-established later.
+    let (mut c, now) = established_client(FlowType::Idempotent, FlowType::Recoverable, Some(1));
+    c.send(now, &app(1)).unwrap();
+    drain(&mut c);
+    peer_terminate_finished(&mut c, now);
+    let (code, reason) = close_of(&drain(&mut c)).expect("a Close answers the Terminate");
+    assert_eq!(code, 1000);
+    assert_eq!(reason, "Finished: peer terminated (Finished)");
+    assert_eq!(c.state(), SessionState::NotEstablished);
+    let evs = events(&mut c);
+    assert!(has(&evs, "Terminated(PeerTerminated(Finished))"), "{evs:?}");
+    assert!(!has(&evs, "Finalized"));
+    c.handle_disconnected(now + MS);
+    c.handle_connected(now + 2 * MS);
+    assert!(matches!(
+        drain(&mut c)[..],
+        [Out::Msg(Msg::Establish { .. })]
+    ));
+}
+
+#[test]
+fn terminate_finished_while_finalizing_is_answered_logical_flow_interrupted() {
+    // §10.1 case 24: a Terminate(Finished) while finalization is under way but not complete
+    // (we sent FinishedSending, the peer has not finished its flow) is answered with
+    // UnspecifiedError "Logical Flow Interrupted"; the session is not finalized and can be
+    // re-established.
+    let (mut c, now) = established_client(FlowType::Idempotent, FlowType::Recoverable, Some(1));
+    c.send(now, &app(1)).unwrap();
+    c.finalize(now);
+    drain(&mut c);
+    peer_terminate_finished(&mut c, now);
     let (code, reason) = close_of(&drain(&mut c)).expect("a Close answers the Terminate");
     assert_eq!(code, 1002);
     assert_eq!(reason, "UnspecifiedError: Logical Flow Interrupted");
     assert_eq!(c.state(), SessionState::NotEstablished);
+    assert!(has(&events(&mut c), "FlowInterrupted"));
+}
+
+#[test]
+fn terminate_finished_after_the_peer_finished_sending_is_logical_flow_interrupted() {
+    // The other half of case 24: the peer finished its flow, ours is still open.
+    let (mut c, now) = established_client(FlowType::Idempotent, FlowType::Recoverable, Some(1));
+    let id = c.session_id();
+    feed_app(&mut c, now, 1);
+    feed(
+        &mut c,
+        now,
+        &FixpMessage::FinishedSending {
+            session_id: id,
+            last_seq_no: Some(1),
+        },
+    );
+    assert!(drain(&mut c).contains(&Out::Msg(Msg::FinishedReceiving)));
+    peer_terminate_finished(&mut c, now);
+    let (code, _) = close_of(&drain(&mut c)).expect("a Close answers the Terminate");
+    assert_eq!(code, 1002);
     assert!(has(&events(&mut c), "FlowInterrupted"));
 }
 

@@ -238,8 +238,31 @@ fn a_peer_terminate_is_answered_with_terminate_then_close_at_once() {
 }
 
 #[test]
-fn terminate_finished_before_finalization_is_answered_logical_flow_interrupted() {
+fn an_unbind_terminate_finished_is_answered_terminate_finished_and_can_be_re_established() {
+    // §10.1 case 9: a plain unbind, Terminate(Finished) both ways, then re-Establish.
     let (mut c, now) = scripted(TCP);
+    peer_terminate(&mut c, now, TerminationCode::Finished);
+    let text = "peer terminated (Finished)";
+    assert_eq!(
+        drain(&mut c),
+        answered(TerminationCode::Finished, text, 1000)
+    );
+    assert_eq!(c.state(), SessionState::NotEstablished, "not finalized");
+    assert!(has(&events(&mut c), "Terminated(PeerTerminated(Finished))"));
+    c.handle_disconnected(now + MS);
+    c.handle_connected(now + 2 * MS);
+    assert!(matches!(
+        drain(&mut c)[..],
+        [Out::Msg(Msg::Establish { .. })]
+    ));
+}
+
+#[test]
+fn terminate_finished_while_finalizing_is_answered_logical_flow_interrupted() {
+    // §10.1 case 24: we sent FinishedSending, the peer has not finished its flow.
+    let (mut c, now) = scripted(TCP);
+    c.finalize(now);
+    drain(&mut c);
     peer_terminate(&mut c, now, TerminationCode::Finished);
     let text = "Logical Flow Interrupted";
     assert_eq!(
@@ -316,12 +339,12 @@ fn the_acceptor_carries_the_style_per_connection_across_transports() {
         p.server_log.get(tcp_end),
         Some(&terminate_msg(TerminationCode::Finished, "unbind"))
     );
-    // The client answers (a Finished before finalization is "Logical Flow Interrupted"),
-    // then closes; the server's wait ends with the connection.
-    let text = "Logical Flow Interrupted";
+    // The client answers the unbind with Terminate(Finished), then closes; the server's wait
+    // ends with the connection.
+    let text = "peer terminated (Finished)";
     assert!(p
         .client_log
-        .ends_with(&answered(TerminationCode::UnspecifiedError, text, 1002)));
+        .ends_with(&answered(TerminationCode::Finished, text, 1000)));
     assert!(!p.server_session().is_closing());
     // The client answered; its connection is gone from the table's style map.
     let old = p.conn;

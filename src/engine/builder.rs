@@ -1,4 +1,5 @@
-//! Building and running an engine: [`EngineBuilder`] binds listeners and configures initiators
+//! Building and running an engine: [`EngineBuilder`] binds listeners (WebSocket and TCP+SOFH,
+//! all feeding one acceptor) and configures initiators
 //! (thread mode: a [`SessionHandle`] each; inline mode: a [`SessionKey`] for the engine's
 //! [`Strategy`]), then [`EngineBuilder::start`] spawns the engine thread (pinned when a core is
 //! configured) and returns the [`EngineHandle`]: new acceptor sessions' handles, metrics,
@@ -22,7 +23,9 @@ use crate::engine::duty_cycle::{Engine, EngineOutcome, EngineParts, LISTENER_BAS
 use crate::engine::handle::{Doorbell, SessionCounters, SessionHandle, Wake};
 use crate::engine::journaling::restore_acceptor_sessions;
 use crate::engine::link::Listener;
+use crate::engine::log::LogDrain;
 use crate::engine::metrics::{stage_metrics, EngineCounters, EngineMetrics};
+use crate::engine::ops::{ops_parts, OpsHandle};
 use crate::engine::route::Route;
 use crate::engine::sessions::{
     EngineAuthenticator, Factory, Handout, Initiator, Mode, SessionTable,
@@ -33,7 +36,7 @@ use crate::engine::strategy::{NoStrategy, SessionKey, Strategy};
 use crate::engine::wire::{EncodingSelector, EngineEncoding};
 use crate::journal::SessionJournal;
 use crate::session::{Acceptor, Authenticator, MemoryStore, Session};
-use crate::transport::{WsListener, WsOptions};
+use crate::transport::{SofhListener, SofhOptions, TransportError, WsListener, WsOptions};
 
 /// Configures the engine before its thread starts.
 pub struct EngineBuilder<S: Strategy = NoStrategy> {
@@ -118,12 +121,37 @@ impl<S: Strategy> EngineBuilder<S> {
         tls: Option<Arc<rustls::ServerConfig>>,
         options: WsOptions,
     ) -> Result<SocketAddr, EngineError> {
+        self.add_listener(|registry, token| {
+            WsListener::bind(addr, tls, options, registry, token).map(Listener::Ws)
+        })
+    }
+
+    /// Binds an acceptor listener for FIXP over TCP with SOFH framing and returns its address:
+    /// TLS with `tls` (`tcp+tls://`); `None` is plain `tcp://`, refused with
+    /// `TransportError::PlainTcpNotAllowed` unless [`SofhOptions::allow_plain_tcp`] is set.
+    /// Its sessions join the same acceptor table as every other listener's, so a session
+    /// negotiated over WebSocket can re-establish over TCP and back; each binding ends the way
+    /// its transport does (TCP: the FIXP Terminate exchange).
+    pub fn listen_tcp(
+        &mut self,
+        addr: SocketAddr,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        options: SofhOptions,
+    ) -> Result<SocketAddr, EngineError> {
+        self.add_listener(|registry, token| {
+            SofhListener::bind(addr, tls, options, registry, token).map(Listener::Sofh)
+        })
+    }
+
+    fn add_listener(
+        &mut self,
+        bind: impl FnOnce(&mio::Registry, Token) -> Result<Listener, TransportError>,
+    ) -> Result<SocketAddr, EngineError> {
         if self.listeners.len() >= MAX_LISTENERS {
             return Err(EngineError::TooManyListeners);
         }
         let token = Token(LISTENER_BASE + self.listeners.len());
-        let listener = WsListener::bind(addr, tls, options, self.poll.registry(), token)?;
-        let listener = Listener::Ws(listener);
+        let listener = bind(self.poll.registry(), token)?;
         let local = listener.local_addr()?;
         self.listeners.push(listener);
         Ok(local)
@@ -277,6 +305,13 @@ impl<S: Strategy> EngineBuilder<S> {
         sessions.acceptor_journal = journal_setup.map(|s| s.dir);
         sessions.retransmit_capacity = self.config.retransmit_capacity;
         sessions.reconnect_min_ns = ns(self.config.reconnect_min);
+        let ops = ops_parts(
+            &self.config.ops,
+            sessions.capacity(),
+            Arc::clone(&counters),
+            Arc::clone(&self.waker),
+        );
+        sessions.log = ops.log;
         let engine = Engine::new(EngineParts {
             config: self.config,
             poll: self.poll,
@@ -288,6 +323,7 @@ impl<S: Strategy> EngineBuilder<S> {
             counters,
             shutdown: Arc::clone(&shutdown),
             clock: self.clock,
+            ops: ops.ops,
         });
         let thread = std::thread::Builder::new()
             .name("fixp-engine".into())
@@ -299,6 +335,8 @@ impl<S: Strategy> EngineBuilder<S> {
             accepted: accepted_rx,
             metrics,
             strategy: None,
+            ops: ops.handle,
+            log_drain: ops.drain,
         })
     }
 }
@@ -311,6 +349,8 @@ pub struct EngineHandle<S: Strategy = NoStrategy> {
     accepted: Consumer<SessionHandle>,
     metrics: EngineMetrics,
     strategy: Option<S>,
+    ops: OpsHandle,
+    log_drain: Option<LogDrain>,
 }
 
 impl<S: Strategy> std::fmt::Debug for EngineHandle<S> {
@@ -332,6 +372,18 @@ impl<S: Strategy> EngineHandle<S> {
     /// Stage timings and counters.
     pub fn metrics(&mut self) -> &mut EngineMetrics {
         &mut self.metrics
+    }
+
+    /// Session status, session control and log counters, for other threads (clone it).
+    pub fn ops(&self) -> &OpsHandle {
+        &self.ops
+    }
+
+    /// The consumer of the engine's log records, once (`None` when
+    /// [`OpsConfig::log_capacity`](crate::engine::OpsConfig) is 0 or it was taken): run it with
+    /// [`LogDrain::spawn`].
+    pub fn take_log_drain(&mut self) -> Option<LogDrain> {
+        self.log_drain.take()
     }
 
     /// Asks the engine to end every session (see [`crate::engine::ShutdownMode`]) and stop.

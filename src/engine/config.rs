@@ -13,9 +13,10 @@ use crate::engine::cod::CancelOnDisconnect;
 use crate::engine::cores::CoreList;
 use crate::engine::limits::EngineLimits;
 use crate::engine::metrics::BoundsError;
+use crate::engine::ops::OpsConfig;
 use crate::journal::{JournalConfig, JournalError};
 use crate::session::{AcceptorConfig, SessionConfig};
-use crate::transport::{ClientTarget, TransportError, WireEncoding, WsOptions};
+use crate::transport::{ClientTarget, SofhOptions, TransportError, WireEncoding, WsOptions};
 
 /// Listeners an engine can bind.
 pub(crate) const MAX_LISTENERS: usize = 64;
@@ -53,7 +54,9 @@ pub struct EngineConfig {
     pub acceptor: AcceptorConfig,
     /// A TCP + TLS + WebSocket handshake must finish within this (the transport has no limit).
     pub handshake_timeout: Duration,
-    /// A closing handshake must finish within this; then the socket is dropped.
+    /// A closing handshake must finish within this; then the socket is dropped. Over TCP it
+    /// also bounds the wait for the peer's answering Terminate (unless the session's
+    /// `termination` sets its own timeout), after which the socket is closed.
     pub close_timeout: Duration,
     /// A connection whose socket stays full this long is closed (slow consumer).
     pub slow_consumer_timeout: Duration,
@@ -96,6 +99,8 @@ pub struct EngineConfig {
     /// session ([`crate::engine::Context::set_cancel_on_disconnect`],
     /// [`crate::engine::ToEngine::SetCancelOnDisconnect`]).
     pub cancel_on_disconnect: Option<CancelOnDisconnect>,
+    /// Session status publication, log queue and admin commands (`docs/operations.md`).
+    pub ops: OpsConfig,
 }
 
 impl Default for EngineConfig {
@@ -122,7 +127,32 @@ impl Default for EngineConfig {
             count_allocations: false,
             limits: EngineLimits::default(),
             cancel_on_disconnect: None,
+            ops: OpsConfig::default(),
         }
+    }
+}
+
+/// The transport an initiator connects over.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// WebSocket (`ws://`, or `wss://` when the target has a TLS config); `subprotocols`
+    /// should offer one name of the session's encoding. Bindings end with a Close frame.
+    WebSocket(WsOptions),
+    /// FIXP over TCP with SOFH framing (`tcp+tls://`; plain `tcp://` only with
+    /// [`SofhOptions::allow_plain_tcp`]); `encoding` must be the session's. Bindings end with
+    /// the FIXP Terminate exchange.
+    Sofh(SofhOptions),
+}
+
+impl From<WsOptions> for Transport {
+    fn from(options: WsOptions) -> Self {
+        Transport::WebSocket(options)
+    }
+}
+
+impl From<SofhOptions> for Transport {
+    fn from(options: SofhOptions) -> Self {
+        Transport::Sofh(options)
     }
 }
 
@@ -131,8 +161,9 @@ impl Default for EngineConfig {
 pub struct InitiatorConfig {
     /// The server.
     pub target: ClientTarget,
-    /// WebSocket options; `subprotocols` should offer one name of `encoding`.
-    pub options: WsOptions,
+    /// WebSocket or TCP+SOFH, with its options (`WsOptions` and `SofhOptions` convert with
+    /// `.into()`).
+    pub transport: Transport,
     /// The encoding of this session.
     pub encoding: WireEncoding,
     /// The session's settings (its `flow` is the client flow).

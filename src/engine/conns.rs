@@ -142,6 +142,8 @@ pub(crate) struct Conn {
     pub(crate) pooled: bool,
     /// The names of the peer's verified TLS client certificate, once open.
     pub(crate) peer: Option<Box<PeerIdentity>>,
+    /// The peer's address (accepted: from `accept`; dialled: the target), for status and logs.
+    pub(crate) peer_addr: Option<std::net::SocketAddr>,
 }
 
 impl Conn {
@@ -168,6 +170,7 @@ impl Conn {
             dead: false,
             peer_ip: None,
             pooled: false,
+            peer_addr: None,
             peer: None,
         }
     }
@@ -341,6 +344,11 @@ impl ConnTable {
 
     pub(crate) fn get_mut(&mut self, slot: usize) -> Option<&mut Conn> {
         self.slots.get_mut(slot)?.as_mut()
+    }
+
+    /// The connection with this id, if it is still there (see [`ConnTable::by_id_mut`]).
+    pub(crate) fn by_id(&self, id: ConnectionId) -> Option<&Conn> {
+        self.get(slot_of(id)).filter(|c| c.id == id)
     }
 
     /// The connection with this id; `None` if it is gone (a stale id names nothing, even when

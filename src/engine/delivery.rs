@@ -11,7 +11,7 @@ use crate::engine::cod::EngineEvent;
 use crate::engine::handle::SessionCounters;
 use crate::engine::metrics::{Stage, StageRecorders};
 use crate::engine::route::{detach, forward_events};
-use crate::engine::sessions::{Mode, SessionTable};
+use crate::engine::sessions::{EngineSession, Mode, SessionTable};
 use crate::engine::strategy::{Context, InboundMessage, Strategy};
 use crate::session::limits::Admission;
 use crate::session::{Event, SessionState, TerminateReason};
@@ -162,6 +162,7 @@ fn deliver_inline<S: Strategy>(
                 timer.resume();
             }
             Next::Event(event) => {
+                sessions.log_event(index, &event, now);
                 sessions.observe(index, &event, now);
                 if let Some(entry) = sessions.entry(index) {
                     SessionCounters::bump(&entry.counters.events);
@@ -246,13 +247,20 @@ fn hand_message<S: Strategy>(
 fn forward(sessions: &mut SessionTable, index: usize, recv_ns: u64, now: u64) -> Delivery {
     let mut established = false;
     let mut finalized = false;
-    let mut note = |event: &Event<'static>| match event {
-        Event::StateChanged(SessionState::Established) => established = true,
-        Event::Finalized => finalized = true,
-        _ => {}
-    };
-    let Some((entry, session)) = sessions.split(index) else {
+    let Some((entry, session, log, who)) = sessions.split_logged(index) else {
         return Delivery::default();
+    };
+    let mut note = |event: &Event<'static>, session: &EngineSession| {
+        if log.is_on() {
+            let status = session.status();
+            let seqs = (status.next_seq_to_send, status.next_seq_expected);
+            log.session_event(recv_ns, who, event, seqs);
+        }
+        match event {
+            Event::StateChanged(SessionState::Established) => established = true,
+            Event::Finalized => finalized = true,
+            _ => {}
+        }
     };
     let encoding = entry.encoding;
     let crate::engine::sessions::Entry {
@@ -282,7 +290,7 @@ fn forward(sessions: &mut SessionTable, index: usize, recv_ns: u64, now: u64) ->
                 moved += 1;
                 let event = detach(event);
                 guard.observe(&event, now);
-                note(&event);
+                note(&event, session);
             }
             while guard.notices.pop().is_some() {
                 moved += 1;

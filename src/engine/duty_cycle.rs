@@ -33,12 +33,14 @@ use crate::engine::idle::{Backoff, BlockWithTimeout, BusySpin, IdleStrategy};
 use crate::engine::journaling::ensure_generation;
 use crate::engine::limits::{ConnGuard, ReplayBudget};
 use crate::engine::link::{Link, Listener};
+use crate::engine::log::{HandshakeFailure, LogEvent, ShortText};
 use crate::engine::metrics::{EngineCounters, Stage, StageRecorders};
+use crate::engine::ops::{session_ref, Ops};
 use crate::engine::route::{apply, Applied};
 use crate::engine::sessions::{EngineSession, Entry, Mode, Place, SessionTable};
 use crate::engine::strategy::{Context, Strategy};
 use crate::engine::worklist::WorkList;
-use crate::session::{SessionState, TerminateReason};
+use crate::session::{Role, SessionState, TerminateReason};
 use crate::transport::{HandshakeProgress, ReadStatus, WireEncoding};
 
 /// The poll token of the waker.
@@ -105,6 +107,8 @@ pub(crate) struct Engine<S: Strategy> {
     replay: ReplayBudget,
     /// Sessions whose replay stopped at the cap (continued next cycle).
     replays: WorkList,
+    /// Status publication, admin commands, recovery watches.
+    ops: Ops,
 }
 
 /// The parts the builder hands to the engine thread.
@@ -120,6 +124,7 @@ pub(crate) struct EngineParts<S: Strategy> {
     pub(crate) shutdown: Arc<AtomicBool>,
     /// The clock the handles share.
     pub(crate) clock: Clock,
+    pub(crate) ops: Ops,
 }
 
 /// What the engine thread returns: stage values never published, and the strategy.
@@ -177,6 +182,7 @@ impl<S: Strategy> Engine<S> {
             guard: ConnGuard::new(&config.limits, parts_listeners),
             replay: ReplayBudget::new(&config.limits, entries),
             replays: WorkList::new(entries),
+            ops: parts.ops,
             config,
         }
     }
@@ -242,6 +248,8 @@ impl<S: Strategy> Engine<S> {
             }
             let now = self.clock.now();
             let work = self.duty_cycle(now);
+            self.ops.status.note_work(work);
+            self.publish_status(now);
             cycles += 1;
             if work > 0 && self.config.timings {
                 let spent = self.clock.now().saturating_sub(now);
@@ -258,6 +266,16 @@ impl<S: Strategy> Engine<S> {
             timeout = self.next_timeout(idle.poll_timeout());
         }
         self.counters.cycles.store(cycles, Ordering::Relaxed);
+    }
+
+    /// The status of the next sessions of a publication round, if one is due.
+    fn publish_status(&mut self, now: u64) {
+        let conns = &self.conns;
+        let sessions = &self.sessions;
+        self.ops.publish_status(now, sessions, |index| {
+            let conn = conns.by_id(sessions.connection_of(index)?)?;
+            Some((conn.link.transport(), conn.peer_addr))
+        });
     }
 
     /// The poll timeout: the idle strategy's, cut short by work that needs no readiness and
@@ -277,10 +295,10 @@ impl<S: Strategy> Engine<S> {
             return Some(Duration::ZERO);
         }
         let strategy = self.strategy.as_ref().and_then(Strategy::next_deadline);
-        let deadline = match (self.timers.earliest(), strategy) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let deadline = [self.timers.earliest(), strategy, self.ops.status.deadline()]
+            .into_iter()
+            .flatten()
+            .min();
         let until = deadline.map(|d| Duration::from_nanos(d.saturating_sub(self.clock.now())));
         match (idle, until) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -342,6 +360,7 @@ impl<S: Strategy> Engine<S> {
             work += self.settle_dirty(now);
         }
         work += self.take_commands(now);
+        work += self.ops.apply_commands(now, &mut self.sessions);
         work += self.retry_blocked(now);
         work += self.fire_timers(now);
         if let Some(strategy) = self.strategy.as_mut() {
@@ -408,6 +427,12 @@ impl<S: Strategy> Engine<S> {
             match listener.start(socket, self.poll.registry(), token) {
                 Ok(link) => {
                     self.counters.accepted.fetch_add(1, Ordering::Relaxed);
+                    // Before its first frame: how bindings on it end (TCP: Terminate).
+                    let template = self.config.acceptor.session.termination;
+                    let termination = link.termination(template, self.config.close_timeout);
+                    if self.sessions.acceptor.termination_of(id) != termination {
+                        self.sessions.acceptor.set_termination(id, termination);
+                    }
                     self.conns.insert(Conn::new(
                         link,
                         id,
@@ -417,6 +442,9 @@ impl<S: Strategy> Engine<S> {
                         self.config.send_buffer_bytes,
                     ));
                     self.opened(index, addr.ip(), slot);
+                    if let Some(conn) = self.conns.get_mut(slot) {
+                        conn.peer_addr = Some(addr);
+                    }
                     self.drive_conn(slot, now);
                 }
                 Err(_) => {
@@ -441,13 +469,26 @@ impl<S: Strategy> Engine<S> {
         };
         init.reconnect_at = None;
         init.attempts += 1;
-        if init.attempts > 1 {
-            self.counters.reconnects.fetch_add(1, Ordering::Relaxed);
-        }
+        let (attempt, peer) = (init.attempts, init.config.target.addr);
         let index = init.entry;
+        if attempt > 1 {
+            self.counters.reconnects.fetch_add(1, Ordering::Relaxed);
+            if let Some(session) = session_ref(&self.sessions, index) {
+                self.sessions
+                    .log
+                    .record(now, || LogEvent::Reconnecting { session, attempt });
+            }
+        }
+        let Some(init) = self.sessions.initiators.get_mut(i) else {
+            return;
+        };
         match Link::connect(&init.config, self.poll.registry(), token) {
             Ok(link) => {
                 init.conn = Some(slot);
+                // Before `handle_connected`: how this binding ends (TCP: Terminate).
+                let template = init.config.session.termination;
+                let termination = link.termination(template, self.config.close_timeout);
+                init.session.set_termination(termination);
                 let encoding = init.config.encoding;
                 if let Some(entry) = self.sessions.entry_mut(index) {
                     entry.conn = Some(id);
@@ -463,10 +504,15 @@ impl<S: Strategy> Engine<S> {
                 ));
                 if let Some(conn) = self.conns.get_mut(slot) {
                     conn.entry = Some(index);
+                    conn.peer_addr = Some(peer);
                 }
                 self.after_conn(slot);
             }
-            Err(_) => {
+            Err(e) => {
+                let never = crate::session::ConnectionId(0);
+                self.sessions
+                    .log
+                    .handshake_failed(now, never, Role::Client, Some(peer), &e);
                 if let Some(entry) = self.sessions.entry(index) {
                     SessionCounters::bump(&entry.counters.connections);
                 }
@@ -518,6 +564,14 @@ impl<S: Strategy> Engine<S> {
                     let Some(conn) = self.conns.get_mut(slot) else {
                         return;
                     };
+                    let (connection, role) = (conn.id.0, role_of(conn.owner));
+                    let (transport, peer) = (conn.link.transport(), conn.peer_addr);
+                    self.sessions.log.record(now, || LogEvent::Connected {
+                        connection,
+                        role,
+                        transport,
+                        peer,
+                    });
                     if let Owner::Client(i) = conn.owner {
                         if let Some(init) = self.sessions.initiators.get_mut(i) {
                             if conn.encoding == init.config.encoding {
@@ -526,14 +580,26 @@ impl<S: Strategy> Engine<S> {
                             } else {
                                 conn.dead = true;
                                 init.done = true;
+                                let peer = conn.peer_addr;
+                                self.sessions.log.record(now, || LogEvent::HandshakeFailed {
+                                    connection,
+                                    role,
+                                    peer,
+                                    reason: HandshakeFailure::WrongSubprotocol,
+                                    detail: ShortText::EMPTY,
+                                });
                             }
                         }
                     }
                 }
-                Err(_) => {
+                Err(e) => {
                     self.counters
                         .handshake_failures
                         .fetch_add(1, Ordering::Relaxed);
+                    let role = role_of(conn.owner);
+                    self.sessions
+                        .log
+                        .handshake_failed(now, conn.id, role, conn.peer_addr, &e);
                     if let Owner::Server(index) = conn.owner {
                         if let Some(listener) = self.listeners.get_mut(index) {
                             listener.record_handshake_failure(&conn.link);
@@ -692,6 +758,10 @@ impl<S: Strategy> Engine<S> {
                 conn.entry = None;
             }
         }
+        if conn.link.fault().is_some() {
+            // A TCP stream whose framing failed (counted once, when it is dropped).
+            self.counters.framing_faults.fetch_add(1, Ordering::Relaxed);
+        }
         match conn.owner {
             Owner::Server(_) => {
                 self.sessions.acceptor.handle_disconnected(now, conn.id);
@@ -746,9 +816,15 @@ impl<S: Strategy> Engine<S> {
             }
         }
         conn.begin_closing(now, self.times.close);
-        if let Some(index) = conn.entry {
+        let (connection, bound) = (conn.id.0, conn.entry);
+        if let Some(index) = bound {
             self.sessions.dirty.push(index);
         }
+        let session = bound.and_then(|index| session_ref(&self.sessions, index));
+        self.sessions.log.record(now, || LogEvent::SlowConsumer {
+            connection,
+            session,
+        });
         self.after_conn(slot);
     }
 
@@ -760,6 +836,7 @@ impl<S: Strategy> Engine<S> {
             let Some(conn) = self.conns.by_id_mut(id) else {
                 continue;
             };
+            self.sessions.log.refusal(now, id, conn.encoding, &transmit);
             let fits = conn.put(transmit, now, self.times.close);
             let slot = slot_of(id);
             if !fits {
@@ -864,7 +941,10 @@ impl<S: Strategy> Engine<S> {
             self.blocked.push(index);
         }
         self.finalize_with_peer(index, now);
+        // Before and after the transmit: a short replay can start and finish inside it.
+        self.ops.watch_recovery(&self.sessions, index, now);
         let sent = self.transmit(index, now);
+        self.ops.watch_recovery(&self.sessions, index, now);
         self.arm(index);
         if let Place::Acceptor(slot) = place {
             self.promote(index);
@@ -1076,6 +1156,14 @@ impl<S: Strategy> Engine<S> {
                 self.counters
                     .handshake_failures
                     .fetch_add(1, Ordering::Relaxed);
+                let (connection, role, peer) = (conn.id.0, role_of(conn.owner), conn.peer_addr);
+                self.sessions.log.record(now, || LogEvent::HandshakeFailed {
+                    connection,
+                    role,
+                    peer,
+                    reason: HandshakeFailure::Timeout,
+                    detail: ShortText::EMPTY,
+                });
             }
             conn.deadline = None;
             conn.dead = true;
@@ -1290,6 +1378,14 @@ impl<S: Strategy> Engine<S> {
                 self.after_conn(slot);
             }
         }
+    }
+}
+
+/// Our role on a connection.
+fn role_of(owner: Owner) -> Role {
+    match owner {
+        Owner::Server(_) => Role::Server,
+        Owner::Client(_) => Role::Client,
     }
 }
 

@@ -12,7 +12,7 @@
 //! already measured).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crossbeam_queue::ArrayQueue;
 use hdrhistogram::Histogram;
@@ -253,6 +253,9 @@ pub struct EngineCounters {
     pub send_buffer_peak: AtomicU64,
     /// Cancel-on-disconnect events fired.
     pub cancel_on_disconnect: AtomicU64,
+    /// TCP connections closed because the peer broke SOFH framing (an oversized length,
+    /// another encoding type, a length below the header, a frame cut off by the peer's close).
+    pub framing_faults: AtomicU64,
 }
 
 /// Which stage a histogram times.
@@ -272,23 +275,50 @@ pub enum Stage {
 ///
 /// The engine records into HdrHistograms and hands them over by swapping (no lock, no
 /// allocation on the engine side); [`EngineMetrics::refresh`] collects what was handed over
-/// and adds it to the totals here.
+/// and adds it to the totals. Clones share the totals (each clone reads a copy of them as of
+/// its last refresh), so the application and an admin thread can both read every value; the
+/// lock between clones is never taken by the engine.
 #[derive(Debug)]
 pub struct EngineMetrics {
-    readers: [HistogramReader; 3],
+    shared: Arc<SharedStages>,
+    /// This reader's copy of the totals, as of its last refresh.
     totals: [Histogram<u64>; 3],
     counters: Arc<EngineCounters>,
 }
 
+/// What every clone of an [`EngineMetrics`] shares: the exchange's reader ends and the totals.
+#[derive(Debug)]
+struct SharedStages {
+    readers: [HistogramReader; 3],
+    totals: Mutex<[Histogram<u64>; 3]>,
+}
+
+impl Clone for EngineMetrics {
+    fn clone(&self) -> Self {
+        EngineMetrics {
+            shared: Arc::clone(&self.shared),
+            totals: self.totals.clone(),
+            counters: Arc::clone(&self.counters),
+        }
+    }
+}
+
 impl EngineMetrics {
-    /// Collects histograms the engine handed over, adds them to the totals and gives the engine
-    /// fresh empty ones. Call from any thread, now and then.
+    /// Collects histograms the engine handed over, adds them to the shared totals, gives the
+    /// engine fresh empty ones and updates this reader's copy. Call from any thread, now and
+    /// then (it allocates nothing once warm; it may wait for another reader's refresh, never
+    /// for the engine).
     pub fn refresh(&mut self) {
-        for (reader, total) in self.readers.iter().zip(self.totals.iter_mut()) {
+        let mut shared = self.shared.totals.lock().unwrap_or_else(|e| e.into_inner());
+        for (reader, total) in self.shared.readers.iter().zip(shared.iter_mut()) {
             while let Some(filled) = reader.collect() {
                 let _ = total.add(&filled);
                 let _ = reader.supply(filled);
             }
+        }
+        for (mine, total) in self.totals.iter_mut().zip(shared.iter()) {
+            mine.reset();
+            let _ = mine.add(total);
         }
     }
 
@@ -304,9 +334,13 @@ impl EngineMetrics {
 
     /// Adds the values the engine thread recorded but never published (at its end).
     pub(crate) fn add_unpublished(&mut self, last: &[Histogram<u64>]) {
-        for (total, rest) in self.totals.iter_mut().zip(last.iter()) {
-            let _ = total.add(rest);
+        {
+            let mut shared = self.shared.totals.lock().unwrap_or_else(|e| e.into_inner());
+            for (total, rest) in shared.iter_mut().zip(last.iter()) {
+                let _ = total.add(rest);
+            }
         }
+        self.refresh();
     }
 }
 
@@ -355,18 +389,23 @@ pub(crate) fn stage_metrics(
     for reader in &readers {
         let _ = reader.supply(reader.new_histogram()?);
     }
-    let totals = [
-        bounds.histogram()?,
-        bounds.histogram()?,
-        bounds.histogram()?,
-    ];
+    let totals = || -> Result<[Histogram<u64>; 3], BoundsError> {
+        Ok([
+            bounds.histogram()?,
+            bounds.histogram()?,
+            bounds.histogram()?,
+        ])
+    };
     Ok((
         StageRecorders {
             stages: [r0, r1, r2],
         },
         EngineMetrics {
-            readers,
-            totals,
+            shared: Arc::new(SharedStages {
+                readers,
+                totals: Mutex::new(totals()?),
+            }),
+            totals: totals()?,
             counters,
         },
     ))

@@ -186,7 +186,7 @@ pub(crate) fn forward_events(
     (counters, guard): (&SessionCounters, &mut SessionGuard),
     (recv_ns, now): (u64, u64),
     encoding: WireEncoding,
-    mut seen: impl FnMut(&Event<'static>),
+    mut seen: impl FnMut(&Event<'static>, &EngineSession),
 ) -> usize {
     let mut moved = 0;
     let mut over_rate = false;
@@ -234,7 +234,7 @@ pub(crate) fn forward_events(
                 SessionCounters::bump(&counters.events);
                 let event = detach(other);
                 guard.observe(&event, now);
-                seen(&event);
+                seen(&event, session);
                 FromEngine::Event(event)
             }
         };

@@ -18,6 +18,7 @@ use crate::engine::config::InitiatorConfig;
 use crate::engine::handle::{Doorbell, SessionCounters, SessionHandle, Wake};
 use crate::engine::journaling::{journal_inbound, mark_finalized};
 use crate::engine::limits::{EngineLimits, SessionGuard};
+use crate::engine::log::{EngineLog, SessionRef};
 use crate::engine::route::Route;
 use crate::engine::spsc::Producer;
 use crate::engine::store::EngineStore;
@@ -125,6 +126,8 @@ pub(crate) struct SessionTable {
     pub(crate) limits: EngineLimits,
     /// The cancel-on-disconnect policy each new session starts with.
     pub(crate) cod_policy: Option<CancelOnDisconnect>,
+    /// Log records of the engine (off until the builder sets it).
+    pub(crate) log: EngineLog,
 }
 
 impl SessionTable {
@@ -155,6 +158,7 @@ impl SessionTable {
             reconnect_min_ns: 0,
             limits: EngineLimits::default(),
             cod_policy: None,
+            log: EngineLog::off(),
         };
         for (index, (mut init, mode, counters)) in initiators.into_iter().enumerate() {
             init.entry = index;
@@ -240,6 +244,41 @@ impl SessionTable {
             Place::Acceptor(slot) => self.acceptor.session_at_mut(slot),
         }?;
         Some((entry, session))
+    }
+
+    /// [`SessionTable::split`], with the engine's log and who the session is in it.
+    pub(crate) fn split_logged(
+        &mut self,
+        index: usize,
+    ) -> Option<(&mut Entry, &mut EngineSession, &EngineLog, SessionRef)> {
+        let entry = self.entries.get_mut(index)?.as_mut()?;
+        let session = match entry.place {
+            Place::Initiator(i) => self.initiators.get_mut(i).map(|init| &mut init.session),
+            Place::Acceptor(slot) => self.acceptor.session_at_mut(slot),
+        }?;
+        let who = SessionRef {
+            id: session.session_id(),
+            index: u32::try_from(index).unwrap_or(u32::MAX),
+            role: session.role(),
+        };
+        Some((entry, session, &self.log, who))
+    }
+
+    /// Logs a session event of entry `index` (as it is delivered).
+    pub(crate) fn log_event(&self, index: usize, event: &Event<'_>, now: u64) {
+        if !self.log.is_on() {
+            return;
+        }
+        if let Some(session) = self.session(index) {
+            let who = SessionRef {
+                id: session.session_id(),
+                index: u32::try_from(index).unwrap_or(u32::MAX),
+                role: session.role(),
+            };
+            let status = session.status();
+            let seqs = (status.next_seq_to_send, status.next_seq_expected);
+            self.log.session_event(now, who, event, seqs);
+        }
     }
 
     /// The connection the session of `index` is bound to now.

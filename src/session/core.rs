@@ -14,8 +14,9 @@ use crate::session::auth::{AuthMessage, MAX_CREDENTIALS_LEN};
 use crate::session::ring::{PushError, SlotRing};
 use crate::session::store::RetransmitStore;
 use crate::session::types::{
-    Event, Role, SendError, SendWithError, SessionConfig, SessionState, SessionStatus,
-    TerminateReason, Termination, Transmit, Violation, MAX_CLOSE_REASON, NS_PER_MS,
+    Event, QueueDepths, RecoveryProgress, Role, SendError, SendWithError, SessionConfig,
+    SessionState, SessionStatus, TerminateReason, Termination, Transmit, Violation,
+    MAX_CLOSE_REASON, NS_PER_MS,
 };
 
 /// What an outbound slot holds.
@@ -593,6 +594,26 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
             finished_sending: self.finished_sending.is_some(),
             peer_finished_sending: self.peer_finished.is_some(),
             tolerated_deviations: self.encoding.tolerated_deviations(),
+        }
+    }
+
+    /// How full the outbound, event and recovery queues are (for status reports).
+    pub fn queue_depths(&self) -> QueueDepths {
+        QueueDepths {
+            outbox: self.outbox.len(),
+            outbox_capacity: self.outbox.len() + self.outbox.free(),
+            events: self.events.len(),
+            event_capacity: self.events.len() + self.events.free(),
+            recovery: self.recovery.len(),
+            recovery_capacity: self.recovery.len() + self.recovery.free(),
+        }
+    }
+
+    /// The retransmissions in progress: ours requested, the peer's being replayed.
+    pub fn recovery(&self) -> RecoveryProgress {
+        RecoveryProgress {
+            requested: self.request.map(|r| (r.from, r.end)),
+            replaying: self.replay.as_ref().map(|r| (r.next, r.end)),
         }
     }
 
@@ -1378,15 +1399,18 @@ impl<E: Encoding, S: RetransmitStore> Session<E, S> {
 
     fn on_terminate(&mut self, now: u64, code: TerminationCode) {
         // Answered with a Close (WebSocket) or with our own Terminate, then Close (TCP).
-        // `Finished` is only a clean end once both flows are finalized (spec usage example
-        // "Terminate before finalization": answered UnspecifiedError, Logical Flow Interrupted).
+        // `Finished` is a plain unbind (answered `Finished`, the session can be re-established)
+        // unless finalization is under way: once both flows are finalized it ends the session;
+        // while only one side has finished it is the spec's "Terminate before finalization",
+        // answered UnspecifiedError "Logical Flow Interrupted" (digest §4.4, §10.1 cases 9, 24).
         let both_finalized = self.finished_sending.is_some()
             && self.peer_finished_receiving
             && self.peer_finished.is_some()
             && self.sent_finished_receiving;
+        let finalizing = self.finished_sending.is_some() || self.peer_finished.is_some();
         let reason = match code {
             TerminationCode::Finished if both_finalized => TerminateReason::Finished,
-            TerminationCode::Finished => TerminateReason::FlowInterrupted,
+            TerminationCode::Finished if finalizing => TerminateReason::FlowInterrupted,
             other => TerminateReason::PeerTerminated(other),
         };
         self.end_binding(now, reason, true);

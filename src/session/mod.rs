@@ -68,6 +68,7 @@ pub use core::Session;
 pub use memory::MemoryStore;
 pub use store::{RetransmitStore, StoreError};
 pub use types::{
-    Event, Role, SendError, SendWithError, SessionConfig, SessionState, SessionStatus,
-    TerminateReason, Termination, Transmit, Violation, MAX_CLOSE_REASON,
+    Event, QueueDepths, RecoveryProgress, Role, SendError, SendWithError, SessionConfig,
+    SessionState, SessionStatus, TerminateReason, Termination, Transmit, Violation,
+    MAX_CLOSE_REASON,
 };

@@ -37,7 +37,6 @@ impl<M: Copy> SlotRing<M> {
         }
     }
 
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.len
     }

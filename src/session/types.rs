@@ -250,8 +250,11 @@ pub enum TerminateReason {
     PeerTerminated(TerminationCode),
     /// The transport was lost without a Close.
     TransportLost,
-    /// The peer terminated with `Finished` before both flows were finalized: answered as
-    /// UnspecifiedError "Logical Flow Interrupted" (Close 1002); the session stays alive.
+    /// The peer terminated with `Finished` while finalization was under way but not complete
+    /// (one side sent FinishedSending, the flows are not both finalized): answered as
+    /// UnspecifiedError "Logical Flow Interrupted" (Close 1002); the session stays alive. A
+    /// `Finished` before any FinishedSending is a plain unbind,
+    /// [`TerminateReason::PeerTerminated`]`(Finished)`, answered `Finished`.
     FlowInterrupted,
     /// The peer sent messages faster than the engine's inbound limit allows and the limit's
     /// action is to disconnect (Close 1008).
@@ -464,4 +467,30 @@ pub struct SessionStatus {
     /// ([`crate::codec::Encoding::tolerated_deviations`]; for example Conga's omitted empty
     /// Credentials).
     pub tolerated_deviations: u64,
+}
+
+/// How full a session's bounded queues are, for status reports: frames waiting and slots.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueDepths {
+    /// Outbound frames waiting for the transport.
+    pub outbox: usize,
+    /// Slots of the outbound queue.
+    pub outbox_capacity: usize,
+    /// Events (and messages) waiting for the application.
+    pub events: usize,
+    /// Slots of the event queue.
+    pub event_capacity: usize,
+    /// Live messages held back while a gap is recovered.
+    pub recovery: usize,
+    /// Slots of the recovery queue.
+    pub recovery_capacity: usize,
+}
+
+/// Retransmission in progress on either flow, for status reports and logs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RecoveryProgress {
+    /// Our RetransmitRequest in flight: the peer's messages `from..end` we asked for.
+    pub requested: Option<(u64, u64)>,
+    /// The peer's RetransmitRequest we are answering: `(next to replay, end)`.
+    pub replaying: Option<(u64, u64)>,
 }

@@ -141,8 +141,17 @@ impl<C: AcceptedConnection> Listener<C> {
         registry: &Registry,
         token: Token,
     ) -> Result<Option<C>, TransportError> {
+        Ok(self.accept_from(registry, token)?.map(|(conn, _)| conn))
+    }
+
+    /// [`Listener::accept`], with the peer's address.
+    pub fn accept_from(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+    ) -> Result<Option<(C, SocketAddr)>, TransportError> {
         match self.accept_socket()? {
-            Some((socket, _)) => self.start(socket, registry, token).map(Some),
+            Some((socket, peer)) => self.start(socket, registry, token).map(|c| Some((c, peer))),
             None => Ok(None),
         }
     }

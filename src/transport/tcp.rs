@@ -440,6 +440,19 @@ impl SofhConnection {
         }
     }
 
+    /// The names in the peer's verified TLS client certificate, once open (`None`: plain TCP or
+    /// no client certificate).
+    pub fn peer_identity(&self) -> Result<Option<crate::session::PeerIdentity>, TransportError> {
+        match self.phase {
+            Phase::Open | Phase::Closing => self
+                .stream
+                .peer_certificates()
+                .map(super::tls::peer_identity)
+                .transpose(),
+            _ => Ok(None),
+        }
+    }
+
     /// Reads every complete frame available now and hands each message (SOFH stripped) to
     /// `on_frame` as a borrowed slice, with [`frame_kind`](Self::frame_kind), until the socket
     /// would block.

@@ -1,8 +1,10 @@
 //! Support for the engine tests: server and client engines on loopback with the blocking idle
-//! strategy, Conga order messages, and polling helpers with a guard against hangs (no test
-//! asserts on time).
+//! strategy, over WebSocket or TCP+SOFH ([`Carrier`]), Conga order messages, the shared
+//! kill-and-recover scenario, and polling helpers with a guard against hangs (no test asserts
+//! on time).
 #![allow(dead_code)]
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -10,12 +12,13 @@ use fixp_ws::codec::conga::{CongaMessage, Id8, NewOrderSingle, OrdType, Price, S
 use fixp_ws::codec::fixp::FlowType;
 use fixp_ws::codec::SessionId;
 use fixp_ws::engine::{
-    EngineBuilder, EngineConfig, EngineHandle, FromEngine, IdleMode, InitiatorConfig, NoStrategy,
-    SessionHandle, Strategy,
+    Context, EngineBuilder, EngineConfig, EngineHandle, FromEngine, IdleMode, InboundMessage,
+    InitiatorConfig, NoStrategy, SessionHandle, SessionKey, Strategy, ToEngine, Transport,
 };
-use fixp_ws::session::{Event, SessionConfig};
+use fixp_ws::session::{Event, SessionConfig, SessionState, TerminateReason};
 use fixp_ws::transport::{
-    client_config_from_ca_pem, ClientTarget, ServerIdentity, Subprotocol, WireEncoding, WsOptions,
+    client_config_from_ca_pem, ClientTarget, ServerIdentity, SofhOptions, Subprotocol,
+    WireEncoding, WsOptions,
 };
 
 /// Safety net against hangs only.
@@ -44,13 +47,34 @@ pub fn test_config(keepalive_ms: u32) -> EngineConfig {
 /// A started server engine and what clients need to reach it.
 pub struct Server<S: Strategy = NoStrategy> {
     pub engine: EngineHandle<S>,
+    /// The WebSocket listener.
     pub addr: SocketAddr,
+    /// The TCP+SOFH listener, if the server has one (same acceptor table, same TLS).
+    pub tcp_addr: Option<SocketAddr>,
     pub cert_pem: Option<String>,
+}
+
+/// The transport a test client uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Carrier {
+    /// `ws://` or `wss://`.
+    WebSocket,
+    /// `tcp://` or `tcp+tls://` (SOFH framing).
+    Tcp,
+}
+
+/// SOFH options for a server or client: plain TCP is allowed only without TLS.
+pub fn sofh_options(tls: bool, encoding: WireEncoding) -> SofhOptions {
+    SofhOptions {
+        encoding,
+        allow_plain_tcp: !tls,
+        ..SofhOptions::default()
+    }
 }
 
 /// Starts an acceptor engine on 127.0.0.1 (TLS with a fresh self-signed certificate if `tls`).
 pub fn start_server(tls: bool, config: EngineConfig) -> Server {
-    serve(tls, EngineBuilder::new(config).expect("engine"))
+    serve(tls, EngineBuilder::new(config).expect("engine"), false)
 }
 
 /// Starts an acceptor engine whose sessions all go to the inline `strategy`.
@@ -58,10 +82,29 @@ pub fn start_inline_server<S: Strategy>(tls: bool, config: EngineConfig, strateg
     serve(
         tls,
         EngineBuilder::with_strategy(config, strategy).expect("engine"),
+        false,
     )
 }
 
-fn serve<S: Strategy>(tls: bool, mut builder: EngineBuilder<S>) -> Server<S> {
+/// [`start_server`] with a TCP+SOFH (SBE) listener beside the WebSocket one.
+pub fn start_tcp_server(tls: bool, config: EngineConfig) -> Server {
+    serve(tls, EngineBuilder::new(config).expect("engine"), true)
+}
+
+/// [`start_inline_server`] with a TCP+SOFH (SBE) listener beside the WebSocket one.
+pub fn start_inline_tcp_server<S: Strategy>(
+    tls: bool,
+    config: EngineConfig,
+    strategy: S,
+) -> Server<S> {
+    serve(
+        tls,
+        EngineBuilder::with_strategy(config, strategy).expect("engine"),
+        true,
+    )
+}
+
+fn serve<S: Strategy>(tls: bool, mut builder: EngineBuilder<S>, tcp: bool) -> Server<S> {
     // These tests are about the engine, not credentials: no authentication, chosen explicitly.
     builder.authenticator(fixp_ws::session::AcceptAll);
     let (server_tls, cert_pem) = if tls {
@@ -73,16 +116,20 @@ fn serve<S: Strategy>(tls: bool, mut builder: EngineBuilder<S>) -> Server<S> {
     } else {
         (None, None)
     };
+    let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    let tcp_addr = tcp.then(|| {
+        let options = sofh_options(tls, WireEncoding::Sbe);
+        builder
+            .listen_tcp(any, server_tls.clone(), options)
+            .expect("listen tcp")
+    });
     let addr = builder
-        .listen(
-            "127.0.0.1:0".parse().expect("addr"),
-            server_tls,
-            WsOptions::default(),
-        )
+        .listen(any, server_tls, WsOptions::default())
         .expect("listen");
     Server {
         engine: builder.start().expect("start"),
         addr,
+        tcp_addr,
         cert_pem,
     }
 }
@@ -129,9 +176,28 @@ pub fn start_client_with<S: Strategy>(
     (builder.start().expect("start"), handle)
 }
 
-/// The settings of a client session to `server`.
+/// The settings of a client session to `server` over WebSocket.
 pub fn initiator<S: Strategy>(
     server: &Server<S>,
+    encoding: WireEncoding,
+    flow: FlowType,
+    keepalive_ms: u32,
+    seed: u64,
+) -> InitiatorConfig {
+    initiator_via(
+        server,
+        Carrier::WebSocket,
+        encoding,
+        flow,
+        keepalive_ms,
+        seed,
+    )
+}
+
+/// The settings of a client session to `server` over `carrier` (TLS if the server has it).
+pub fn initiator_via<S: Strategy>(
+    server: &Server<S>,
+    carrier: Carrier,
     encoding: WireEncoding,
     flow: FlowType,
     keepalive_ms: u32,
@@ -141,20 +207,30 @@ pub fn initiator<S: Strategy>(
         WireEncoding::Sbe => Subprotocol::FixpSbe,
         WireEncoding::Json => Subprotocol::FixpJson,
     };
-    let target = ClientTarget {
-        addr: server.addr,
-        host: "localhost".into(),
-        tls: server
-            .cert_pem
-            .as_ref()
-            .map(|pem| client_config_from_ca_pem(pem).expect("client tls")),
+    let tls = server
+        .cert_pem
+        .as_ref()
+        .map(|pem| client_config_from_ca_pem(pem).expect("client tls"));
+    let (addr, transport) = match carrier {
+        Carrier::WebSocket => (
+            server.addr,
+            Transport::WebSocket(WsOptions {
+                subprotocols: vec![subprotocol],
+                ..WsOptions::default()
+            }),
+        ),
+        Carrier::Tcp => (
+            server.tcp_addr.expect("the server has a TCP listener"),
+            Transport::Sofh(sofh_options(tls.is_some(), encoding)),
+        ),
     };
     InitiatorConfig {
-        target,
-        options: WsOptions {
-            subprotocols: vec![subprotocol],
-            ..WsOptions::default()
+        target: ClientTarget {
+            addr,
+            host: "localhost".into(),
+            tls,
         },
+        transport,
         encoding,
         session: SessionConfig {
             flow,
@@ -366,4 +442,186 @@ pub fn report_number(bytes: &[u8], encoding: WireEncoding) -> u64 {
         .trim_start_matches('o')
         .parse()
         .expect("number")
+}
+
+/// Kills the client's connection (`ToEngine::DropConnection`) after each order number of
+/// `drop_after` while 400 orders flow and are echoed by a thread-mode server over `carrier`;
+/// asserts both Recoverable flows arrive exactly once and in order, one reconnection per drop.
+pub fn drop_and_recover(carrier: Carrier, tls: bool, encoding: WireEncoding, drop_after: &[u64]) {
+    const N: u64 = 400;
+    let mut server = match carrier {
+        Carrier::WebSocket => start_server(tls, test_config(100)),
+        Carrier::Tcp => start_tcp_server(tls, test_config(100)),
+    };
+    let config = initiator_via(&server, carrier, encoding, FlowType::Recoverable, 100, 7);
+    let mut builder = EngineBuilder::new(test_config(100)).expect("engine");
+    let mut client = builder.initiate(config).expect("initiate");
+    let mut client_engine = builder.start().expect("start");
+    let mut client_seen = Seen::default();
+    wait_until(&mut client, &mut client_seen, "established", |s| {
+        s.has(Event::StateChanged(SessionState::Established))
+    });
+    let mut served = accept(&mut server);
+
+    // The exchange side echoes every order as it arrives, on its own thread.
+    let echo = std::thread::spawn(move || {
+        let mut seen = Seen::default();
+        let mut echoed = 0;
+        while echoed < N {
+            wait_until(&mut served, &mut seen, "orders at the server", |s| {
+                s.messages.len() > echoed as usize
+            });
+            while (echoed as usize) < seen.messages.len() {
+                let bytes = seen.messages[echoed as usize].1.clone();
+                send(&mut served, &bytes);
+                echoed += 1;
+            }
+        }
+        wait_until(&mut served, &mut seen, "server finalized", |s| {
+            s.has(Event::Finalized)
+        });
+        seen
+    });
+
+    for i in 1..=N {
+        send(&mut client, &order(i, encoding));
+        if drop_after.contains(&i) {
+            client
+                .command(ToEngine::DropConnection)
+                .expect("queue has room");
+        }
+    }
+    wait_until(&mut client, &mut client_seen, "all echoes", |s| {
+        s.messages.len() as u64 >= N
+    });
+    client.command(ToEngine::Finalize).expect("queue");
+    wait_until(&mut client, &mut client_seen, "client finalized", |s| {
+        s.has(Event::Finalized)
+    });
+    let server_seen = echo.join().expect("echo thread");
+
+    // Exactly once, in order, both ways.
+    let numbers = |seen: &Seen| -> Vec<u64> {
+        seen.messages
+            .iter()
+            .map(|(_, bytes)| order_number(bytes, encoding))
+            .collect()
+    };
+    let expected: Vec<u64> = (1..=N).collect();
+    assert_eq!(numbers(&server_seen), expected, "client → server");
+    assert_eq!(numbers(&client_seen), expected, "server → client");
+    let seqs: Vec<u64> = client_seen.messages.iter().map(|(s, _)| *s).collect();
+    assert_eq!(seqs, expected, "sequence numbers at the client");
+    // The binding was really lost and re-established under the same SessionId.
+    let lost = client_seen
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::Terminated(TerminateReason::TransportLost)))
+        .count();
+    assert_eq!(lost, drop_after.len(), "{:?}", client_seen.events);
+    let connections = client.counters().snapshot().connections;
+    assert_eq!(connections, drop_after.len() as u64 + 1);
+    let established = client_seen
+        .events
+        .iter()
+        .filter(|e| **e == Event::StateChanged(SessionState::Established))
+        .count();
+    assert_eq!(established, drop_after.len() + 1);
+    let ids: HashSet<_> = [client.session_id()].into_iter().collect();
+    assert_eq!(ids.len(), 1);
+
+    client_engine.shutdown();
+    client_engine.join().expect("client engine");
+    server.engine.shutdown();
+    server.engine.join().expect("server engine");
+}
+
+/// Locks a shared value (a poisoned lock is still read: a failed test already says why).
+pub fn lock<T>(shared: &Shared<T>) -> std::sync::MutexGuard<'_, T> {
+    shared.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What an [`Exchange`] strategy saw.
+#[derive(Default, Debug)]
+pub struct Book {
+    /// Sessions met in `on_session`.
+    pub sessions: Vec<SessionKey>,
+    /// (session, sequence number, bytes) of every order, in delivery order.
+    pub orders: Vec<(SessionKey, u64, Vec<u8>)>,
+    pub events: Vec<(SessionKey, Event<'static>)>,
+    pub freed: Vec<SessionKey>,
+    pub errors: Vec<String>,
+}
+
+impl Book {
+    /// The order numbers ([`order_number`]) of the orders, in delivery order.
+    pub fn numbers(&self, encoding: WireEncoding) -> Vec<u64> {
+        self.orders
+            .iter()
+            .map(|o| order_number(&o.2, encoding))
+            .collect()
+    }
+
+    /// The sequence numbers of the orders, in delivery order.
+    pub fn seqs(&self) -> Vec<u64> {
+        self.orders.iter().map(|o| o.1).collect()
+    }
+
+    /// How many times `event` was seen, on any session.
+    pub fn count(&self, event: &Event<'static>) -> usize {
+        self.events.iter().filter(|(_, e)| e == event).count()
+    }
+}
+
+/// An inline exchange: answers every NewOrderSingle with an ExecutionReport (New) encoded in
+/// place; after its `drop_after`-th order it drops the connection, after its `unbind_after`-th
+/// it unbinds (`Context::terminate`).
+pub struct Exchange {
+    pub book: Shared<Book>,
+    pub drop_after: Option<usize>,
+    pub unbind_after: Option<usize>,
+}
+
+impl Exchange {
+    /// An exchange recording into `book`, dropping and unbinding nothing.
+    pub fn new(book: &Shared<Book>) -> Self {
+        Exchange {
+            book: book.clone(),
+            drop_after: None,
+            unbind_after: None,
+        }
+    }
+}
+
+impl Strategy for Exchange {
+    fn on_session(&mut self, _ctx: &mut Context<'_>, session: SessionKey) {
+        lock(&self.book).sessions.push(session);
+    }
+
+    fn on_message(&mut self, ctx: &mut Context<'_>, message: InboundMessage<'_>) {
+        let encoding = ctx.encoding(message.session).unwrap_or(WireEncoding::Sbe);
+        let mut book = lock(&self.book);
+        book.orders
+            .push((message.session, message.seq, message.bytes.to_vec()));
+        let count = Some(book.orders.len());
+        if let Err(e) = ctx.send_with(message.session, |slot| {
+            encode_report(message.bytes, encoding, slot)
+        }) {
+            book.errors.push(format!("report {count:?}: {e}"));
+        }
+        if self.drop_after == count && ctx.drop_connection(message.session).is_err() {
+            book.errors.push("drop".into());
+        }
+        if self.unbind_after == count && ctx.terminate(message.session).is_err() {
+            book.errors.push("unbind".into());
+        }
+    }
+
+    fn on_event(&mut self, _ctx: &mut Context<'_>, session: SessionKey, event: Event<'static>) {
+        lock(&self.book).events.push((session, event));
+    }
+
+    fn on_session_freed(&mut self, _ctx: &mut Context<'_>, session: SessionKey) {
+        lock(&self.book).freed.push(session);
+    }
 }

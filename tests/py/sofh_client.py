@@ -4,10 +4,12 @@ Usage: sofh_client.py HOST PORT (CA_PEM | plain)
 
 Frames every SBE message with a SOFH (4-byte big-endian total length, 2-byte encoding type
 0xEB50), negotiates an Idempotent session, establishes it, sends one Conga NewOrderSingle
-(schema 100, template 14), reads its ExecutionReport (template 9), finalizes both flows
-(FinishedSending / FinishedReceiving), sends Terminate(Finished), reads the server's
-Terminate(Finished) and then the end of the stream. With CA_PEM it uses TLS, trusting CA_PEM.
-Exit code 0 on success; any failure prints why and exits non-zero.
+(schema 100, template 14) and reads its ExecutionReport (template 9); unbinds with
+Terminate(Finished) (the server answers Terminate(Finished), then the stream ends); connects
+again and re-establishes the same session (no Negotiate), sends a second order and reads its
+report; finalizes both flows (FinishedSending / FinishedReceiving), sends Terminate(Finished),
+reads the server's Terminate(Finished) and then the end of the stream. With CA_PEM it uses TLS,
+trusting CA_PEM. Exit code 0 on success; any failure prints why and exits non-zero.
 """
 
 import os
@@ -98,29 +100,33 @@ def char8(text):
     return text.encode("ascii").ljust(8, b"\0")
 
 
-def run(sock):
-    log = []
-    sid = session_id()
+def read_terminate(sock, log):
+    """The server's Terminate: (code, reason); it must be its last message."""
+    block, rest = expect(sock, TERMINATE, log)
+    code = block[16]
+    reason_len = struct.unpack_from("<H", rest)[0]
+    reason = rest[2:2 + reason_len].decode()
+    tail = sock.recv(1)
+    if tail:
+        raise Failure(f"bytes after the server's Terminate: {tail!r}")
+    return code, reason
 
-    ts = time.time_ns()
-    send(sock, sbe(NEGOTIATE, sid + struct.pack("<QB", ts, IDEMPOTENT), var=[b""]))
-    block, _ = expect(sock, NEGOTIATION_RESPONSE, log)
-    if block[:16] != sid or struct.unpack_from("<Q", block, 16)[0] != ts:
-        raise Failure("NegotiationResponse does not echo the Negotiate")
 
+def establish(sock, sid, log):
     ts = time.time_ns()
     send(sock, sbe(ESTABLISH, sid + struct.pack("<QIQ", ts, 1000, NULL_U64), var=[b""]))
     block, _ = expect(sock, ESTABLISHMENT_ACK, log)
     if block[:16] != sid or struct.unpack_from("<Q", block, 16)[0] != ts:
         raise Failure("EstablishmentAck does not echo the Establish")
 
-    # Sequence(1), then NewOrderSingle: ClOrdId, Symbol, Side '1' Buy, TransactTime,
-    # OrderQty 5, OrdType '2' Limit, Price 73.45 (mantissa, exponent -2).
-    send(sock, sbe(SEQUENCE, struct.pack("<Q", 1)))
-    order = char8("py1") + char8("PYCO") + b"1" + struct.pack("<Qi", time.time_ns(), 5)
+
+def order_and_report(sock, seq, cl_ord_id, log):
+    """Sequence(seq), then a NewOrderSingle: ClOrdId, Symbol, Side '1' Buy, TransactTime,
+    OrderQty 5, OrdType '2' Limit, Price 73.45 (mantissa, exponent -2); reads its report."""
+    send(sock, sbe(SEQUENCE, struct.pack("<Q", seq)))
+    order = char8(cl_ord_id) + char8("PYCO") + b"1" + struct.pack("<Qi", time.time_ns(), 5)
     order += b"2" + struct.pack("<i", 7345)
     send(sock, sbe(NEW_ORDER_SINGLE, order, schema=ORDERS_SCHEMA))
-
     while True:
         schema, template, block, _ = recv_message(sock)
         log.append((schema, template))
@@ -128,14 +134,34 @@ def run(sock):
             break
         if not (schema == FIXP_SCHEMA and template in HEARTBEATS):
             raise Failure(f"expected the ExecutionReport, got {schema}/{template}")
-    cl_ord_id = block[8:16].rstrip(b"\0")
+    got = block[8:16].rstrip(b"\0")
     exec_type, ord_status = block[24:25], block[25:26]
     leaves_qty = struct.unpack_from("<i", block, 35)[0]
-    if (cl_ord_id, exec_type, ord_status, leaves_qty) != (b"py1", b"0", b"0", 5):
-        raise Failure(f"unexpected report {cl_ord_id} {exec_type} {ord_status} {leaves_qty}")
+    if (got, exec_type, ord_status, leaves_qty) != (cl_ord_id.encode(), b"0", b"0", 5):
+        raise Failure(f"unexpected report {got} {exec_type} {ord_status} {leaves_qty}")
 
-    # Finalize our flow (last sequence number 1); the server finalizes its own in turn.
-    send(sock, sbe(FINISHED_SENDING, sid + struct.pack("<Q", 1)))
+
+def first_binding(sock, sid, log):
+    ts = time.time_ns()
+    send(sock, sbe(NEGOTIATE, sid + struct.pack("<QB", ts, IDEMPOTENT), var=[b""]))
+    block, _ = expect(sock, NEGOTIATION_RESPONSE, log)
+    if block[:16] != sid or struct.unpack_from("<Q", block, 16)[0] != ts:
+        raise Failure("NegotiationResponse does not echo the Negotiate")
+    establish(sock, sid, log)
+    order_and_report(sock, 1, "py1", log)
+    # A plain unbind: Terminate(Finished) is answered Terminate(Finished); the session lives on.
+    send(sock, sbe(TERMINATE, sid + struct.pack("<B", FINISHED), var=[b"unbind"]))
+    code, reason = read_terminate(sock, log)
+    if code != FINISHED:
+        raise Failure(f"unbind answered with Terminate code {code} ({reason})")
+    print(f"unbind answered Finished ({reason!r})")
+
+
+def second_binding(sock, sid, log):
+    establish(sock, sid, log)
+    order_and_report(sock, 2, "py2", log)
+    # Finalize our flow (last sequence number 2); the server finalizes its own in turn.
+    send(sock, sbe(FINISHED_SENDING, sid + struct.pack("<Q", 2)))
     got_finished_receiving = got_finished_sending = False
     while not (got_finished_receiving and got_finished_sending):
         schema, template, block, _ = recv_message(sock)
@@ -149,39 +175,43 @@ def run(sock):
             send(sock, sbe(FINISHED_RECEIVING, sid))
         elif template not in HEARTBEATS:
             raise Failure(f"unexpected FIXP template {template} while finalizing")
-
     # We started finalization, so we unbind: Terminate(Finished), and the server answers.
     send(sock, sbe(TERMINATE, sid + struct.pack("<B", FINISHED), var=[b"done"]))
-    block, rest = expect(sock, TERMINATE, log)
-    code = block[16]
-    reason_len = struct.unpack_from("<H", rest)[0]
-    reason = rest[2:2 + reason_len].decode()
+    code, reason = read_terminate(sock, log)
     if code != FINISHED:
         raise Failure(f"server answered Terminate code {code} ({reason})")
-    # The server's Terminate is its last message: then the stream ends.
-    tail = sock.recv(1)
-    if tail:
-        raise Failure(f"bytes after the server's Terminate: {tail!r}")
     print(f"ok: {len(log)} messages, server Terminate reason {reason!r}")
 
 
-def main(host, port, ca):
+def connect(host, port, ca):
     raw = socket.create_connection((host, int(port)), timeout=10)
     raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     if ca == "plain":
-        sock = raw
-    else:
-        ctx = ssl.create_default_context(cafile=ca)
-        sock = ctx.wrap_socket(raw, server_hostname="localhost")
+        return raw
+    ctx = ssl.create_default_context(cafile=ca)
+    return ctx.wrap_socket(raw, server_hostname="localhost")
+
+
+def over(host, port, ca, binding, sid, log):
+    """Runs one binding on a new connection, then closes it."""
+    sock = connect(host, port, ca)
     try:
-        run(sock)
+        binding(sock, sid, log)
         if isinstance(sock, ssl.SSLSocket):
             sock = sock.unwrap()  # our close_notify after the server's
+    finally:
+        sock.close()
+
+
+def main(host, port, ca):
+    sid = session_id()
+    log = []
+    try:
+        over(host, port, ca, first_binding, sid, log)
+        over(host, port, ca, second_binding, sid, log)
     except (Failure, OSError, struct.error) as error:
         print(f"failed: {error}")
         return 1
-    finally:
-        sock.close()
     return 0
 
 

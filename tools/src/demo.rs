@@ -1,8 +1,10 @@
 //! `fixp-demo`: a demo exchange and trader on the fixp-ws engine.
 //!
 //! - `serve`: the exchange, an acceptor engine on an address and path, with a certificate and
-//!   key or a self-signed certificate generated at start and written out as PEM;
-//! - `connect`: a trader, an initiator engine to a `wss://` URL trusting a CA file;
+//!   key or a self-signed certificate generated at start and written out as PEM, and with
+//!   `--tcp ADDR` a TCP+SOFH listener beside it, sharing one session table;
+//! - `connect`: a trader, an initiator engine to a `wss://` URL trusting a CA file (or
+//!   `tcp+tls://`, FIXP over TCP with SOFH framing; `ws://` and `tcp://` in plain text);
 //! - `run`: both in one process on loopback, trading in SBE and then in JSON, printing reports,
 //!   a summary and the engines' stage timings.
 //!
@@ -13,12 +15,16 @@
 mod exchange;
 #[path = "demo/security_args.rs"]
 mod security_args;
+#[path = "demo/status.rs"]
+mod status;
 #[path = "demo/trader.rs"]
 mod trader;
+#[path = "demo/url.rs"]
+mod url;
 #[path = "demo/wire.rs"]
 mod wire;
 
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,12 +35,12 @@ use clap::{Parser, Subcommand, ValueEnum};
 use fixp_ws::codec::SessionId;
 use fixp_ws::engine::{
     CoreList, EngineBuilder, EngineConfig, EngineHandle, IdleMode, InitiatorConfig, JournalSetup,
-    Stage, Strategy,
+    Stage, Strategy, Transport,
 };
 use fixp_ws::journal::{JournalConfig, RingConfig};
 use fixp_ws::session::SessionConfig;
 use fixp_ws::transport::{
-    client_config_from_ca_pem, ClientTarget, ServerIdentity, Subprotocol, WireEncoding, WsOptions,
+    client_config_from_ca_pem, ClientTarget, ServerIdentity, WireEncoding, WsOptions,
 };
 
 #[derive(Parser, Debug)]
@@ -45,6 +51,9 @@ use fixp_ws::transport::{
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log filter (`info`, `fixp_ws::session=debug,warn`, ...); default: RUST_LOG, else info.
+    #[arg(long, global = true)]
+    log_level: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -114,15 +123,25 @@ enum Command {
         #[arg(long)]
         seconds: Option<u64>,
         #[command(flatten)]
+        tcp: url::TcpListenArgs,
+        #[command(flatten)]
         engine: EngineArgs,
+        #[command(flatten)]
+        admin: status::AdminArgs,
     },
+    /// Print every session of a running exchange (its admin endpoint), or end one.
+    Status(status::StatusArgs),
     /// Trade against a server (initiator).
     Connect {
-        /// Server URL, e.g. wss://localhost:8443/fixp.
+        /// Server URL: wss://localhost:8443/fixp, tcp+tls://localhost:9443 (FIXP over TCP with
+        /// SOFH framing), or plain ws:// or tcp:// (tcp:// needs --plain-tcp).
         #[arg(long)]
         url: String,
         #[command(flatten)]
         security: security_args::ConnectSecurity,
+        /// Acknowledge a plain tcp:// URL (FIXP over TCP without TLS).
+        #[arg(long)]
+        plain_tcp: bool,
         /// Encoding.
         #[arg(long, value_enum, default_value_t = Encoding::Sbe)]
         encoding: Encoding,
@@ -188,30 +207,11 @@ fn random_session_id() -> SessionId {
     SessionId::from_random_bytes(bytes)
 }
 
-/// Host, port and path of a `wss://` (or `ws://`) URL.
-fn parse_url(url: &str) -> Result<(bool, String, u16, String), String> {
-    let (tls, rest) = if let Some(rest) = url.strip_prefix("wss://") {
-        (true, rest)
-    } else if let Some(rest) = url.strip_prefix("ws://") {
-        (false, rest)
-    } else {
-        return Err(format!("{url}: expected wss:// or ws://"));
-    };
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], rest[i..].to_owned()),
-        None => (rest, "/".to_owned()),
-    };
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) => (
-            h.to_owned(),
-            p.parse().map_err(|_| format!("{url}: bad port"))?,
-        ),
-        None => (authority.to_owned(), if tls { 443 } else { 80 }),
-    };
-    if host.is_empty() {
-        return Err(format!("{url}: no host"));
+fn wire_encoding(encoding: Encoding) -> WireEncoding {
+    match encoding {
+        Encoding::Sbe => WireEncoding::Sbe,
+        Encoding::Json => WireEncoding::Json,
     }
-    Ok((tls, host, port, path))
 }
 
 /// Journal rings for a demo session: 2 × 1 MiB per direction.
@@ -225,22 +225,14 @@ fn small_ring() -> RingConfig {
 
 fn initiator_config(
     target: ClientTarget,
-    path: &str,
+    transport: Transport,
     encoding: WireEncoding,
     journal: Option<&std::path::Path>,
     args: &EngineArgs,
 ) -> InitiatorConfig {
-    let subprotocol = match encoding {
-        WireEncoding::Sbe => Subprotocol::FixpSbe,
-        WireEncoding::Json => Subprotocol::FixpJson,
-    };
     InitiatorConfig {
         target,
-        options: WsOptions {
-            path: path.to_owned(),
-            subprotocols: vec![subprotocol],
-            ..WsOptions::default()
-        },
+        transport,
         encoding,
         session: SessionConfig {
             keepalive_interval_ms: args.keepalive_ms,
@@ -265,6 +257,8 @@ struct TradeRun {
     orders: u64,
     print: usize,
     latency: bool,
+    /// How the finalized session's binding ends on the wire.
+    ending: &'static str,
 }
 
 impl TradeRun {
@@ -276,6 +270,7 @@ impl TradeRun {
             orders,
             print,
             latency,
+            ending: "Close 1000",
         }
     }
 }
@@ -287,7 +282,8 @@ fn trade(
     args: &EngineArgs,
     cores: &Option<CoreList>,
 ) -> Result<(), String> {
-    let core = trader::TraderCore::new(run.encoding, run.orders, run.print, run.latency);
+    let mut core = trader::TraderCore::new(run.encoding, run.orders, run.print, run.latency);
+    core.set_ending(run.ending);
     let config = engine_config(args, cores);
     let label = run.label.as_str();
     let outcome = match args.strategy {
@@ -299,19 +295,23 @@ fn trade(
             builder
                 .initiate_inline(session)
                 .map_err(|e| e.to_string())?;
-            let engine = builder.start().map_err(|e| e.to_string())?;
+            let mut engine = builder.start().map_err(|e| e.to_string())?;
+            let logs = status::attach(&mut engine, None)?;
             let (mut engine, core) = trader::trade_inline(engine, &progress);
             let outcome = core.map(|core| report(label, core));
             print_metrics(label, &mut engine);
+            logs.stop();
             outcome
         }
         StrategyMode::Thread => {
             let mut builder = EngineBuilder::new(config).map_err(|e| e.to_string())?;
             let mut handle = builder.initiate(session).map_err(|e| e.to_string())?;
             let mut engine = builder.start().map_err(|e| e.to_string())?;
+            let logs = status::attach(&mut engine, None)?;
             let core = trader::trade_threaded(&mut handle, core);
             engine.shutdown();
             engine.join()?;
+            logs.stop();
             let outcome = Ok(report(label, core));
             print_metrics(label, &mut engine);
             outcome
@@ -412,10 +412,15 @@ fn serve(
     addr: SocketAddr,
     path: String,
     identity: ServerIdentity,
-    authenticator: Box<dyn fixp_ws::session::Authenticator + Send>,
+    (authenticator, tcp): (
+        Box<dyn fixp_ws::session::Authenticator + Send>,
+        Option<&url::TcpListenArgs>,
+    ),
     args: &EngineArgs,
     cores: &Option<CoreList>,
-) -> Result<(Served, SocketAddr), String> {
+    admin: Option<&fixp_ws::engine::AdminEndpoint>,
+) -> Result<(Served, SocketAddr, status::Ops), String> {
+    let announce = |line: Option<String>| line.into_iter().for_each(|l| println!("{l}"));
     let tls = identity.server_config().map_err(|e| e.to_string())?;
     let options = WsOptions {
         path,
@@ -431,8 +436,12 @@ fn serve(
             let bound = builder
                 .listen(addr, Some(tls), options)
                 .map_err(|e| e.to_string())?;
-            let engine = builder.start().map_err(|e| e.to_string())?;
-            (Served::Inline(Box::new(engine)), bound)
+            if let Some(tcp) = tcp {
+                announce(tcp.bind(&mut builder, &identity)?);
+            }
+            let mut engine = builder.start().map_err(|e| e.to_string())?;
+            let ops = status::attach(&mut engine, admin)?;
+            (Served::Inline(Box::new(engine)), bound, ops)
         }
         StrategyMode::Thread => {
             let mut builder = EngineBuilder::new(config).map_err(|e| e.to_string())?;
@@ -440,8 +449,12 @@ fn serve(
             let bound = builder
                 .listen(addr, Some(tls), options)
                 .map_err(|e| e.to_string())?;
-            let engine = builder.start().map_err(|e| e.to_string())?;
-            (Served::Thread(Box::new(engine)), bound)
+            if let Some(tcp) = tcp {
+                announce(tcp.bind(&mut builder, &identity)?);
+            }
+            let mut engine = builder.start().map_err(|e| e.to_string())?;
+            let ops = status::attach(&mut engine, admin)?;
+            (Served::Thread(Box::new(engine)), bound, ops)
         }
     })
 }
@@ -471,6 +484,10 @@ fn print_exchange(stats: &exchange::ExchangeStats) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(e) = status::init_logging(cli.log_level.as_deref()) {
+        eprintln!("fixp-demo: {e}");
+        return ExitCode::FAILURE;
+    }
     // The core list is read once, before any thread is pinned.
     let cores = CoreList::detect().ok();
     let result = match cli.command {
@@ -482,13 +499,24 @@ fn main() -> ExitCode {
             cert_out,
             security,
             seconds,
+            tcp,
             engine,
+            admin,
         } => run_serve(
-            addr, path, cert, key, cert_out, &security, seconds, &engine, &cores,
+            addr,
+            path,
+            (cert, key, cert_out),
+            &security,
+            seconds,
+            (&tcp, admin.endpoint().as_ref()),
+            &engine,
+            &cores,
         ),
+        Command::Status(args) => status::run_status(&args),
         Command::Connect {
             url,
             security,
+            plain_tcp,
             encoding,
             orders,
             print,
@@ -497,7 +525,7 @@ fn main() -> ExitCode {
             engine,
         } => run_connect(
             &url,
-            &security,
+            (&security, plain_tcp),
             encoding,
             (orders, print, latency),
             journal.as_deref(),
@@ -524,18 +552,25 @@ fn main() -> ExitCode {
 fn run_serve(
     addr: SocketAddr,
     path: String,
-    cert: Option<PathBuf>,
-    key: Option<PathBuf>,
-    cert_out: PathBuf,
+    (cert, key, cert_out): (Option<PathBuf>, Option<PathBuf>, PathBuf),
     security: &security_args::ServeSecurity,
     seconds: Option<u64>,
+    (tcp, admin): (&url::TcpListenArgs, Option<&fixp_ws::engine::AdminEndpoint>),
     args: &EngineArgs,
     cores: &Option<CoreList>,
 ) -> Result<(), String> {
     let cert_and_key = cert.as_deref().zip(key.as_deref());
     let authenticator = security.authenticator()?;
     let identity = security.identity(cert_and_key, &cert_out)?;
-    let (served, bound) = serve(addr, path.clone(), identity, authenticator, args, cores)?;
+    let (served, bound, ops) = serve(
+        addr,
+        path.clone(),
+        identity,
+        (authenticator, Some(tcp)),
+        args,
+        cores,
+        admin,
+    )?;
     println!("exchange listening on wss://{bound}{path} (subprotocols fixp-sbe, fixp-json, binary, text)");
     let stop = Arc::new(AtomicBool::new(false));
     {
@@ -552,37 +587,31 @@ fn run_serve(
         });
     }
     run_exchange(served, stop);
+    ops.stop();
     Ok(())
 }
 
 fn run_connect(
     url: &str,
-    security: &security_args::ConnectSecurity,
+    (security, plain_tcp): (&security_args::ConnectSecurity, bool),
     encoding: Encoding,
     (orders, print, latency): (u64, usize, bool),
     journal: Option<&std::path::Path>,
     args: &EngineArgs,
     cores: &Option<CoreList>,
 ) -> Result<(), String> {
-    let (tls, host, port, path) = parse_url(url)?;
-    let addr = (host.as_str(), port)
-        .to_socket_addrs()
-        .map_err(|e| format!("{host}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("{host}: no address"))?;
-    let encoding = match encoding {
-        Encoding::Sbe => WireEncoding::Sbe,
-        Encoding::Json => WireEncoding::Json,
-    };
-    let target = security.target(addr, host, tls)?;
-    let mut session = initiator_config(target, &path, encoding, journal, args);
+    let server = url::ServerUrl::parse(url)?;
+    let encoding = wire_encoding(encoding);
+    let transport = server.transport(encoding, plain_tcp)?;
+    let mut run = TradeRun::new(encoding, orders, print, latency);
+    if let Transport::Sofh(_) = transport {
+        run.ending = "Terminate(Finished) both ways";
+    }
+    let tls = server.scheme.tls();
+    let target = security.target(server.addr()?, server.host, tls)?;
+    let mut session = initiator_config(target, transport, encoding, journal, args);
     session.session.credentials = security.credentials()?;
-    trade(
-        session,
-        &TradeRun::new(encoding, orders, print, latency),
-        args,
-        cores,
-    )
+    trade(session, &run, args, cores)
 }
 
 fn run_all(
@@ -600,13 +629,14 @@ fn run_all(
     // With --core N the exchange engine takes core N and the trader's engine the next one.
     client_args.core = args.core.map(|c| c + 1);
     server_args.core = args.core;
-    let (served, bound) = serve(
+    let (served, bound, ops) = serve(
         "127.0.0.1:0".parse().map_err(|_| "address")?,
         path.clone(),
         identity,
-        Box::new(fixp_ws::session::AcceptAll),
+        (Box::new(fixp_ws::session::AcceptAll), None),
         &server_args,
         cores,
+        None,
     )?;
     println!(
         "exchange listening on wss://localhost:{}{path}",
@@ -622,7 +652,8 @@ fn run_all(
             host: "localhost".into(),
             tls: Some(Arc::clone(&ca)),
         };
-        let session = initiator_config(target, &path, encoding, None, &client_args);
+        let transport = url::websocket(&path, encoding);
+        let session = initiator_config(target, transport, encoding, None, &client_args);
         let run = TradeRun::new(encoding, orders, print, latency);
         outcome = trade(session, &run, &client_args, cores);
         if outcome.is_err() {
@@ -633,5 +664,6 @@ fn run_all(
     exchange
         .join()
         .map_err(|_| "exchange thread panicked".to_owned())?;
+    ops.stop();
     outcome
 }

@@ -104,6 +104,7 @@ fn hmac_signed_traders_trade_and_others_are_refused() {
         key_file.to_str().expect("path"),
         "--idle",
         "block",
+        "--no-admin",
     ]);
     let url = format!("wss://localhost:{}/fixp", exchange.1);
     let connect = |key: &str| {

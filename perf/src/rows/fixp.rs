@@ -31,7 +31,7 @@ const ONE_WAY_READ_EVERY: u64 = 256;
 
 /// An SBE application message of `size` bytes (header: schema 100, template 1), which the
 /// FIXP encoding passes through as an application message.
-fn app_message(size: usize) -> Vec<u8> {
+pub(super) fn app_message(size: usize) -> Vec<u8> {
     let size = size.max(8);
     let block = u16::try_from(size - 8).unwrap_or(u16::MAX);
     let mut m = Vec::with_capacity(size);
@@ -43,7 +43,7 @@ fn app_message(size: usize) -> Vec<u8> {
     m
 }
 
-fn session_config(size: usize) -> SessionConfig {
+pub(super) fn session_config(size: usize) -> SessionConfig {
     SessionConfig {
         flow: FlowType::Recoverable,
         keepalive_interval_ms: 1000,

@@ -5,6 +5,7 @@
 //! Owns: the list of rows, their names and which are floors. May not touch: threads, timing,
 //! counting or reporting (the runner and the report own those).
 
+mod engine_tcp;
 mod fixp;
 mod tcp;
 mod websocket;
@@ -63,6 +64,13 @@ pub static ROWS: &[RowSpec] = &[
         floor: false,
         about: "client Session -> server Acceptor -> echoed as the server's own message, SBE, Recoverable, over WSS",
         setup: fixp::ping_pong,
+    },
+    RowSpec {
+        name: "engine-tcp",
+        kind: Kind::Latency,
+        floor: false,
+        about: "client engine (SPSC handle) -> TCP+SOFH+TLS -> server engine's inline echo -> back, SBE, Recoverable",
+        setup: engine_tcp::ping_pong,
     },
     RowSpec {
         name: "wss-oneway",

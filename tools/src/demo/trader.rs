@@ -81,6 +81,8 @@ pub struct TraderCore {
     established: bool,
     finalize_requested: bool,
     finalized: bool,
+    /// How the finalized binding ends on the wire (printed).
+    ending: &'static str,
     failed: Option<TradeError>,
 }
 
@@ -120,8 +122,14 @@ impl TraderCore {
             established: false,
             finalize_requested: false,
             finalized: false,
+            ending: "Close 1000",
             failed: None,
         }
+    }
+
+    /// Says how the binding of the finalized session ends on the wire (default "Close 1000").
+    pub fn set_ending(&mut self, ending: &'static str) {
+        self.ending = ending;
     }
 
     /// The session is established (again).
@@ -282,7 +290,7 @@ impl TraderCore {
             );
         }
         if self.finalized {
-            println!("[{label}] session finalized (Close 1000)");
+            println!("[{label}] session finalized ({})", self.ending);
         }
     }
 
