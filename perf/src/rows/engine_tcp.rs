@@ -125,10 +125,7 @@ pub fn ping_pong(config: &RunConfig) -> Res<Pair> {
         })?;
         Ok(Box::new(client))
     };
-    Ok(Pair {
-        server: Box::new(server),
-        connect: Box::new(connect),
-    })
+    Ok(Pair::new(Box::new(server), Box::new(connect)))
 }
 
 /// The client engine and its session's queues.
