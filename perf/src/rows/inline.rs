@@ -352,15 +352,14 @@ impl Pinger {
             return 1;
         }
         let left = self.intended - now;
-        match self.plan.wait {
-            Wait::Busy => 1,
-            Wait::Blocking if left <= WAKE_EARLY => 1,
-            Wait::Blocking => {
-                let sleep = u64::try_from((left - WAKE_EARLY).as_nanos()).unwrap_or(u64::MAX);
-                self.wake_ns = Some(ctx.now().saturating_add(sleep));
-                0
-            }
-        }
+        // A deadline in the past makes a blocking engine poll without waiting: it spins.
+        self.wake_ns = Some(match left.checked_sub(WAKE_EARLY) {
+            Some(sleep) if self.plan.wait == Wait::Blocking => ctx
+                .now()
+                .saturating_add(u64::try_from(sleep.as_nanos()).unwrap_or(u64::MAX)),
+            _ => 0,
+        });
+        0
     }
 }
 
@@ -539,6 +538,12 @@ impl Strategy for Sender {
             Stage::Warming | Stage::Measuring => self.send_some(ctx),
             _ => 0,
         }
+    }
+
+    /// While it has more to send (the window may be closed: the receiver's count comes from
+    /// another thread, with no readiness to wake on), a blocking engine must not sleep.
+    fn next_deadline(&self) -> Option<u64> {
+        self.wants_more().then_some(0)
     }
 }
 
