@@ -192,9 +192,9 @@ pub static ROWS: &[RowSpec] = &[
 /// Old names still accepted on the command line.
 const ALIASES: &[(&str, &str)] = &[("fixp", "fixp-wss")];
 
-/// The rows to run for the names asked for (all rows when none), in registry order, with the
-/// floors of every kind asked for added.
-pub fn select(names: &[String]) -> Res<Vec<&'static RowSpec>> {
+/// The rows to run for the names asked for (all rows when none; in a smoke run, all its rows),
+/// in registry order, with the floors of every kind asked for added.
+pub fn select(names: &[String], smoke: bool) -> Res<Vec<&'static RowSpec>> {
     let mut wanted: Vec<&'static RowSpec> = Vec::new();
     for name in names {
         let name = ALIASES
@@ -208,7 +208,7 @@ pub fn select(names: &[String]) -> Res<Vec<&'static RowSpec>> {
         wanted.push(spec);
     }
     if names.is_empty() {
-        wanted = ROWS.iter().collect();
+        wanted = ROWS.iter().filter(|r| r.smoke || !smoke).collect();
     }
     Ok(ROWS
         .iter()
