@@ -4,9 +4,9 @@
 //! (SBE, Recoverable) whose [`SessionHandle`] the runner's client thread drives: one message
 //! out through the SPSC queue, wait for the answer on the other queue.
 //!
-//! The runner counts allocations on its own two threads (the client thread's queue work and
-//! the idle server thread); the engine threads' own counts are asserted by
-//! `tests/engine_alloc.rs` (0 over `tcp://`, one buffer per TLS record over `tcp+tls://`).
+//! Both engine threads follow the runner's phases (a [`PhaseProbe`] polled from their
+//! strategies' `on_cycle`), so the allocations counted are the engine threads' and the
+//! runner's own two (the client thread's queue work, the idle server thread).
 //!
 //! Owns: its two engines and their configuration. May not touch: timing or counting (the
 //! runner's).
@@ -27,15 +27,21 @@ use fixp_ws::transport::{
 
 use super::err;
 use super::fixp::{app_message, session_config};
-use crate::runner::{Driver, Pair, Res, RunConfig, Wait};
+use super::engine_wss::FollowOnly;
+use crate::runner::{Driver, Follower, Pair, PhaseProbe, Res, RunConfig, Side, Wait};
 
 /// The server's inline strategy: every message goes back as the server's own.
-struct Echo;
+struct Echo(PhaseProbe);
 
 impl Strategy for Echo {
     fn on_message(&mut self, ctx: &mut Context<'_>, message: InboundMessage<'_>) {
         // A refused echo leaves the client waiting; the runner's deadline then names the row.
         let _ = ctx.send(message.session, message.bytes);
+    }
+
+    fn on_cycle(&mut self, _ctx: &mut Context<'_>) -> usize {
+        self.0.follow();
+        0
     }
 }
 
@@ -72,7 +78,10 @@ pub fn ping_pong(config: &RunConfig) -> Res<Pair> {
     let size = cfg.size.max(8);
     let identity = ServerIdentity::self_signed().map_err(err)?;
     let client_tls = client_config_from_ca_pem(&identity.cert_pem).map_err(err)?;
-    let mut builder = EngineBuilder::with_strategy(engine_config(&cfg), Echo).map_err(err)?;
+    let (server_follower, server_probe) = Follower::new(Side::Server);
+    let (client_follower, client_probe) = Follower::new(Side::Client);
+    let mut builder =
+        EngineBuilder::with_strategy(engine_config(&cfg), Echo(server_probe)).map_err(err)?;
     // A benchmark, not a credentials test: no authentication, chosen explicitly.
     builder.authenticator(fixp_ws::session::AcceptAll);
     let any: SocketAddr = "127.0.0.1:0".parse().map_err(err)?;
@@ -95,7 +104,9 @@ pub fn ping_pong(config: &RunConfig) -> Res<Pair> {
         server_engine.join()
     };
     let connect = move || -> Res<Box<dyn Driver>> {
-        let mut builder = EngineBuilder::new(engine_config(&cfg)).map_err(err)?;
+        let mut builder =
+            EngineBuilder::with_strategy(engine_config(&cfg), FollowOnly(client_probe))
+                .map_err(err)?;
         let handle = builder
             .initiate(InitiatorConfig {
                 target: ClientTarget {
@@ -125,12 +136,16 @@ pub fn ping_pong(config: &RunConfig) -> Res<Pair> {
         })?;
         Ok(Box::new(client))
     };
-    Ok(Pair::new(Box::new(server), Box::new(connect)))
+    Ok(Pair {
+        server: Box::new(server),
+        connect: Box::new(connect),
+        followers: vec![server_follower, client_follower],
+    })
 }
 
 /// The client engine and its session's queues.
 struct EngineClient {
-    engine: EngineHandle,
+    engine: EngineHandle<FollowOnly>,
     handle: SessionHandle,
     message: Vec<u8>,
     wait: Wait,

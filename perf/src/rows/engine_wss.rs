@@ -283,7 +283,7 @@ impl Strategy for Exchange {
 
 /// The client engine's strategy when the application runs on its own thread: it only follows
 /// the phases (so the engine thread's allocations are counted).
-struct FollowOnly(PhaseProbe);
+pub(super) struct FollowOnly(pub(super) PhaseProbe);
 
 impl Strategy for FollowOnly {
     fn on_message(&mut self, _ctx: &mut Context<'_>, _message: InboundMessage<'_>) {}
