@@ -358,7 +358,8 @@ impl Report<'_> {
         rows.iter()
             .map(|(n, r, l)| {
                 let values = percentiles(&l.latency);
-                let ratio = |i: usize| base.map(|b| round(values[i] as f64 / b[i].max(1) as f64, 3));
+                let ratio =
+                    |i: usize| base.map(|b| round(values[i] as f64 / b[i].max(1) as f64, 3));
                 json!({
                     "sessions": n,
                     "row": r.spec.name,

@@ -579,11 +579,7 @@ fn latency_client(config: &RunConfig, shared: &Shared, connect: ConnectFn) -> Re
 }
 
 /// Calls `pump` until the receiver has been delivered `expected` messages.
-fn await_delivery(
-    shared: &Shared,
-    expected: u64,
-    mut pump: impl FnMut() -> Res<()>,
-) -> Res<()> {
+fn await_delivery(shared: &Shared, expected: u64, mut pump: impl FnMut() -> Res<()>) -> Res<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
     while shared.delivered() < expected {
         if Instant::now() > deadline {
@@ -604,7 +600,11 @@ fn nap() -> Res<()> {
 }
 
 /// The throughput of a [`Remote`] sender, the runner's client thread sleeping meanwhile.
-fn remote_throughput(config: &RunConfig, shared: &Shared, remote: &mut dyn Remote) -> Res<Measured> {
+fn remote_throughput(
+    config: &RunConfig,
+    shared: &Shared,
+    remote: &mut dyn Remote,
+) -> Res<Measured> {
     remote.warm_up()?;
     await_delivery(shared, config.warmup, nap)?;
     shared.enter(MEASURE, Wait::Blocking)?;

@@ -327,10 +327,25 @@ fn fixed_rate_charges_latency_from_the_intended_send_time() {
 #[test]
 fn selected_rows_bring_their_floors_and_repeats_merge() {
     let report = run_json(&[
-        "--rows", "fixp,engine-wss", "--size", "2000", "--count", "100", "--warmup", "10",
-        "--repeat", "2", "--wait", "busy", "--json",
+        "--rows",
+        "fixp,engine-wss",
+        "--size",
+        "2000",
+        "--count",
+        "100",
+        "--warmup",
+        "10",
+        "--repeat",
+        "2",
+        "--wait",
+        "busy",
+        "--json",
     ]);
-    check_latency(&report, &["tcp", "ws", "wss", "fixp-wss", "engine-wss"], 200);
+    check_latency(
+        &report,
+        &["tcp", "ws", "wss", "fixp-wss", "engine-wss"],
+        200,
+    );
     assert_eq!(report["scale"], Value::Array(Vec::new()));
     assert_eq!(names(&report["throughput"]), Vec::<&str>::new());
     assert_eq!(report["options"]["repeat"], 2);
@@ -395,7 +410,11 @@ fn scale_rows_have_their_own_table() {
         "blocking",
         "--markdown",
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains(
         "| sessions | row | p50 (µs) | p99 (µs) | p50 / 1 session | p99 / 1 session | allocs/msg |"

@@ -25,9 +25,9 @@ use fixp_ws::transport::{
     client_config_from_ca_pem, ClientTarget, ServerIdentity, SofhOptions, WireEncoding,
 };
 
+use super::engine_wss::FollowOnly;
 use super::err;
 use super::fixp::{app_message, session_config};
-use super::engine_wss::FollowOnly;
 use crate::runner::{Driver, Follower, Pair, PhaseProbe, Res, RunConfig, Side, Wait};
 
 /// The server's inline strategy: every message goes back as the server's own.

@@ -28,27 +28,27 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use fixp_ws::codec::conga::{
-    CongaMessage, ExecType, ExecutionReport, Fills, Id8, NewOrderSingle, OrdStatus, OrdType,
-    Price, Side as OrderSide,
+    CongaMessage, ExecType, ExecutionReport, Fills, Id8, NewOrderSingle, OrdStatus, OrdType, Price,
+    Side as OrderSide,
 };
 use fixp_ws::codec::fixp::FlowType;
 use fixp_ws::codec::SessionId;
 use fixp_ws::engine::{
     Context, CoreList, EngineBuilder, EngineConfig, EngineHandle, FromEngine, IdleMode,
-    InboundMessage, InitiatorConfig, JournalSetup, SessionHandle, Strategy,
-    Transport,
+    InboundMessage, InitiatorConfig, JournalSetup, SessionHandle, Strategy, Transport,
 };
 use fixp_ws::journal::{JournalConfig, RingConfig};
 use fixp_ws::session::{AcceptorConfig, Event, SessionConfig, SessionState};
 use fixp_ws::transport::{
-    client_config_from_ca_pem, ClientTarget, ServerIdentity, Subprotocol, WireEncoding,
-    WsOptions,
+    client_config_from_ca_pem, ClientTarget, ServerIdentity, Subprotocol, WireEncoding, WsOptions,
 };
 
 use super::err;
 use super::fixp::app_message;
 use super::inline::{Control, Pinger, Plan, RemoteClient, Sender};
-use crate::runner::{Driver, Follower, Pair, PhaseProbe, Res, RunConfig, ServerCtx, Side, Wait};
+use crate::runner::{
+    Driver, Follower, Pair, PhaseProbe, Res, RunConfig, ServerCtx, ServerFn, Side, Wait,
+};
 
 /// No heartbeat falls between messages that flow (they would be counted as allocations).
 const KEEPALIVE_MS: u32 = 60_000;
@@ -265,7 +265,9 @@ impl Strategy for Exchange {
         let encoding = ctx.encoding(message.session).unwrap_or(WireEncoding::Sbe);
         let answered = match decode(message.bytes, encoding) {
             Some(CongaMessage::NewOrderSingle(order)) => ctx
-                .send_with(message.session, |slot| encode(&report(&order), encoding, slot))
+                .send_with(message.session, |slot| {
+                    encode(&report(&order), encoding, slot)
+                })
                 .is_ok(),
             _ => false,
         };
@@ -307,7 +309,7 @@ struct ServerSide {
     failed: Arc<AtomicBool>,
     follower: Follower,
     /// The server loop for the runner's server thread (which only waits).
-    serve: Box<dyn FnOnce(&mut ServerCtx) -> Res<()> + Send>,
+    serve: ServerFn,
 }
 
 fn start_server(config: &RunConfig, shape: Shape, answer: bool) -> Res<ServerSide> {
@@ -511,15 +513,19 @@ pub fn thread_sbe(config: &RunConfig) -> Res<Pair> {
         ..
     } = start_server(config, shape, true)?;
     let (client_follower, probe) = Follower::new(Side::Client);
+    // Started here, on the runner's unpinned main thread, and never pinned: with `--pin` the
+    // runner's client thread (the strategy) holds the client core, and this third busy thread
+    // runs wherever the OS puts it.
+    let mut client_config = engine_config(&cfg, shape, Side::Client);
+    client_config.pin = None;
+    let mut builder =
+        EngineBuilder::with_strategy(client_config, FollowOnly(probe)).map_err(err)?;
+    let journal = JournalDir::new("client")?;
+    let handle = builder
+        .initiate(initiator(&reach, &cfg, shape, 0, Some(&journal))?)
+        .map_err(err)?;
+    let engine = builder.start().map_err(err)?;
     let connect = move || -> Res<Box<dyn Driver>> {
-        let mut builder =
-            EngineBuilder::with_strategy(engine_config(&cfg, shape, Side::Client), FollowOnly(probe))
-                .map_err(err)?;
-        let journal = JournalDir::new("client")?;
-        let handle = builder
-            .initiate(initiator(&reach, &cfg, shape, 0, Some(&journal))?)
-            .map_err(err)?;
-        let engine = builder.start().map_err(err)?;
         let mut client = ThreadClient {
             engine,
             handle,

@@ -16,7 +16,9 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use fixp_ws::engine::{Context, EngineHandle, InboundMessage, InlineSendError, SessionKey, Strategy};
+use fixp_ws::engine::{
+    Context, EngineHandle, InboundMessage, InlineSendError, SessionKey, Strategy,
+};
 use fixp_ws::session::{Event, SendError, SessionState};
 use fixp_ws::transport::WireEncoding;
 use hdrhistogram::Histogram;
@@ -75,7 +77,9 @@ impl Plan {
             Amount::Duration(d) => d,
             Amount::Count(_) => Duration::ZERO,
         };
-        Duration::from_secs(60) + per * u32::try_from(self.warmup + self.count).unwrap_or(u32::MAX) + amount
+        Duration::from_secs(60)
+            + per * u32::try_from(self.warmup + self.count).unwrap_or(u32::MAX)
+            + amount
     }
 }
 
@@ -236,7 +240,13 @@ impl Sessions {
 
     /// Takes an event in; true once the last expected session is established. A termination
     /// before the end is a failure.
-    fn on_event(&mut self, control: &Control, stage: Stage, key: SessionKey, event: &Event<'_>) -> bool {
+    fn on_event(
+        &mut self,
+        control: &Control,
+        stage: Stage,
+        key: SessionKey,
+        event: &Event<'_>,
+    ) -> bool {
         match event {
             Event::StateChanged(SessionState::Established) if stage == Stage::Connecting => {
                 if !self.keys.contains(&key) {
@@ -281,7 +291,12 @@ pub(super) struct Pinger {
 
 impl Pinger {
     /// A client that runs `plan` over `plan.sessions` sessions in `encoding`.
-    pub(super) fn new(control: Arc<Control>, probe: PhaseProbe, plan: Plan, encoding: WireEncoding) -> Res<Self> {
+    pub(super) fn new(
+        control: Arc<Control>,
+        probe: PhaseProbe,
+        plan: Plan,
+        encoding: WireEncoding,
+    ) -> Res<Self> {
         let now = Instant::now();
         Ok(Pinger {
             control,
@@ -310,7 +325,11 @@ impl Pinger {
     /// Sends the next order on its session, timed from now.
     fn send_next(&mut self, ctx: &mut Context<'_>) {
         let k = self.next;
-        let Some(&key) = self.sessions.keys.get((k % self.plan.sessions as u64) as usize) else {
+        let Some(&key) = self
+            .sessions
+            .keys
+            .get((k % self.plan.sessions as u64) as usize)
+        else {
             return self.fail("no session to send on".into());
         };
         self.sent_at = Instant::now();
@@ -365,7 +384,10 @@ impl Pinger {
 
 impl Strategy for Pinger {
     fn on_event(&mut self, ctx: &mut Context<'_>, session: SessionKey, event: Event<'static>) {
-        if self.sessions.on_event(&self.control, self.stage, session, &event) {
+        if self
+            .sessions
+            .on_event(&self.control, self.stage, session, &event)
+        {
             self.start(ctx);
         }
         if self.control.stage.load(Ordering::Relaxed) == FAILED {
@@ -392,11 +414,14 @@ impl Strategy for Pinger {
                 }
                 if self.done == self.plan.count {
                     self.stage = Stage::Finished;
-                    if let (Some(latency), Some(service)) = (self.latency.take(), self.service.take()) {
+                    if let (Some(latency), Some(service)) =
+                        (self.latency.take(), self.service.take())
+                    {
                         self.control.finish(RemoteRun::Latency { latency, service });
                     }
                 } else if let Some(interval) = self.plan.interval {
-                    self.intended = self.first + interval * u32::try_from(self.done).unwrap_or(u32::MAX);
+                    self.intended =
+                        self.first + interval * u32::try_from(self.done).unwrap_or(u32::MAX);
                     self.pace(ctx);
                 } else {
                     self.send_next(ctx);
@@ -445,7 +470,12 @@ pub(super) struct Sender {
 
 impl Sender {
     /// A sender of `message` that runs `plan`.
-    pub(super) fn new(control: Arc<Control>, probe: PhaseProbe, plan: Plan, message: Vec<u8>) -> Res<Self> {
+    pub(super) fn new(
+        control: Arc<Control>,
+        probe: PhaseProbe,
+        plan: Plan,
+        message: Vec<u8>,
+    ) -> Res<Self> {
         Ok(Sender {
             control,
             probe,
@@ -475,9 +505,16 @@ impl Sender {
         let Some(&key) = self.sessions.keys.first() else {
             return 0;
         };
-        let confirmed = self.control.receiver.as_ref().map_or(u64::MAX, Follower::delivered);
+        let confirmed = self
+            .control
+            .receiver
+            .as_ref()
+            .map_or(u64::MAX, Follower::delivered);
         let mut sent = 0;
-        while sent < SENDS_PER_CYCLE && self.wants_more() && self.total < confirmed.saturating_add(WINDOW) {
+        while sent < SENDS_PER_CYCLE
+            && self.wants_more()
+            && self.total < confirmed.saturating_add(WINDOW)
+        {
             match ctx.send(key, &self.message) {
                 Ok(_) => {
                     sent += 1;
@@ -514,7 +551,10 @@ impl Sender {
 
 impl Strategy for Sender {
     fn on_event(&mut self, ctx: &mut Context<'_>, session: SessionKey, event: Event<'static>) {
-        if self.sessions.on_event(&self.control, self.stage, session, &event) {
+        if self
+            .sessions
+            .on_event(&self.control, self.stage, session, &event)
+        {
             self.stage = Stage::Warming;
             self.send_some(ctx);
         }

@@ -110,7 +110,7 @@ pub static ROWS: &[RowSpec] = &[
         name: "engine-wss-thread",
         kind: Kind::Latency,
         floor: false,
-        about: "engine-wss with the client's strategy on its own thread through the SPSC handle: 3 busy threads (needs 3 cores; on 2 they share)",
+        about: "engine-wss with the client's strategy on its own thread through the SPSC handle: 3 busy threads, so it needs 3 cores (--pin pins the strategy and the server engine; the client engine floats)",
         setup: engine_wss::thread_sbe,
         smoke: true,
         section: Section::Main,
