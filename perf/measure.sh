@@ -23,7 +23,7 @@ if [[ ${QUICK:-0} == 1 ]]; then
 else
     COUNT=20000 WARMUP=2000 RATE_COUNT=4000 MESSAGES=1000000 SCALE_COUNT=20000
 fi
-LATENCY_ROWS=fixp-wss,engine-tcp,engine-wss,engine-wss-thread,engine-wss-json
+LATENCY_ROWS=fixp-wss,engine-tcp,engine-wss,engine-wss-thread,engine-wss-json,engine-wss-storm
 THROUGHPUT_ROWS=fixp-wss-oneway,engine-wss-oneway
 SCALE_ROWS=engine-scale-1,engine-scale-10,engine-scale-100,engine-scale-1000
 

@@ -51,7 +51,7 @@ use crate::runner::{
 };
 
 /// No heartbeat falls between messages that flow (they would be counted as allocations).
-const KEEPALIVE_MS: u32 = 60_000;
+pub(super) const KEEPALIVE_MS: u32 = 60_000;
 
 /// Where a row's journals live: a fresh directory per engine, removed when the row ends.
 struct JournalDir(PathBuf);
@@ -104,7 +104,7 @@ pub(super) struct Shape {
 }
 
 impl Shape {
-    const SBE: Shape = Shape {
+    pub(super) const SBE: Shape = Shape {
         encoding: WireEncoding::Sbe,
         sessions: 1,
         journal: true,
@@ -298,21 +298,22 @@ impl Strategy for FollowOnly {
 
 /// Where the server listens and the certificate to trust.
 #[derive(Clone)]
-struct Reach {
-    addr: SocketAddr,
-    cert_pem: String,
+pub(super) struct Reach {
+    pub addr: SocketAddr,
+    pub cert_pem: String,
 }
 
 /// The running server engine and what a client needs to reach it.
-struct ServerSide {
-    reach: Reach,
+pub(super) struct ServerSide {
+    pub reach: Reach,
     failed: Arc<AtomicBool>,
     follower: Follower,
     /// The server loop for the runner's server thread (which only waits).
-    serve: ServerFn,
+    pub serve: ServerFn,
 }
 
-fn start_server(config: &RunConfig, shape: Shape, answer: bool) -> Res<ServerSide> {
+/// Starts the server engine with its inline [`Exchange`] (answering orders, or counting).
+pub(super) fn start_server(config: &RunConfig, shape: Shape, answer: bool) -> Res<ServerSide> {
     let identity = ServerIdentity::self_signed().map_err(err)?;
     let (follower, probe) = Follower::new(Side::Server);
     let failed = Arc::new(AtomicBool::new(false));
@@ -402,13 +403,23 @@ fn inline_row<S: Strategy>(
     answer: bool,
     make: impl FnOnce(Arc<Control>, PhaseProbe, Plan) -> Res<S> + Send + 'static,
 ) -> Res<Pair> {
+    inline_row_on(start_server(config, shape, answer)?, config, shape, make)
+}
+
+/// [`inline_row`] on a started server.
+pub(super) fn inline_row_on<S: Strategy>(
+    server: ServerSide,
+    config: &RunConfig,
+    shape: Shape,
+    make: impl FnOnce(Arc<Control>, PhaseProbe, Plan) -> Res<S> + Send + 'static,
+) -> Res<Pair> {
     let cfg = *config;
     let ServerSide {
         reach,
         failed,
         follower,
         serve,
-    } = start_server(config, shape, answer)?;
+    } = server;
     let (client_follower, probe) = Follower::new(Side::Client);
     let plan = Plan::new(&cfg, shape.sessions);
     let receiver = follower.clone();

@@ -58,8 +58,16 @@ pub(super) struct Plan {
 impl Plan {
     /// The plan of a run with `sessions` sessions.
     pub(super) fn new(config: &RunConfig, sessions: usize) -> Self {
+        // Every session warms up, twice at least: the first messages on a fresh connection
+        // allocate (buffers that grow once), and must not fall into the measurement.
+        let n = sessions.max(1) as u64;
+        let warmup = if n > 1 {
+            config.warmup.max(2 * n).div_ceil(n) * n
+        } else {
+            config.warmup
+        };
         Plan {
-            warmup: config.warmup,
+            warmup,
             count: config.count,
             interval: config
                 .rate

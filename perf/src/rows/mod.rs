@@ -9,6 +9,7 @@ mod engine_tcp;
 mod engine_wss;
 mod fixp;
 mod inline;
+mod storm;
 mod tcp;
 mod websocket;
 
@@ -121,6 +122,15 @@ pub static ROWS: &[RowSpec] = &[
         floor: false,
         about: "engine-wss in the Conga JSON encoding (text frames): NewOrderSingle -> ExecutionReport",
         setup: engine_wss::inline_json,
+        smoke: true,
+        section: Section::Main,
+    },
+    RowSpec {
+        name: "engine-wss-storm",
+        kind: Kind::Latency,
+        floor: false,
+        about: "engine-wss on a second session while a first peer of the same server engine asks for its whole journal (1 000 reports) again and again",
+        setup: storm::storm,
         smoke: true,
         section: Section::Main,
     },
