@@ -129,9 +129,33 @@ struct FollowerState {
     /// Allocations the follower thread made while tracked.
     allocations: AtomicU64,
     /// Application messages the follower was delivered (throughput receivers).
-    delivered: AtomicU64,
-    /// When the last of them was delivered ([`clock_ns`]).
-    last_delivery_ns: AtomicU64,
+    deliveries: Deliveries,
+}
+
+/// Application messages a receiver was delivered, and when the last of them was.
+#[derive(Default)]
+struct Deliveries {
+    count: AtomicU64,
+    /// [`clock_ns`] of the last delivery.
+    last_ns: AtomicU64,
+}
+
+impl Deliveries {
+    /// Counts `n` messages delivered now (it reads the clock: throughput rows only).
+    fn note(&self, n: u64) {
+        if n > 0 {
+            self.last_ns.store(clock_ns(), Ordering::Relaxed);
+            self.count.fetch_add(n, Ordering::Release);
+        }
+    }
+
+    fn count(&self) -> u64 {
+        self.count.load(Ordering::Acquire)
+    }
+
+    fn last_ns(&self) -> u64 {
+        self.last_ns.load(Ordering::Acquire)
+    }
 }
 
 /// The runner's view of a thread the row owns (an engine thread): the runner waits at every
@@ -148,8 +172,7 @@ impl Follower {
             phase: AtomicU8::new(WARMUP),
             seen: AtomicU8::new(WARMUP),
             allocations: AtomicU64::new(0),
-            delivered: AtomicU64::new(0),
-            last_delivery_ns: AtomicU64::new(0),
+            deliveries: Deliveries::default(),
         });
         let probe = PhaseProbe {
             state: Arc::clone(&state),
@@ -160,7 +183,7 @@ impl Follower {
 
     /// Messages its thread has counted as delivered so far.
     pub fn delivered(&self) -> u64 {
-        self.0.delivered.load(Ordering::Acquire)
+        self.0.deliveries.count()
     }
 }
 
@@ -216,12 +239,7 @@ impl PhaseProbe {
     /// Counts `n` application messages delivered to this receiver (throughput rows only: it
     /// reads the clock).
     pub fn delivered(&self, n: u64) {
-        if n > 0 {
-            self.state
-                .last_delivery_ns
-                .store(clock_ns(), Ordering::Relaxed);
-            self.state.delivered.fetch_add(n, Ordering::Release);
-        }
+        self.state.deliveries.note(n);
     }
 }
 
@@ -287,9 +305,7 @@ struct Shared {
     /// Allocations the server thread made while tracked.
     server_allocations: AtomicU64,
     /// Application messages the receiver was delivered (throughput rows).
-    delivered: AtomicU64,
-    /// When the last of them was delivered ([`clock_ns`]).
-    last_delivery_ns: AtomicU64,
+    deliveries: Deliveries,
     /// The row's own threads that follow the phases.
     followers: Vec<Follower>,
 }
@@ -300,19 +316,18 @@ impl Shared {
             phase: AtomicU8::new(WARMUP),
             server_phase: AtomicU8::new(WARMUP),
             server_allocations: AtomicU64::new(0),
-            delivered: AtomicU64::new(0),
-            last_delivery_ns: AtomicU64::new(0),
+            deliveries: Deliveries::default(),
             followers,
         }
     }
 
     /// Messages delivered to the receiver, the runner's server thread and followers together.
     fn delivered(&self) -> u64 {
-        let own = self.delivered.load(Ordering::Acquire);
+        let own = self.deliveries.count();
         own + self
             .followers
             .iter()
-            .map(|f| f.0.delivered.load(Ordering::Acquire))
+            .map(|f| f.0.deliveries.count())
             .sum::<u64>()
     }
 
@@ -320,8 +335,8 @@ impl Shared {
     fn last_delivery_ns(&self) -> u64 {
         self.followers
             .iter()
-            .map(|f| f.0.last_delivery_ns.load(Ordering::Acquire))
-            .fold(self.last_delivery_ns.load(Ordering::Acquire), u64::max)
+            .map(|f| f.0.deliveries.last_ns())
+            .fold(self.deliveries.last_ns(), u64::max)
     }
 
     /// Allocations the followers of `side` made in the measured phase.
@@ -396,12 +411,7 @@ impl ServerCtx {
     /// Counts `n` application messages delivered to the receiver (throughput rows only: it
     /// reads the clock).
     pub fn delivered(&self, n: u64) {
-        if n > 0 {
-            self.shared
-                .last_delivery_ns
-                .store(clock_ns(), Ordering::Relaxed);
-            self.shared.delivered.fetch_add(n, Ordering::Release);
-        }
+        self.shared.deliveries.note(n);
     }
 
     fn exit(&mut self) {

@@ -128,12 +128,7 @@ pub fn ping_pong(config: &RunConfig) -> Res<Pair> {
             message: app_message(size),
             wait: cfg.wait,
         };
-        client.wait_for("FIXP establishment", |e| {
-            matches!(
-                e,
-                FromEngine::Event(Event::StateChanged(SessionState::Established))
-            )
-        })?;
+        await_established(&mut client.handle, cfg.wait)?;
         Ok(Box::new(client))
     };
     Ok(Pair {
@@ -152,23 +147,43 @@ struct EngineClient {
 }
 
 impl EngineClient {
-    /// Takes what the engine delivers until `done` says so; a termination is an error.
-    fn wait_for(&mut self, what: &str, done: impl Fn(&FromEngine) -> bool) -> Res<()> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            match self.handle.poll() {
-                Some(FromEngine::Event(Event::Terminated(reason))) => {
-                    return Err(format!("session ended waiting for {what}: {reason}"))
-                }
-                Some(FromEngine::SendRejected(e)) => return Err(err(e)),
-                Some(got) if done(&got) => return Ok(()),
-                Some(_) => {}
-                None if Instant::now() > deadline => return Err(format!("no {what}")),
-                None => match self.wait {
-                    Wait::Busy => std::hint::spin_loop(),
-                    Wait::Blocking => thread::yield_now(),
-                },
+    fn wait_for(&mut self, what: &str, done: impl FnMut(&FromEngine) -> bool) -> Res<()> {
+        take_until(&mut self.handle, self.wait, what, done)
+    }
+}
+
+/// Waits until the session of `handle` is established.
+pub(super) fn await_established(handle: &mut SessionHandle, wait: Wait) -> Res<()> {
+    take_until(handle, wait, "FIXP establishment", |e| {
+        matches!(
+            e,
+            FromEngine::Event(Event::StateChanged(SessionState::Established))
+        )
+    })
+}
+
+/// Takes what the engine delivers on `handle` until `done` says so; a termination, a rejected
+/// send or ten seconds without it are errors naming `what`.
+pub(super) fn take_until(
+    handle: &mut SessionHandle,
+    wait: Wait,
+    what: &str,
+    mut done: impl FnMut(&FromEngine) -> bool,
+) -> Res<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match handle.poll() {
+            Some(FromEngine::Event(Event::Terminated(reason))) => {
+                return Err(format!("session ended waiting for {what}: {reason}"))
             }
+            Some(FromEngine::SendRejected(e)) => return Err(err(e)),
+            Some(got) if done(&got) => return Ok(()),
+            Some(_) => {}
+            None if Instant::now() > deadline => return Err(format!("no {what}")),
+            None => match wait {
+                Wait::Busy => std::hint::spin_loop(),
+                Wait::Blocking => thread::yield_now(),
+            },
         }
     }
 }

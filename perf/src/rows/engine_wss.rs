@@ -25,7 +25,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fixp_ws::codec::conga::{
     CongaMessage, ExecType, ExecutionReport, Fills, Id8, NewOrderSingle, OrdStatus, OrdType, Price,
@@ -38,11 +38,12 @@ use fixp_ws::engine::{
     InboundMessage, InitiatorConfig, JournalSetup, SessionHandle, Strategy, Transport,
 };
 use fixp_ws::journal::{JournalConfig, RingConfig};
-use fixp_ws::session::{AcceptorConfig, Event, SessionConfig, SessionState};
+use fixp_ws::session::{AcceptorConfig, SessionConfig};
 use fixp_ws::transport::{
     client_config_from_ca_pem, ClientTarget, ServerIdentity, Subprotocol, WireEncoding, WsOptions,
 };
 
+use super::engine_tcp::{await_established, take_until};
 use super::err;
 use super::fixp::app_message;
 use super::inline::{Control, Pinger, Plan, RemoteClient, Sender};
@@ -545,12 +546,7 @@ pub fn thread_sbe(config: &RunConfig) -> Res<Pair> {
             wait: cfg.wait,
             _journal: journal,
         };
-        client.wait_for("FIXP establishment", |e| {
-            matches!(
-                e,
-                FromEngine::Event(Event::StateChanged(SessionState::Established))
-            )
-        })?;
+        await_established(&mut client.handle, cfg.wait)?;
         Ok(Box::new(client))
     };
     Ok(Pair {
@@ -571,24 +567,8 @@ struct ThreadClient {
 }
 
 impl ThreadClient {
-    /// Takes what the engine delivers until `done` says so; a termination is an error.
-    fn wait_for(&mut self, what: &str, mut done: impl FnMut(&FromEngine) -> bool) -> Res<()> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            match self.handle.poll() {
-                Some(FromEngine::Event(Event::Terminated(reason))) => {
-                    return Err(format!("session ended waiting for {what}: {reason}"))
-                }
-                Some(FromEngine::SendRejected(e)) => return Err(err(e)),
-                Some(got) if done(&got) => return Ok(()),
-                Some(_) => {}
-                None if Instant::now() > deadline => return Err(format!("no {what}")),
-                None => match self.wait {
-                    Wait::Busy => std::hint::spin_loop(),
-                    Wait::Blocking => thread::yield_now(),
-                },
-            }
-        }
+    fn wait_for(&mut self, what: &str, done: impl FnMut(&FromEngine) -> bool) -> Res<()> {
+        take_until(&mut self.handle, self.wait, what, done)
     }
 }
 

@@ -95,22 +95,23 @@ struct Raw {
 impl Raw {
     fn send(&mut self, message: &FixpMessage<'_>) -> Res<()> {
         let n = SbeEncoding::encode_message(message, &mut self.buf).map_err(err)?;
-        let status = self
-            .client
-            .conn
-            .send(FrameKind::Binary, self.buf.get(..n).unwrap_or(&[]))
-            .map_err(err)?;
-        refused(status)
+        self.send_buf(n)
     }
 
     fn send_app(&mut self, k: u64) -> Res<()> {
         let n = encode(&order(k), WireEncoding::Sbe, &mut self.buf)?;
-        let status = self
-            .client
-            .conn
-            .send(FrameKind::Binary, self.buf.get(..n).unwrap_or(&[]))
-            .map_err(err)?;
-        refused(status)
+        self.send_buf(n)
+    }
+
+    /// Sends the first `n` bytes of the buffer as one binary frame.
+    fn send_buf(&mut self, n: usize) -> Res<()> {
+        let frame = self.buf.get(..n).unwrap_or(&[]);
+        refused(
+            self.client
+                .conn
+                .send(FrameKind::Binary, frame)
+                .map_err(err)?,
+        )
     }
 
     /// Reads what is there (waiting for readiness first).
