@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Reproduces every run of perf/RESULTS.md: a release build, then
-#   1. flat out (ping-pong), busy, pinned        -> perf/results/busy/
-#   2. fixed rate, coordinated-omission corrected, blocking -> perf/results/rate/
-#   3. throughput, one session one way, busy, pinned        -> perf/results/throughput/
-#   4. scale: 1, 10, 100, 1 000 sessions, busy, pinned      -> perf/results/scale/
+#   1. flat out (ping-pong), busy, pinned: the rows with two busy threads -> perf/results/busy/
+#   2. flat out, busy, pinned: the thread-strategy rows (three busy threads; on fewer than 3
+#      cores they share, so this run is short there)                    -> perf/results/thread/
+#   3. fixed rate, coordinated-omission corrected, blocking, every row  -> perf/results/rate/
+#   4. throughput, one session one way, busy, pinned                    -> perf/results/throughput/
+#   5. scale: 1, 10, 100, 1 000 sessions, busy, pinned                  -> perf/results/scale/
 # Each run writes <row>.hgrm, summary.json, latency.svg and tables.md (the Markdown tables it
-# printed) into its directory; machine.md records the machine and the load. About 4-6 minutes
+# printed) into its directory; machine.md records the machine and the load. About 6-8 minutes
 # on 2 cores after the build; QUICK=1 runs a short version (a few thousand samples) to check the
 # script itself.
 #
@@ -23,7 +25,13 @@ if [[ ${QUICK:-0} == 1 ]]; then
 else
     COUNT=20000 WARMUP=2000 RATE_COUNT=4000 MESSAGES=1000000 SCALE_COUNT=20000
 fi
-LATENCY_ROWS=fixp-wss,engine-tcp,engine-wss,engine-wss-thread,engine-wss-json,engine-wss-storm
+INLINE_ROWS=fixp-wss,engine-wss,engine-wss-json,engine-wss-storm
+THREAD_ROWS=engine-tcp,engine-wss-thread
+THREAD_COUNT=$COUNT THREAD_REPEAT=$REPEAT
+if (($(nproc) < 3)); then
+    # Three busy threads on two cores share them in scheduler ticks (ms per round trip).
+    THREAD_COUNT=2000 THREAD_REPEAT=1
+fi
 THROUGHPUT_ROWS=fixp-wss-oneway,engine-wss-oneway
 SCALE_ROWS=engine-scale-1,engine-scale-10,engine-scale-100,engine-scale-1000
 
@@ -56,17 +64,21 @@ run() {
     echo
     echo "## $title"
     echo
-    "$BIN" "$@" --repeat "$REPEAT" --out "$OUT/$name" --markdown | tee "$OUT/$name/tables.md"
+    "$BIN" "$@" --out "$OUT/$name" --markdown | tee "$OUT/$name/tables.md"
 }
 
-run busy "Flat out, busy, pinned ${PIN:-no}" \
-    --rows "$LATENCY_ROWS" --count "$COUNT" --warmup "$WARMUP" --wait busy "${PIN_ARGS[@]}"
-run rate "Fixed rate $RATE msg/s, blocking" \
-    --rows "$LATENCY_ROWS" --rate "$RATE" --count "$RATE_COUNT" --warmup "$WARMUP" --wait blocking
-run throughput "Throughput, one session one way, busy, pinned ${PIN:-no}" \
+run busy "Flat out, busy, pinned ${PIN:-no}" --repeat "$REPEAT" \
+    --rows "$INLINE_ROWS" --count "$COUNT" --warmup "$WARMUP" --wait busy "${PIN_ARGS[@]}"
+run thread "Flat out, busy, pinned ${PIN:-no}: three busy threads on $(nproc) cores" \
+    --repeat "$THREAD_REPEAT" --rows "$THREAD_ROWS" --count "$THREAD_COUNT" --warmup "$WARMUP" \
+    --wait busy "${PIN_ARGS[@]}"
+run rate "Fixed rate $RATE msg/s, blocking" --repeat "$REPEAT" \
+    --rows "$INLINE_ROWS,$THREAD_ROWS" --rate "$RATE" --count "$RATE_COUNT" --warmup "$WARMUP" \
+    --wait blocking
+run throughput "Throughput, one session one way, busy, pinned ${PIN:-no}" --repeat "$REPEAT" \
     --rows "$THROUGHPUT_ROWS" --messages "$MESSAGES" --count "$WARMUP" --warmup "$WARMUP" \
     --wait busy "${PIN_ARGS[@]}"
-run scale "Scale: sessions on one engine thread, busy, pinned ${PIN:-no}" \
+run scale "Scale: sessions on one engine thread, busy, pinned ${PIN:-no}" --repeat "$REPEAT" \
     --rows "$SCALE_ROWS" --count "$SCALE_COUNT" --warmup "$WARMUP" --wait busy "${PIN_ARGS[@]}"
 
 echo "| load after | $(cut -d' ' -f1-3 /proc/loadavg) |" >>"$OUT/machine.md"

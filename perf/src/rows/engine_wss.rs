@@ -46,7 +46,7 @@ use fixp_ws::transport::{
 use super::engine_tcp::{await_established, take_until};
 use super::err;
 use super::fixp::app_message;
-use super::inline::{Control, Pinger, Plan, RemoteClient, Sender};
+use super::inline::{Control, Pinger, Plan, Progress, RemoteClient, Sender};
 use crate::runner::{
     Driver, Follower, Pair, PhaseProbe, Res, RunConfig, ServerCtx, ServerFn, Side, Wait,
 };
@@ -398,7 +398,7 @@ fn initiator(
 /// A row whose client is an inline strategy (`make` builds it from the control block): the
 /// server engine, then (on the runner's client thread) the client engine with `shape.sessions`
 /// inline initiators.
-fn inline_row<S: Strategy>(
+fn inline_row<S: Strategy + Progress>(
     config: &RunConfig,
     shape: Shape,
     answer: bool,
@@ -408,7 +408,7 @@ fn inline_row<S: Strategy>(
 }
 
 /// [`inline_row`] on a started server.
-pub(super) fn inline_row_on<S: Strategy>(
+pub(super) fn inline_row_on<S: Strategy + Progress>(
     server: ServerSide,
     config: &RunConfig,
     shape: Shape,

@@ -133,8 +133,14 @@ impl Control {
     }
 }
 
+/// Where an inline client got to, for the error when it did not finish in time.
+pub(super) trait Progress {
+    /// Its stage and counts, one line.
+    fn progress(&self) -> String;
+}
+
 /// The runner's handle on an inline client: its engine and control block.
-pub(super) struct RemoteClient<S: Strategy> {
+pub(super) struct RemoteClient<S: Strategy + Progress> {
     engine: EngineHandle<S>,
     control: Arc<Control>,
     plan: Plan,
@@ -142,7 +148,7 @@ pub(super) struct RemoteClient<S: Strategy> {
     _keep: Box<dyn Send>,
 }
 
-impl<S: Strategy> RemoteClient<S> {
+impl<S: Strategy + Progress> RemoteClient<S> {
     /// The handle of a started engine whose strategy shares `control`.
     pub(super) fn new(
         engine: EngineHandle<S>,
@@ -160,7 +166,7 @@ impl<S: Strategy> RemoteClient<S> {
 
     /// Sleeps until the strategy reaches `stage`; an engine that stopped, a failed strategy or
     /// server, or the deadline is an error naming `what`.
-    fn wait_for(&self, stage: u8, what: &str) -> Res<()> {
+    fn wait_for(&mut self, stage: u8, what: &str) -> Res<()> {
         let deadline = Instant::now() + self.plan.deadline();
         loop {
             match self.control.stage.load(Ordering::Acquire) {
@@ -178,14 +184,21 @@ impl<S: Strategy> RemoteClient<S> {
                 return Err(format!("the client engine stopped before {what}"));
             }
             if Instant::now() > deadline {
-                return Err(format!("{what} did not finish in time"));
+                // Stop the engine to read where its strategy got to.
+                self.engine.shutdown();
+                let joined = self.engine.join();
+                let at = self
+                    .engine
+                    .take_strategy()
+                    .map_or_else(|| format!("engine: {joined:?}"), |s| s.progress());
+                return Err(format!("{what} did not finish in time ({at})"));
             }
             thread::sleep(Duration::from_micros(200));
         }
     }
 }
 
-impl<S: Strategy> Remote for RemoteClient<S> {
+impl<S: Strategy + Progress> Remote for RemoteClient<S> {
     fn warm_up(&mut self) -> Res<()> {
         self.wait_for(WARMED, "the warm-up")
     }
@@ -202,7 +215,7 @@ impl<S: Strategy> Remote for RemoteClient<S> {
     }
 }
 
-impl<S: Strategy> Driver for RemoteClient<S> {
+impl<S: Strategy + Progress> Driver for RemoteClient<S> {
     fn step(&mut self) -> Res<()> {
         Err("an inline client is driven on its engine thread".into())
     }
@@ -390,6 +403,20 @@ impl Pinger {
     }
 }
 
+impl Progress for Pinger {
+    fn progress(&self) -> String {
+        format!(
+            "{:?}: {} of {} sessions established, {} orders sent, {} answered in this stage, in flight {:?}",
+            self.stage,
+            self.sessions.keys.len(),
+            self.sessions.expected,
+            self.next,
+            self.done,
+            self.in_flight.map(|(k, _)| k)
+        )
+    }
+}
+
 impl Strategy for Pinger {
     fn on_event(&mut self, ctx: &mut Context<'_>, session: SessionKey, event: Event<'static>) {
         if self
@@ -554,6 +581,16 @@ impl Sender {
             }
         }
         usize::try_from(sent).unwrap_or(usize::MAX)
+    }
+}
+
+impl Progress for Sender {
+    fn progress(&self) -> String {
+        let confirmed = self.control.receiver.as_ref().map(Follower::delivered);
+        format!(
+            "{:?}: {} sent, {} in this stage, receiver confirmed {confirmed:?}",
+            self.stage, self.total, self.sent
+        )
     }
 }
 
