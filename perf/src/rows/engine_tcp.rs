@@ -26,8 +26,8 @@ use fixp_ws::transport::{
 };
 
 use super::engine_wss::FollowOnly;
-use super::err;
 use super::fixp::{app_message, session_config};
+use super::{engine_pin, err};
 use crate::runner::{Driver, Follower, Pair, PhaseProbe, Res, RunConfig, Side, Wait};
 
 /// The server's inline strategy: every message goes back as the server's own.
@@ -80,8 +80,10 @@ pub fn ping_pong(config: &RunConfig) -> Res<Pair> {
     let client_tls = client_config_from_ca_pem(&identity.cert_pem).map_err(err)?;
     let (server_follower, server_probe) = Follower::new(Side::Server);
     let (client_follower, client_probe) = Follower::new(Side::Client);
+    let mut server_config = engine_config(&cfg);
+    server_config.pin = engine_pin(cfg.server_core);
     let mut builder =
-        EngineBuilder::with_strategy(engine_config(&cfg), Echo(server_probe)).map_err(err)?;
+        EngineBuilder::with_strategy(server_config, Echo(server_probe)).map_err(err)?;
     // A benchmark, not a credentials test: no authentication, chosen explicitly.
     builder.authenticator(fixp_ws::session::AcceptAll);
     let any: SocketAddr = "127.0.0.1:0".parse().map_err(err)?;
@@ -103,25 +105,27 @@ pub fn ping_pong(config: &RunConfig) -> Res<Pair> {
         server_engine.shutdown();
         server_engine.join()
     };
+    // Started here, on the runner's unpinned main thread, and never pinned: with `--pin` the
+    // runner's client thread (the strategy) holds the client core and this third busy thread
+    // runs wherever the OS puts it (as in `engine-wss-thread`).
+    let mut builder =
+        EngineBuilder::with_strategy(engine_config(&cfg), FollowOnly(client_probe)).map_err(err)?;
+    let handle = builder
+        .initiate(InitiatorConfig {
+            target: ClientTarget {
+                addr,
+                host: "localhost".into(),
+                tls: Some(client_tls),
+            },
+            transport: Transport::Sofh(sofh_options(size)),
+            encoding: WireEncoding::Sbe,
+            session: session_config(size),
+            session_id: SessionId::from_random_bytes([0x7c; 16]),
+            journal: None,
+        })
+        .map_err(err)?;
+    let engine = builder.start().map_err(err)?;
     let connect = move || -> Res<Box<dyn Driver>> {
-        let mut builder =
-            EngineBuilder::with_strategy(engine_config(&cfg), FollowOnly(client_probe))
-                .map_err(err)?;
-        let handle = builder
-            .initiate(InitiatorConfig {
-                target: ClientTarget {
-                    addr,
-                    host: "localhost".into(),
-                    tls: Some(client_tls),
-                },
-                transport: Transport::Sofh(sofh_options(size)),
-                encoding: WireEncoding::Sbe,
-                session: session_config(size),
-                session_id: SessionId::from_random_bytes([0x7c; 16]),
-                journal: None,
-            })
-            .map_err(err)?;
-        let engine = builder.start().map_err(err)?;
         let mut client = EngineClient {
             engine,
             handle,

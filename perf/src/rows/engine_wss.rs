@@ -34,8 +34,8 @@ use fixp_ws::codec::conga::{
 use fixp_ws::codec::fixp::FlowType;
 use fixp_ws::codec::SessionId;
 use fixp_ws::engine::{
-    Context, CoreList, EngineBuilder, EngineConfig, EngineHandle, FromEngine, IdleMode,
-    InboundMessage, InitiatorConfig, JournalSetup, SessionHandle, Strategy, Transport,
+    Context, EngineBuilder, EngineConfig, EngineHandle, FromEngine, IdleMode, InboundMessage,
+    InitiatorConfig, JournalSetup, SessionHandle, Strategy, Transport,
 };
 use fixp_ws::journal::{JournalConfig, RingConfig};
 use fixp_ws::session::{AcceptorConfig, SessionConfig};
@@ -44,9 +44,9 @@ use fixp_ws::transport::{
 };
 
 use super::engine_tcp::{await_established, take_until};
-use super::err;
 use super::fixp::app_message;
 use super::inline::{Control, Pinger, Plan, Progress, RemoteClient, Sender};
+use super::{engine_pin, err};
 use crate::runner::{
     Driver, Follower, Pair, PhaseProbe, Res, RunConfig, ServerCtx, ServerFn, Side, Wait,
 };
@@ -130,7 +130,7 @@ fn engine_config(config: &RunConfig, shape: Shape, side: Side) -> EngineConfig {
         Side::Server => config.server_core,
     };
     let mut engine = EngineConfig {
-        pin: core.and_then(|c| Some((CoreList::from_ids(vec![c.id]).ok()?, 0))),
+        pin: engine_pin(core),
         idle: match config.wait {
             Wait::Busy => IdleMode::BusyPoll,
             Wait::Blocking => IdleMode::Block(Duration::from_millis(50)),

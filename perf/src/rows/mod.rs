@@ -93,7 +93,7 @@ pub static ROWS: &[RowSpec] = &[
         name: "engine-tcp",
         kind: Kind::Latency,
         floor: false,
-        about: "client engine (SPSC handle) -> TCP+SOFH+TLS -> server engine's inline echo -> back, SBE, Recoverable",
+        about: "client strategy thread -> SPSC -> client engine -> TCP+SOFH+TLS -> server engine's inline echo -> back, SBE, Recoverable; 3 busy threads (needs 3 cores)",
         setup: engine_tcp::ping_pong,
         smoke: true,
         section: Section::Main,
@@ -242,6 +242,11 @@ enum Serve {
 /// The message of the bare rows: `size` bytes of a fixed pattern.
 fn payload(size: usize) -> Vec<u8> {
     (0..size).map(|i| (i % 251) as u8).collect()
+}
+
+/// An engine's pinning for a core of `--pin` (none: not pinned).
+fn engine_pin(core: Option<core_affinity::CoreId>) -> Option<(fixp_ws::engine::CoreList, usize)> {
+    core.and_then(|c| Some((fixp_ws::engine::CoreList::from_ids(vec![c.id]).ok()?, 0)))
 }
 
 /// Turns any displayable error into the harness's error.
