@@ -80,7 +80,11 @@ impl Plan {
 
     /// How long the whole run may take before the runner gives up on it.
     fn deadline(&self) -> Duration {
-        let per = self.interval.unwrap_or(Duration::from_millis(1));
+        // Generous: a round trip slowed by a storm or shared cores can take milliseconds.
+        let per = self
+            .interval
+            .unwrap_or_default()
+            .max(Duration::from_millis(10));
         let amount = match self.amount {
             Amount::Duration(d) => d,
             Amount::Count(_) => Duration::ZERO,
