@@ -1,5 +1,6 @@
 //! The report of a run: the results table (aligned text or Markdown), the ratios of every row
-//! to each floor of its kind, allocations per message, the JSON summary, and the files `--out`
+//! to each floor of its kind, the scale table (p50/p99 against the session count), allocations
+//! per message, the JSON summary, and the files `--out`
 //! writes (`.hgrm` per latency row, `summary.json`, `latency.svg`).
 //!
 //! Owns: turning results into text. May not touch: the measurement (the runner owns it).
@@ -11,6 +12,7 @@ use serde_json::{json, Map, Value};
 
 use crate::hgrm::percentile_distribution;
 use crate::plot::{percentile_svg, Line};
+use crate::rows::Section;
 use crate::runner::{Allocations, Amount, LatencyResult, Measured, Res, RowResult, RunConfig};
 
 /// The percentiles the tables show, then the max.
@@ -23,6 +25,9 @@ const QUANTILES: [(&str, f64); 5] = [
 ];
 /// The percentiles every row is compared to the floors at.
 const RATIO_QUANTILES: usize = 4;
+/// Where p50 and p99 are in [`percentiles`]' array.
+const P50: usize = 0;
+const P99: usize = 2;
 
 /// What the run was, for the header, the plot title and the JSON.
 pub struct RunInfo {
@@ -295,6 +300,78 @@ impl Report<'_> {
         table
     }
 
+    /// The scale rows with their session counts, in registry order.
+    fn scale(&self) -> Vec<(usize, &RowResult, &LatencyResult)> {
+        self.latency()
+            .filter_map(|(r, l)| match r.spec.section {
+                Section::Scale(n) => Some((n, r, l)),
+                Section::Main => None,
+            })
+            .collect()
+    }
+
+    /// p50 and p99 of the scale rows against the session count, and as ratios to the
+    /// one-session row of the same run (when it ran).
+    fn scale_table(&self) -> Table {
+        let rows = self.scale();
+        let base = rows
+            .iter()
+            .find(|(n, _, _)| *n == 1)
+            .map(|(_, _, l)| percentiles(&l.latency));
+        let mut table = Table::new(&[
+            "sessions",
+            "row",
+            "p50 (µs)",
+            "p99 (µs)",
+            "p50 / 1 session",
+            "p99 / 1 session",
+            "allocs/msg",
+        ]);
+        for (n, r, l) in rows {
+            let values = percentiles(&l.latency);
+            let ratio = |i: usize| {
+                base.map_or("-".to_owned(), |b| {
+                    format!("{:.2}", values[i] as f64 / b[i].max(1) as f64)
+                })
+            };
+            let [per, _] = allocations_cell(&l.allocations, l.latency.len());
+            table.rows.push(vec![
+                n.to_string(),
+                r.spec.name.to_owned(),
+                us(values[P50]),
+                us(values[P99]),
+                ratio(P50),
+                ratio(P99),
+                per,
+            ]);
+        }
+        table
+    }
+
+    /// The scale section of the JSON summary.
+    fn scale_json(&self) -> Vec<Value> {
+        let rows = self.scale();
+        let base = rows
+            .iter()
+            .find(|(n, _, _)| *n == 1)
+            .map(|(_, _, l)| percentiles(&l.latency));
+        rows.iter()
+            .map(|(n, r, l)| {
+                let values = percentiles(&l.latency);
+                let ratio =
+                    |i: usize| base.map(|b| round(values[i] as f64 / b[i].max(1) as f64, 3));
+                json!({
+                    "sessions": n,
+                    "row": r.spec.name,
+                    "p50_ns": values[P50],
+                    "p99_ns": values[P99],
+                    "p50_ratio_to_1": ratio(P50),
+                    "p99_ratio_to_1": ratio(P99),
+                })
+            })
+            .collect()
+    }
+
     fn tables(&self) -> Vec<(String, Table)> {
         let mut tables = Vec::new();
         if self.latency().next().is_some() {
@@ -312,6 +389,13 @@ impl Report<'_> {
             tables.push((
                 "Ratios to the floors of the same run".to_owned(),
                 self.ratio_table(),
+            ));
+        }
+        if !self.scale().is_empty() {
+            tables.push((
+                "Scale: sessions on one server engine thread, round robin (p50/p99 against the count)"
+                    .to_owned(),
+                self.scale_table(),
             ));
         }
         if self.throughput().next().is_some() {
@@ -424,6 +508,7 @@ impl Report<'_> {
             "seconds": self.info.seconds,
             "title": self.title(),
             "latency": latency,
+            "scale": self.scale_json(),
             "throughput": throughput,
         })
     }

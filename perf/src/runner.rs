@@ -11,7 +11,7 @@
 //! sessions (the rows do that) and the report (in [`crate::report`]).
 
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -80,12 +80,194 @@ pub type ServerFn = Box<dyn FnOnce(&mut ServerCtx) -> Res<()> + Send>;
 /// Connects the client side of a row (on the client thread) and returns its driver.
 pub type ConnectFn = Box<dyn FnOnce() -> Res<Box<dyn Driver>> + Send>;
 
-/// What a row's setup returns: the two sides, each run on its own thread by the runner.
+/// What a row's setup returns: the two sides, each run on its own thread by the runner, and
+/// the other threads (engine threads) that follow the phases and count their allocations.
 pub struct Pair {
     /// The server side.
     pub server: ServerFn,
     /// The client side.
     pub connect: ConnectFn,
+    /// Threads of the row's own (engines) whose allocations count, each through a
+    /// [`PhaseProbe`] it polls.
+    pub followers: Vec<Follower>,
+}
+
+impl Pair {
+    /// A row measured on the runner's two threads only.
+    pub fn new(server: ServerFn, connect: ConnectFn) -> Self {
+        Pair {
+            server,
+            connect,
+            followers: Vec::new(),
+        }
+    }
+}
+
+/// Nanoseconds since the first call in this process (one clock for every thread of a run).
+pub fn clock_ns() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    let epoch = EPOCH.get_or_init(Instant::now);
+    u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Which side's allocations a follower's count adds to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// The client (sending, measuring) side.
+    Client,
+    /// The server (answering, receiving) side.
+    Server,
+}
+
+/// What a follower thread and the runner share.
+struct FollowerState {
+    side: Side,
+    /// The phase the client side has entered.
+    phase: AtomicU8,
+    /// The phase the follower has seen.
+    seen: AtomicU8,
+    /// Allocations the follower thread made while tracked.
+    allocations: AtomicU64,
+    /// Application messages the follower was delivered (throughput receivers).
+    deliveries: Deliveries,
+}
+
+/// Application messages a receiver was delivered, and when the last of them was.
+#[derive(Default)]
+struct Deliveries {
+    count: AtomicU64,
+    /// [`clock_ns`] of the last delivery.
+    last_ns: AtomicU64,
+}
+
+impl Deliveries {
+    /// Counts `n` messages delivered now (it reads the clock: throughput rows only).
+    fn note(&self, n: u64) {
+        if n > 0 {
+            self.last_ns.store(clock_ns(), Ordering::Relaxed);
+            self.count.fetch_add(n, Ordering::Release);
+        }
+    }
+
+    fn count(&self) -> u64 {
+        self.count.load(Ordering::Acquire)
+    }
+
+    fn last_ns(&self) -> u64 {
+        self.last_ns.load(Ordering::Acquire)
+    }
+}
+
+/// The runner's view of a thread the row owns (an engine thread): the runner waits at every
+/// phase change until the thread has seen it, and adds what it allocated in the measured
+/// phase to its side.
+#[derive(Clone)]
+pub struct Follower(Arc<FollowerState>);
+
+impl Follower {
+    /// A follower counted on `side`, and the probe its thread polls.
+    pub fn new(side: Side) -> (Follower, PhaseProbe) {
+        let state = Arc::new(FollowerState {
+            side,
+            phase: AtomicU8::new(WARMUP),
+            seen: AtomicU8::new(WARMUP),
+            allocations: AtomicU64::new(0),
+            deliveries: Deliveries::default(),
+        });
+        let probe = PhaseProbe {
+            state: Arc::clone(&state),
+            cursor: Cursor::default(),
+        };
+        (Follower(state), probe)
+    }
+
+    /// Messages its thread has counted as delivered so far.
+    pub fn delivered(&self) -> u64 {
+        self.0.deliveries.count()
+    }
+}
+
+/// Follows the client's phase on one thread and counts that thread's allocations over the
+/// measured phase (the part the runner's server thread and every follower share).
+#[derive(Default)]
+struct Cursor {
+    seen: u8,
+    tracked_from: Option<u64>,
+}
+
+impl Cursor {
+    /// Takes `phase` in; returns true if it is new (the caller then publishes it as seen).
+    fn follow(&mut self, phase: u8, allocations: &AtomicU64) -> bool {
+        if phase == self.seen {
+            return false;
+        }
+        if phase == MEASURE {
+            alloc_count::track_current_thread(true);
+            self.tracked_from = Some(alloc_count::current_thread_allocations());
+        } else {
+            self.stop(allocations);
+        }
+        self.seen = phase;
+        true
+    }
+
+    fn stop(&mut self, allocations: &AtomicU64) {
+        if let Some(from) = self.tracked_from.take() {
+            alloc_count::track_current_thread(false);
+            let made = alloc_count::current_thread_allocations() - from;
+            allocations.fetch_add(made, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Polled by a follower thread (an engine's strategy, once per duty cycle): one atomic load
+/// when nothing changed.
+pub struct PhaseProbe {
+    state: Arc<FollowerState>,
+    cursor: Cursor,
+}
+
+impl PhaseProbe {
+    /// Follows a phase change, switching this thread's allocation counting on or off.
+    pub fn follow(&mut self) {
+        let phase = self.state.phase.load(Ordering::Acquire);
+        if self.cursor.follow(phase, &self.state.allocations) {
+            self.state.seen.store(phase, Ordering::Release);
+        }
+    }
+
+    /// Counts `n` application messages delivered to this receiver (throughput rows only: it
+    /// reads the clock).
+    pub fn delivered(&self, n: u64) {
+        self.state.deliveries.note(n);
+    }
+}
+
+/// The client side of a row whose messages are sent and timed on a thread of the row's own
+/// (an inline strategy on an engine thread); the runner's client thread only waits.
+pub trait Remote {
+    /// Runs the warm-up there; returns once its last message is done.
+    fn warm_up(&mut self) -> Res<()>;
+    /// Runs the measured messages there; returns once the last is done.
+    fn measure(&mut self) -> Res<RemoteRun>;
+}
+
+/// What a [`Remote`] measured.
+pub enum RemoteRun {
+    /// A latency row: from the intended send time, and from the actual send.
+    Latency {
+        /// Latency from the intended send time.
+        latency: Histogram<u64>,
+        /// Time from the actual send.
+        service: Histogram<u64>,
+    },
+    /// A throughput row: messages handed to the session, and when the first was ([`clock_ns`]).
+    Throughput {
+        /// Messages sent.
+        sent: u64,
+        /// The first measured send.
+        first_send_ns: u64,
+    },
 }
 
 /// The client side of a connected row.
@@ -101,6 +283,10 @@ pub trait Driver {
     /// Ends the connection politely.
     fn finish(&mut self) -> Res<()> {
         Ok(())
+    }
+    /// A driver whose messages run on another thread ([`Remote`]); `None`: the runner steps it.
+    fn remote(&mut self) -> Option<&mut dyn Remote> {
+        None
     }
 }
 
@@ -119,47 +305,75 @@ struct Shared {
     /// Allocations the server thread made while tracked.
     server_allocations: AtomicU64,
     /// Application messages the receiver was delivered (throughput rows).
-    delivered: AtomicU64,
-    /// When the last of them was delivered, ns since `epoch`.
-    last_delivery_ns: AtomicU64,
-    epoch: Instant,
+    deliveries: Deliveries,
+    /// The row's own threads that follow the phases.
+    followers: Vec<Follower>,
 }
 
 impl Shared {
-    fn new() -> Self {
+    fn new(followers: Vec<Follower>) -> Self {
         Shared {
             phase: AtomicU8::new(WARMUP),
             server_phase: AtomicU8::new(WARMUP),
             server_allocations: AtomicU64::new(0),
-            delivered: AtomicU64::new(0),
-            last_delivery_ns: AtomicU64::new(0),
-            epoch: Instant::now(),
+            deliveries: Deliveries::default(),
+            followers,
         }
     }
 
-    fn since_epoch(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
-    }
-
+    /// Messages delivered to the receiver, the runner's server thread and followers together.
     fn delivered(&self) -> u64 {
-        self.delivered.load(Ordering::Acquire)
+        let own = self.deliveries.count();
+        own + self
+            .followers
+            .iter()
+            .map(|f| f.0.deliveries.count())
+            .sum::<u64>()
     }
 
-    /// Enters `phase` and waits until the server has seen it, so that the server's counting
-    /// starts before the first measured message and stops after the last.
+    /// When the last message was delivered ([`clock_ns`]).
+    fn last_delivery_ns(&self) -> u64 {
+        self.followers
+            .iter()
+            .map(|f| f.0.deliveries.last_ns())
+            .fold(self.deliveries.last_ns(), u64::max)
+    }
+
+    /// Allocations the followers of `side` made in the measured phase.
+    fn follower_allocations(&self, side: Side) -> u64 {
+        self.followers
+            .iter()
+            .filter(|f| f.0.side == side)
+            .map(|f| f.0.allocations.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// Enters `phase` and waits until the server and every follower have seen it, so that
+    /// their counting starts before the first measured message and stops after the last.
     fn enter(&self, phase: u8, wait: Wait) -> Res<()> {
         self.phase.store(phase, Ordering::Release);
+        for f in &self.followers {
+            f.0.phase.store(phase, Ordering::Release);
+        }
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let seen = self.server_phase.load(Ordering::Acquire);
             if seen == EXITED {
                 return Err("the server thread stopped early".into());
             }
-            if seen >= phase {
+            let followed = self
+                .followers
+                .iter()
+                .all(|f| f.0.seen.load(Ordering::Acquire) >= phase);
+            if seen >= phase && followed {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                return Err("the server did not follow the phase change".into());
+                return Err(if followed {
+                    "the server did not follow the phase change".into()
+                } else {
+                    "an engine thread did not follow the phase change".into()
+                });
             }
             match wait {
                 Wait::Busy => std::hint::spin_loop(),
@@ -172,16 +386,14 @@ impl Shared {
 /// The server thread's view of the run.
 pub struct ServerCtx {
     shared: Arc<Shared>,
-    seen: u8,
-    tracked_from: Option<u64>,
+    cursor: Cursor,
 }
 
 impl ServerCtx {
     fn new(shared: Arc<Shared>) -> Self {
         ServerCtx {
             shared,
-            seen: WARMUP,
-            tracked_from: None,
+            cursor: Cursor::default(),
         }
     }
 
@@ -190,14 +402,7 @@ impl ServerCtx {
     /// serving.
     pub fn running(&mut self) -> bool {
         let phase = self.shared.phase.load(Ordering::Acquire);
-        if phase != self.seen {
-            if phase == MEASURE {
-                alloc_count::track_current_thread(true);
-                self.tracked_from = Some(alloc_count::current_thread_allocations());
-            } else {
-                self.stop_counting();
-            }
-            self.seen = phase;
+        if self.cursor.follow(phase, &self.shared.server_allocations) {
             self.shared.server_phase.store(phase, Ordering::Release);
         }
         phase != STOP
@@ -206,25 +411,11 @@ impl ServerCtx {
     /// Counts `n` application messages delivered to the receiver (throughput rows only: it
     /// reads the clock).
     pub fn delivered(&self, n: u64) {
-        if n > 0 {
-            let now = self.shared.since_epoch();
-            self.shared.last_delivery_ns.store(now, Ordering::Relaxed);
-            self.shared.delivered.fetch_add(n, Ordering::Release);
-        }
-    }
-
-    fn stop_counting(&mut self) {
-        if let Some(from) = self.tracked_from.take() {
-            alloc_count::track_current_thread(false);
-            let made = alloc_count::current_thread_allocations() - from;
-            self.shared
-                .server_allocations
-                .fetch_add(made, Ordering::Relaxed);
-        }
+        self.shared.deliveries.note(n);
     }
 
     fn exit(&mut self) {
-        self.stop_counting();
+        self.cursor.stop(&self.shared.server_allocations);
         self.shared.server_phase.store(EXITED, Ordering::Release);
     }
 }
@@ -354,8 +545,30 @@ fn measure_latency(
     Ok(())
 }
 
+/// Waits on the runner's client thread (sleeping: it must not take a core from the row's own
+/// busy threads) while a [`Remote`] works.
+fn remote_latency(shared: &Shared, remote: &mut dyn Remote) -> Res<Measured> {
+    remote.warm_up()?;
+    shared.enter(MEASURE, Wait::Blocking)?;
+    let (run, client) = alloc_count::count_on_current_thread(|| remote.measure());
+    let RemoteRun::Latency { latency, service } = run? else {
+        return Err("a latency row measured throughput".into());
+    };
+    shared.enter(DONE, Wait::Blocking)?;
+    Ok(Measured::Latency(LatencyResult {
+        latency,
+        service,
+        allocations: Allocations { client, server: 0 },
+    }))
+}
+
 fn latency_client(config: &RunConfig, shared: &Shared, connect: ConnectFn) -> Res<Measured> {
     let mut driver = connect()?;
+    if let Some(remote) = driver.remote() {
+        let measured = remote_latency(shared, remote)?;
+        driver.finish()?;
+        return Ok(measured);
+    }
     for _ in 0..config.warmup {
         driver.step()?;
     }
@@ -375,8 +588,8 @@ fn latency_client(config: &RunConfig, shared: &Shared, connect: ConnectFn) -> Re
     }))
 }
 
-/// Pumps the driver until the receiver has been delivered `expected` messages.
-fn await_delivery(driver: &mut dyn Driver, shared: &Shared, expected: u64) -> Res<()> {
+/// Calls `pump` until the receiver has been delivered `expected` messages.
+fn await_delivery(shared: &Shared, expected: u64, mut pump: impl FnMut() -> Res<()>) -> Res<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
     while shared.delivered() < expected {
         if Instant::now() > deadline {
@@ -385,20 +598,79 @@ fn await_delivery(driver: &mut dyn Driver, shared: &Shared, expected: u64) -> Re
                 shared.delivered()
             ));
         }
-        driver.pump()?;
+        pump()?;
     }
     Ok(())
 }
 
+/// Sleeps a little: how the runner's client thread waits for a [`Remote`]'s receiver.
+fn nap() -> Res<()> {
+    thread::sleep(Duration::from_micros(200));
+    Ok(())
+}
+
+/// The throughput of a [`Remote`] sender, the runner's client thread sleeping meanwhile.
+fn remote_throughput(
+    config: &RunConfig,
+    shared: &Shared,
+    remote: &mut dyn Remote,
+) -> Res<Measured> {
+    remote.warm_up()?;
+    await_delivery(shared, config.warmup, nap)?;
+    shared.enter(MEASURE, Wait::Blocking)?;
+    let (run, client) = alloc_count::count_on_current_thread(|| -> Res<(u64, u64)> {
+        let RemoteRun::Throughput {
+            sent,
+            first_send_ns,
+        } = remote.measure()?
+        else {
+            return Err("a throughput row measured latency".into());
+        };
+        await_delivery(shared, config.warmup + sent, nap)?;
+        Ok((first_send_ns, sent))
+    });
+    let (first, sent) = run?;
+    shared.enter(DONE, Wait::Blocking)?;
+    confirmed_throughput(config, shared, first, sent, client)
+}
+
+/// The throughput result once the receiver confirmed `sent` messages after the warm-up.
+fn confirmed_throughput(
+    config: &RunConfig,
+    shared: &Shared,
+    first: u64,
+    sent: u64,
+    client: u64,
+) -> Res<Measured> {
+    let confirmed = shared.delivered() - config.warmup;
+    if confirmed != sent {
+        return Err(format!(
+            "sent {sent} messages, the receiver confirmed {confirmed}"
+        ));
+    }
+    let elapsed = Duration::from_nanos(shared.last_delivery_ns().saturating_sub(first).max(1));
+    Ok(Measured::Throughput(ThroughputResult {
+        messages: sent,
+        elapsed,
+        runs: vec![sent as f64 / elapsed.as_secs_f64()],
+        allocations: Allocations { client, server: 0 },
+    }))
+}
+
 fn throughput_client(config: &RunConfig, shared: &Shared, connect: ConnectFn) -> Res<Measured> {
     let mut driver = connect()?;
+    if let Some(remote) = driver.remote() {
+        let measured = remote_throughput(config, shared, remote)?;
+        driver.finish()?;
+        return Ok(measured);
+    }
     for _ in 0..config.warmup {
         driver.step()?;
     }
-    await_delivery(driver.as_mut(), shared, config.warmup)?;
+    await_delivery(shared, config.warmup, || driver.pump())?;
     shared.enter(MEASURE, config.wait)?;
     let (sent, client) = alloc_count::count_on_current_thread(|| -> Res<(u64, u64)> {
-        let first = shared.since_epoch();
+        let first = clock_ns();
         let start = Instant::now();
         let mut sent = 0u64;
         match config.amount {
@@ -415,26 +687,14 @@ fn throughput_client(config: &RunConfig, shared: &Shared, connect: ConnectFn) ->
                 }
             }
         }
-        await_delivery(driver.as_mut(), shared, config.warmup + sent)?;
+        await_delivery(shared, config.warmup + sent, || driver.pump())?;
         Ok((first, sent))
     });
     let (first, sent) = sent?;
     shared.enter(DONE, config.wait)?;
-    let confirmed = shared.delivered() - config.warmup;
-    if confirmed != sent {
-        return Err(format!(
-            "sent {sent} messages, the receiver confirmed {confirmed}"
-        ));
-    }
-    let last = shared.last_delivery_ns.load(Ordering::Acquire);
-    let elapsed = Duration::from_nanos(last.saturating_sub(first).max(1));
+    let measured = confirmed_throughput(config, shared, first, sent, client)?;
     driver.finish()?;
-    Ok(Measured::Throughput(ThroughputResult {
-        messages: sent,
-        elapsed,
-        runs: vec![sent as f64 / elapsed.as_secs_f64()],
-        allocations: Allocations { client, server: 0 },
-    }))
+    Ok(measured)
 }
 
 fn pin(core: Option<CoreId>, side: &str) -> Res<()> {
@@ -448,8 +708,12 @@ fn pin(core: Option<CoreId>, side: &str) -> Res<()> {
 
 /// Runs one row once: its server and client threads, each pinned if asked.
 fn run_row(config: &RunConfig, spec: &RowSpec) -> Res<Measured> {
-    let Pair { server, connect } = (spec.setup)(config)?;
-    let shared = Arc::new(Shared::new());
+    let Pair {
+        server,
+        connect,
+        followers,
+    } = (spec.setup)(config)?;
+    let shared = Arc::new(Shared::new(followers));
     let server_shared = Arc::clone(&shared);
     let server_core = config.server_core;
     let server = thread::spawn(move || {
@@ -477,10 +741,14 @@ fn run_row(config: &RunConfig, spec: &RowSpec) -> Res<Measured> {
         .map_err(|_| "server thread panicked".to_string())?;
     let mut measured = measured??;
     served?;
-    let server_allocations = shared.server_allocations.load(Ordering::Relaxed);
+    let extra = Allocations {
+        client: shared.follower_allocations(Side::Client),
+        server: shared.server_allocations.load(Ordering::Relaxed)
+            + shared.follower_allocations(Side::Server),
+    };
     match &mut measured {
-        Measured::Latency(r) => r.allocations.server = server_allocations,
-        Measured::Throughput(r) => r.allocations.server = server_allocations,
+        Measured::Latency(r) => r.allocations.add(extra),
+        Measured::Throughput(r) => r.allocations.add(extra),
     }
     Ok(measured)
 }

@@ -1,8 +1,9 @@
 //! The harness end to end on loopback, as CI runs it (`--smoke`): every row completes its
 //! messages, percentiles are ordered, every latency row has its ratios to each floor, the
-//! throughput rows are confirmed by the receiver, allocations per message are reported (and
-//! counted on the measured threads), and the `.hgrm`, JSON and SVG files parse back. No latency
-//! thresholds.
+//! scale section matches its rows, the throughput rows are confirmed by the receiver,
+//! allocations per message are reported (and counted on the measured threads: every engine
+//! row's count equals the WSS floor's, rustls's record buffers, exactly), and the `.hgrm`, JSON
+//! and SVG files parse back. No latency thresholds.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -95,6 +96,51 @@ fn check_latency(report: &Value, rows: &[&str], count: u64) {
     let wss = floor("wss");
     assert!(u(&wss["allocations"]["client"]) >= count, "{wss}");
     assert!(u(&wss["allocations"]["server"]) >= count, "{wss}");
+    // Every engine row goes through TLS (WebSocket or SOFH) and allocates exactly what the
+    // bare WSS floor does, on each side: rustls's record buffers and nothing else, counted on
+    // the engine threads and the runner's.
+    for row in latency.as_array().unwrap() {
+        let name = row["row"].as_str().unwrap();
+        if name == "engine-wss-storm" {
+            // The client side is engine-wss's; the server also seals every replayed record.
+            assert_eq!(row["allocations"]["client"], wss["allocations"]["client"]);
+            assert!(u(&row["allocations"]["server"]) > u(&wss["allocations"]["server"]));
+        } else if name.starts_with("engine-") {
+            for side in ["client", "server"] {
+                assert_eq!(
+                    row["allocations"][side], wss["allocations"][side],
+                    "{side}: {row}"
+                );
+            }
+        }
+    }
+}
+
+/// The scale section: one entry per scale row of the latency table, its p50 and p99 those of
+/// the row, the ratios to the one-session row.
+fn check_scale(report: &Value, sessions: &[u64]) {
+    let scale = report["scale"].as_array().unwrap();
+    let counts: Vec<u64> = scale.iter().map(|s| u(&s["sessions"])).collect();
+    assert_eq!(counts, sessions);
+    let one = &scale[0];
+    assert_eq!(u(&one["sessions"]), 1);
+    for entry in scale {
+        let name = entry["row"].as_str().unwrap();
+        assert_eq!(name, format!("engine-scale-{}", u(&entry["sessions"])));
+        let row = report["latency"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["row"] == name)
+            .unwrap();
+        assert_eq!(entry["p50_ns"], row["ns"]["p50"], "{entry}");
+        assert_eq!(entry["p99_ns"], row["ns"]["p99"], "{entry}");
+        for (q, key) in [("p50", "p50_ratio_to_1"), ("p99", "p99_ratio_to_1")] {
+            let expected = f(&row["ns"][q]) / f(&one[format!("{q}_ns")]);
+            assert!((f(&entry[key]) - expected).abs() <= 0.0006, "{key} {entry}");
+        }
+    }
+    assert_eq!(one["p99_ratio_to_1"], 1.0);
 }
 
 fn check_throughput(report: &Value, rows: &[&str], messages: Option<u64>) {
@@ -228,11 +274,26 @@ fn check_files(dir: &Path, report: &Value, fixed_rate: bool) {
     let summary: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["latency"], report["latency"]);
+    assert_eq!(summary["scale"], report["scale"]);
     assert_eq!(summary["throughput"], report["throughput"]);
 }
 
-const ALL_LATENCY: [&str; 5] = ["tcp", "ws", "wss", "fixp-wss", "engine-tcp"];
-const ALL_THROUGHPUT: [&str; 2] = ["wss-oneway", "fixp-wss-oneway"];
+/// The latency rows of a smoke run (the 100- and 1 000-session rows are left out of it).
+const ALL_LATENCY: [&str; 11] = [
+    "tcp",
+    "ws",
+    "wss",
+    "fixp-wss",
+    "engine-tcp",
+    "engine-wss",
+    "engine-wss-thread",
+    "engine-wss-json",
+    "engine-wss-storm",
+    "engine-scale-1",
+    "engine-scale-10",
+];
+const ALL_THROUGHPUT: [&str; 3] = ["wss-oneway", "fixp-wss-oneway", "engine-wss-oneway"];
+const SMOKE_SCALE: [u64; 2] = [1, 10];
 
 #[test]
 fn smoke_runs_every_row_and_writes_readable_files() {
@@ -242,6 +303,7 @@ fn smoke_runs_every_row_and_writes_readable_files() {
     assert_eq!(report["options"]["wait"], "blocking");
     assert_eq!(report["options"]["rate"], Value::Null);
     check_latency(&report, &ALL_LATENCY, 2000);
+    check_scale(&report, &SMOKE_SCALE);
     check_throughput(&report, &ALL_THROUGHPUT, Some(5000));
     // Flat out, latency is the service time.
     for row in report["latency"].as_array().unwrap() {
@@ -257,6 +319,7 @@ fn fixed_rate_charges_latency_from_the_intended_send_time() {
     let report = run_json(&["--smoke", "--rate", "20000", "--json", "--out", out]);
     assert_eq!(report["options"]["rate"], 20000);
     check_latency(&report, &ALL_LATENCY, 2000);
+    check_scale(&report, &SMOKE_SCALE);
     // Every message's latency from its intended time is at least its service time, so every
     // percentile of the first is at least the same percentile of the second.
     for row in report["latency"].as_array().unwrap() {
@@ -270,10 +333,26 @@ fn fixed_rate_charges_latency_from_the_intended_send_time() {
 #[test]
 fn selected_rows_bring_their_floors_and_repeats_merge() {
     let report = run_json(&[
-        "--rows", "fixp", "--size", "2000", "--count", "100", "--warmup", "10", "--repeat", "2",
-        "--wait", "busy", "--json",
+        "--rows",
+        "fixp,engine-wss",
+        "--size",
+        "2000",
+        "--count",
+        "100",
+        "--warmup",
+        "10",
+        "--repeat",
+        "2",
+        "--wait",
+        "busy",
+        "--json",
     ]);
-    check_latency(&report, &["tcp", "ws", "wss", "fixp-wss"], 200);
+    check_latency(
+        &report,
+        &["tcp", "ws", "wss", "fixp-wss", "engine-wss"],
+        200,
+    );
+    assert_eq!(report["scale"], Value::Array(Vec::new()));
     assert_eq!(names(&report["throughput"]), Vec::<&str>::new());
     assert_eq!(report["options"]["repeat"], 2);
     assert_eq!(report["options"]["size"], 2000);
@@ -283,7 +362,7 @@ fn selected_rows_bring_their_floors_and_repeats_merge() {
 fn throughput_for_a_duration_is_confirmed_by_the_receiver() {
     let report = run_json(&[
         "--rows",
-        "fixp-wss-oneway",
+        "fixp-wss-oneway,engine-wss-oneway",
         "--seconds",
         "0.2",
         "--count",
@@ -318,9 +397,38 @@ fn markdown_and_list_print_the_tables_and_rows() {
     assert!(text.contains("| ratio to tcp / ws / wss | p50 | p90 | p99 | p99.9 |"));
     assert!(text.contains("| tcp | 1.00 / "));
     let list = String::from_utf8(perf(&["--list"]).stdout).unwrap();
-    for row in ALL_LATENCY.iter().chain(&ALL_THROUGHPUT) {
+    let big = ["engine-scale-100", "engine-scale-1000"];
+    for row in ALL_LATENCY.iter().chain(&ALL_THROUGHPUT).chain(&big) {
         assert!(list.lines().any(|l| l.starts_with(row)), "{row}");
     }
+}
+
+#[test]
+fn scale_rows_have_their_own_table() {
+    let out = perf(&[
+        "--rows",
+        "engine-scale-1,engine-scale-10",
+        "--count",
+        "100",
+        "--warmup",
+        "20",
+        "--wait",
+        "blocking",
+        "--markdown",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains(
+        "| sessions | row | p50 (µs) | p99 (µs) | p50 / 1 session | p99 / 1 session | allocs/msg |"
+    ));
+    assert!(text.contains("| 1 | engine-scale-1 | "), "{text}");
+    assert!(text.contains("| 10 | engine-scale-10 | "), "{text}");
+    // Exactly rustls's four record buffers per round trip, as on the WSS floor.
+    assert!(text.contains(" | 1.00 | 1.00 | 4.00 |"), "{text}");
 }
 
 #[test]

@@ -179,10 +179,7 @@ fn fixp(config: &RunConfig, serve: Serve) -> Res<Pair> {
             serve == Serve::Count,
         )?))
     };
-    Ok(Pair {
-        server: Box::new(server),
-        connect: Box::new(connect),
-    })
+    Ok(Pair::new(Box::new(server), Box::new(connect)))
 }
 
 /// `fixp-wss`: a round trip through both session cores.

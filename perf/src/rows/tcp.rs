@@ -92,10 +92,7 @@ pub fn ping_pong(config: &RunConfig) -> Res<Pair> {
             config: cfg,
         }))
     };
-    Ok(Pair {
-        server: Box::new(server),
-        connect: Box::new(connect),
-    })
+    Ok(Pair::new(Box::new(server), Box::new(connect)))
 }
 
 /// The measuring side of the TCP floor.

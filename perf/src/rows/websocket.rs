@@ -217,10 +217,7 @@ fn websocket(config: &RunConfig, tls: bool, serve: Serve) -> Res<Pair> {
             Serve::Count => Box::new(WsOneWay { client, message }),
         })
     };
-    Ok(Pair {
-        server: Box::new(server),
-        connect: Box::new(connect),
-    })
+    Ok(Pair::new(Box::new(server), Box::new(connect)))
 }
 
 /// `ws://` ping-pong: the second floor.
