@@ -21,6 +21,8 @@ mod status;
 mod trader;
 #[path = "demo/url.rs"]
 mod url;
+#[path = "demo/venue_args.rs"]
+mod venue_args;
 #[path = "demo/wire.rs"]
 mod wire;
 
@@ -32,6 +34,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use fixp_tools::show::exchange::{ExchangeProbe, VenueExchange};
+use fixp_tools::venue::config::VenueConfig;
 use fixp_ws::codec::SessionId;
 use fixp_ws::engine::{
     CoreList, EngineBuilder, EngineConfig, EngineHandle, IdleMode, InitiatorConfig, JournalSetup,
@@ -87,15 +91,15 @@ struct EngineArgs {
     /// Where the exchange's or trader's logic runs.
     #[arg(long, value_enum, default_value_t = StrategyMode::Inline)]
     strategy: StrategyMode,
-    /// Idle strategy of the engine thread.
-    #[arg(long, value_enum, default_value_t = Idle::Backoff)]
-    idle: Idle,
+    /// Idle strategy of the engine thread (default backoff; `serve --config`: the file's).
+    #[arg(long, value_enum)]
+    idle: Option<Idle>,
     /// Pin the engine thread to this index of the process's core list.
     #[arg(long)]
     core: Option<usize>,
-    /// Keepalive interval, milliseconds.
-    #[arg(long, default_value_t = 1000)]
-    keepalive_ms: u32,
+    /// Keepalive interval, milliseconds (default 1000; `serve --config`: the file's).
+    #[arg(long)]
+    keepalive_ms: Option<u32>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -128,6 +132,8 @@ enum Command {
         engine: EngineArgs,
         #[command(flatten)]
         admin: status::AdminArgs,
+        #[command(flatten)]
+        venue: venue_args::VenueArgs,
     },
     /// Print every session of a running exchange (its admin endpoint), or end one.
     Status(status::StatusArgs),
@@ -179,11 +185,7 @@ enum Command {
 
 fn engine_config(args: &EngineArgs, cores: &Option<CoreList>) -> EngineConfig {
     let mut config = EngineConfig {
-        idle: match args.idle {
-            Idle::Busy => IdleMode::BusyPoll,
-            Idle::Backoff => IdleMode::SpinThenYield,
-            Idle::Block => IdleMode::Block(Duration::from_millis(100)),
-        },
+        idle: idle_mode(args.idle.unwrap_or(Idle::Backoff)),
         pin: match (cores, args.core) {
             (Some(list), Some(index)) => Some((list.clone(), index)),
             _ => None,
@@ -191,8 +193,16 @@ fn engine_config(args: &EngineArgs, cores: &Option<CoreList>) -> EngineConfig {
         retransmit_capacity: 8192,
         ..EngineConfig::default()
     };
-    config.acceptor.session.keepalive_interval_ms = args.keepalive_ms;
+    config.acceptor.session.keepalive_interval_ms = args.keepalive_ms.unwrap_or(1000);
     config
+}
+
+fn idle_mode(idle: Idle) -> IdleMode {
+    match idle {
+        Idle::Busy => IdleMode::BusyPoll,
+        Idle::Backoff => IdleMode::SpinThenYield,
+        Idle::Block => IdleMode::Block(Duration::from_millis(100)),
+    }
 }
 
 fn random_session_id() -> SessionId {
@@ -235,7 +245,7 @@ fn initiator_config(
         transport,
         encoding,
         session: SessionConfig {
-            keepalive_interval_ms: args.keepalive_ms,
+            keepalive_interval_ms: args.keepalive_ms.unwrap_or(1000),
             ..SessionConfig::default()
         },
         session_id: random_session_id(),
@@ -404,6 +414,7 @@ fn print_metrics<S: Strategy>(label: &str, engine: &mut EngineHandle<S>) {
 
 /// The exchange's engine, in either strategy mode.
 enum Served {
+    Venue(Box<EngineHandle<VenueExchange>>),
     Inline(Box<EngineHandle<exchange::InlineExchange>>),
     Thread(Box<EngineHandle>),
 }
@@ -419,6 +430,7 @@ fn serve(
     args: &EngineArgs,
     cores: &Option<CoreList>,
     admin: Option<&fixp_ws::engine::AdminEndpoint>,
+    venue: Option<VenueConfig>,
 ) -> Result<(Served, SocketAddr, status::Ops), String> {
     let announce = |line: Option<String>| line.into_iter().for_each(|l| println!("{l}"));
     let tls = identity.server_config().map_err(|e| e.to_string())?;
@@ -426,6 +438,24 @@ fn serve(
         path,
         ..WsOptions::default()
     };
+    if let (Some(venue), StrategyMode::Inline) = (venue, args.strategy) {
+        let config = venue_args::engine_config(&venue, args, cores);
+        if let Some(journal) = &config.acceptor_journal {
+            println!("journal: {}", journal.dir.display());
+        }
+        let mut builder = EngineBuilder::with_strategy(config, VenueExchange::new(venue))
+            .map_err(|e| e.to_string())?;
+        builder.authenticator(authenticator);
+        let bound = builder
+            .listen(addr, Some(tls), options)
+            .map_err(|e| e.to_string())?;
+        if let Some(tcp) = tcp {
+            announce(tcp.bind(&mut builder, &identity)?);
+        }
+        let mut engine = builder.start().map_err(|e| e.to_string())?;
+        let ops = status::attach(&mut engine, admin)?;
+        return Ok((Served::Venue(Box::new(engine)), bound, ops));
+    }
     let config = engine_config(args, cores);
     Ok(match args.strategy {
         StrategyMode::Inline => {
@@ -462,6 +492,17 @@ fn serve(
 /// Runs the exchange until `stop`, then prints its counts and timings.
 fn run_exchange(served: Served, stop: Arc<AtomicBool>) {
     match served {
+        Served::Venue(mut engine) => {
+            while !stop.load(Ordering::Acquire) && !engine.is_finished() {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            engine.shutdown();
+            let _ = engine.join();
+            if let Some(exchange) = engine.take_strategy() {
+                print_venue(&exchange);
+            }
+            print_metrics("exchange", &mut engine);
+        }
         Served::Inline(engine) => {
             let (mut engine, stats) = exchange::run_inline(*engine, stop);
             print_exchange(&stats);
@@ -473,6 +514,19 @@ fn run_exchange(served: Served, stop: Arc<AtomicBool>) {
             print_metrics("exchange", &mut engine);
         }
     }
+}
+
+fn print_venue(exchange: &VenueExchange) {
+    let probe = exchange.probe();
+    let get = ExchangeProbe::get;
+    println!(
+        "exchange: {} sessions, {} messages in, {} out ({} held for a session that was away), {} undecodable",
+        get(&probe.sessions),
+        get(&probe.messages_in),
+        get(&probe.messages_out),
+        get(&probe.held),
+        get(&probe.undecodable)
+    );
 }
 
 fn print_exchange(stats: &exchange::ExchangeStats) {
@@ -502,16 +556,19 @@ fn main() -> ExitCode {
             tcp,
             engine,
             admin,
-        } => run_serve(
-            addr,
-            path,
-            (cert, key, cert_out),
-            &security,
-            seconds,
-            (&tcp, admin.endpoint().as_ref()),
-            &engine,
-            &cores,
-        ),
+            venue,
+        } => venue.venue_config().and_then(|venue| {
+            run_serve(
+                addr,
+                path,
+                (cert, key, cert_out),
+                &security,
+                seconds,
+                (&tcp, admin.endpoint().as_ref(), venue),
+                &engine,
+                &cores,
+            )
+        }),
         Command::Status(args) => status::run_status(&args),
         Command::Connect {
             url,
@@ -555,7 +612,11 @@ fn run_serve(
     (cert, key, cert_out): (Option<PathBuf>, Option<PathBuf>, PathBuf),
     security: &security_args::ServeSecurity,
     seconds: Option<u64>,
-    (tcp, admin): (&url::TcpListenArgs, Option<&fixp_ws::engine::AdminEndpoint>),
+    (tcp, admin, venue): (
+        &url::TcpListenArgs,
+        Option<&fixp_ws::engine::AdminEndpoint>,
+        VenueConfig,
+    ),
     args: &EngineArgs,
     cores: &Option<CoreList>,
 ) -> Result<(), String> {
@@ -570,6 +631,7 @@ fn run_serve(
         args,
         cores,
         admin,
+        Some(venue),
     )?;
     println!("exchange listening on wss://{bound}{path} (subprotocols fixp-sbe, fixp-json, binary, text)");
     let stop = Arc::new(AtomicBool::new(false));
@@ -636,6 +698,7 @@ fn run_all(
         (Box::new(fixp_ws::session::AcceptAll), None),
         &server_args,
         cores,
+        None,
         None,
     )?;
     println!(
