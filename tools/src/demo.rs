@@ -167,6 +167,20 @@ enum Command {
         #[command(flatten)]
         engine: EngineArgs,
     },
+    /// The venue show: exchange, two traders and a market maker in one process over loopback
+    /// TLS WebSocket: orders, sweeps, a cancel, RFQs, a forced disconnect and recovery, market
+    /// data in sync, finalization, then a latency table and where the journals are.
+    Show {
+        /// Journal root of this run (default: fixp-journal/show-<unix time>).
+        #[arg(long)]
+        journal_dir: Option<PathBuf>,
+        /// Timed order pairs after the script.
+        #[arg(long, default_value_t = 500)]
+        pairs: usize,
+        /// Idle strategy of the engines.
+        #[arg(long, value_enum, default_value_t = Idle::Backoff)]
+        idle: Idle,
+    },
     /// Exchange and trader in one process on loopback: SBE, then JSON.
     Run {
         /// Orders per encoding.
@@ -589,6 +603,11 @@ fn main() -> ExitCode {
             &engine,
             &cores,
         ),
+        Command::Show {
+            journal_dir,
+            pairs,
+            idle,
+        } => run_show(journal_dir, pairs, idle),
         Command::Run {
             orders,
             print,
@@ -729,4 +748,20 @@ fn run_all(
         .map_err(|_| "exchange thread panicked".to_owned())?;
     ops.stop();
     outcome
+}
+
+fn run_show(journal_dir: Option<PathBuf>, pairs: usize, idle: Idle) -> Result<(), String> {
+    let journal_dir = journal_dir.unwrap_or_else(|| {
+        PathBuf::from(venue_args::DEFAULT_JOURNAL_DIR)
+            .join(format!("show-{}", wire::now_ns() / 1_000_000_000))
+    });
+    let options = fixp_tools::show::script::ShowOptions {
+        journal_dir,
+        idle: idle_mode(idle),
+        timed_pairs: pairs,
+        ..Default::default()
+    };
+    fixp_tools::show::script::run(&options)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }

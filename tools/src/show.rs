@@ -6,3 +6,4 @@
 //! touch: the venue's rules, the engine's internals.
 
 pub mod exchange;
+pub mod script;

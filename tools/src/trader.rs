@@ -108,6 +108,25 @@ pub struct Trader {
     resyncs: u64,
     undecodable: u64,
     counters: Option<SessionCounterSnapshot>,
+    /// Snapshot requests of [`Trader::check_sync`] still unanswered.
+    checks: Vec<u64>,
+    sync_checks: Vec<SyncCheck>,
+}
+
+/// The outcome of [`Trader::check_sync`]: the copy built from incrementals against a fresh
+/// snapshot of the venue's book.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyncCheck {
+    /// The instrument.
+    pub symbol: Symbol,
+    /// The snapshot's sequence number.
+    pub snapshot_seq: u64,
+    /// The copy's sequence number when the snapshot came (`None`: it was resynchronising).
+    pub copy_seq: Option<u64>,
+    /// Levels in the snapshot.
+    pub levels: usize,
+    /// The copy held exactly the snapshot's levels at the snapshot's sequence number.
+    pub matched: bool,
 }
 
 impl Trader {
@@ -139,6 +158,8 @@ impl Trader {
             resyncs: 0,
             undecodable: 0,
             counters: None,
+            checks: Vec::new(),
+            sync_checks: Vec::new(),
         };
         trader.start_engine()?;
         trader.wait_established()?;
@@ -405,6 +426,35 @@ impl Trader {
         })
     }
 
+    /// Proves the copy of `symbol`'s book current: asks for a snapshot and, when it comes,
+    /// compares it with the copy built from incrementals (both at the same sequence number,
+    /// since the flow is in order) before applying it.
+    pub fn check_sync(&mut self, symbol: Symbol) -> Result<SyncCheck, TraderError> {
+        self.md_req_id += 1;
+        let id = self.md_req_id;
+        self.checks.push(id);
+        self.send(MarketDataRequest {
+            md_req_id: id,
+            symbol,
+            subscription_type: SubscriptionType::Snapshot,
+        })?;
+        let before = self.sync_checks.len();
+        self.wait_until("a snapshot", |t| t.checks.iter().all(|c| *c != id))?;
+        self.sync_checks
+            .get(before..)
+            .and_then(|new| new.iter().find(|c| c.symbol == symbol))
+            .cloned()
+            .ok_or_else(|| TraderError::Timeout {
+                trader: self.config.name.clone(),
+                what: "a snapshot".into(),
+            })
+    }
+
+    /// Every [`Trader::check_sync`] so far.
+    pub fn sync_checks(&self) -> &[SyncCheck] {
+        &self.sync_checks
+    }
+
     /// Now, on the engine clock (epoch ns; the wall clock before the first connection).
     pub fn now(&self) -> u64 {
         self.conn
@@ -472,6 +522,21 @@ impl Trader {
             if let Some(sent_at) = self.pending.remove(&er.cl_ord_id) {
                 self.latency
                     .saturating_record(recv_ns.saturating_sub(sent_at).max(1));
+            }
+        }
+        if let VenueMessage::MarketDataSnapshot(snapshot) = &message {
+            if let Some(at) = self.checks.iter().position(|id| *id == snapshot.md_req_id) {
+                self.checks.swap_remove(at);
+                let copy = self.books.get(&snapshot.symbol);
+                let copy_seq = copy.and_then(BookBuilder::seq);
+                self.sync_checks.push(SyncCheck {
+                    symbol: snapshot.symbol,
+                    snapshot_seq: snapshot.seq_no,
+                    copy_seq,
+                    levels: snapshot.levels.len(),
+                    matched: copy_seq == Some(snapshot.seq_no)
+                        && copy.is_some_and(|c| c.all_levels() == snapshot.levels),
+                });
             }
         }
         let mut resync = None;
@@ -751,6 +816,9 @@ pub fn describe(message: &VenueMessage) -> String {
                 line.push_str(&format!(" reason={reason:?}"));
             }
             line
+        }
+        VenueMessage::QuoteRequestCancel(m) => {
+            format!("QuoteRequestCancel {} rfq={}", m.quote_req_id, m.rfq_id)
         }
         VenueMessage::QuoteAccept(m) => format!(
             "QuoteAccept {} rfq={} quote={} {}",
