@@ -180,6 +180,9 @@ fn venue_config(maker: SessionId, bob: SessionId, dir: &Path) -> VenueConfig {
     ];
     config.journal.dir = dir.to_path_buf();
     config.journal.capacity_bytes = 2 << 20;
+    // Quotes may live up to 10 s (the expiring one asks for less), so a slow machine still
+    // accepts the spread in time.
+    config.rfq.quote_ttl_ms = 10_000;
     config
 }
 
