@@ -17,6 +17,8 @@ mod exchange;
 mod security_args;
 #[path = "demo/status.rs"]
 mod status;
+#[path = "demo/trade.rs"]
+mod trade;
 #[path = "demo/trader.rs"]
 mod trader;
 #[path = "demo/url.rs"]
@@ -167,6 +169,9 @@ enum Command {
         #[command(flatten)]
         engine: EngineArgs,
     },
+    /// A venue trader: send orders, sweep a book, take the best quote of an RFQ, or answer
+    /// RFQs as a market maker (`--market-maker`).
+    Trade(Box<trade::TradeArgs>),
     /// The venue show: exchange, two traders and a market maker in one process over loopback
     /// TLS WebSocket: orders, sweeps, a cancel, RFQs, a forced disconnect and recovery, market
     /// data in sync, finalization, then a latency table and where the journals are.
@@ -603,6 +608,7 @@ fn main() -> ExitCode {
             &engine,
             &cores,
         ),
+        Command::Trade(args) => trade::run_trade(&args, &cores),
         Command::Show {
             journal_dir,
             pairs,

@@ -638,6 +638,11 @@ impl Trader {
             })
     }
 
+    /// True when messages wait to be taken.
+    pub fn pending_inbox(&self) -> bool {
+        !self.inbox.is_empty()
+    }
+
     /// Takes every message not yet taken.
     pub fn take_inbox(&mut self) -> Vec<Received> {
         self.inbox.drain(..).collect()
