@@ -135,7 +135,7 @@ enum Command {
         #[command(flatten)]
         admin: status::AdminArgs,
         #[command(flatten)]
-        venue: venue_args::VenueArgs,
+        venue: Box<venue_args::VenueArgs>,
     },
     /// Print every session of a running exchange (its admin endpoint), or end one.
     Status(status::StatusArgs),
@@ -442,14 +442,14 @@ fn serve(
     addr: SocketAddr,
     path: String,
     identity: ServerIdentity,
-    (authenticator, tcp): (
+    (authenticator, tcp, venue): (
         Box<dyn fixp_ws::session::Authenticator + Send>,
         Option<&url::TcpListenArgs>,
+        Option<VenueConfig>,
     ),
     args: &EngineArgs,
     cores: &Option<CoreList>,
     admin: Option<&fixp_ws::engine::AdminEndpoint>,
-    venue: Option<VenueConfig>,
 ) -> Result<(Served, SocketAddr, status::Ops), String> {
     let announce = |line: Option<String>| line.into_iter().for_each(|l| println!("{l}"));
     let tls = identity.server_config().map_err(|e| e.to_string())?;
@@ -652,11 +652,10 @@ fn run_serve(
         addr,
         path.clone(),
         identity,
-        (authenticator, Some(tcp)),
+        (authenticator, Some(tcp), Some(venue)),
         args,
         cores,
         admin,
-        Some(venue),
     )?;
     println!("exchange listening on wss://{bound}{path} (subprotocols fixp-sbe, fixp-json, binary, text)");
     let stop = Arc::new(AtomicBool::new(false));
@@ -720,10 +719,9 @@ fn run_all(
         "127.0.0.1:0".parse().map_err(|_| "address")?,
         path.clone(),
         identity,
-        (Box::new(fixp_ws::session::AcceptAll), None),
+        (Box::new(fixp_ws::session::AcceptAll), None, None),
         &server_args,
         cores,
-        None,
         None,
     )?;
     println!(

@@ -163,21 +163,23 @@ fn session_id(salt: u64) -> SessionId {
 /// The exchange's config: the default instruments; maker and bob quote RFQs; maker speaks the
 /// venue's JSON; a small journal per session.
 fn venue_config(maker: SessionId, bob: SessionId, dir: &Path) -> VenueConfig {
-    let mut config = VenueConfig::default();
-    config.sessions = vec![
-        SessionEntry {
-            id: maker.0,
-            name: "maker".into(),
-            market_maker: true,
-            json_dialect: Some(DialectName::Venue),
-        },
-        SessionEntry {
-            id: bob.0,
-            name: "bob".into(),
-            market_maker: true,
-            json_dialect: None,
-        },
-    ];
+    let mut config = VenueConfig {
+        sessions: vec![
+            SessionEntry {
+                id: maker.0,
+                name: "maker".into(),
+                market_maker: true,
+                json_dialect: Some(DialectName::Venue),
+            },
+            SessionEntry {
+                id: bob.0,
+                name: "bob".into(),
+                market_maker: true,
+                json_dialect: None,
+            },
+        ],
+        ..VenueConfig::default()
+    };
     config.journal.dir = dir.to_path_buf();
     config.journal.capacity_bytes = 2 << 20;
     // Quotes may live up to 10 s (the expiring one asks for less), so a slow machine still
@@ -728,7 +730,7 @@ fn summary(
     ));
     n.say(String::new());
     n.say(format!("journals under {}:", journal.display()));
-    n.say(format!("  exchange/<SessionId>/   one per session (out: what the venue sent, in: what it received)"));
+    n.say("  exchange/<SessionId>/   one per session (out: what the venue sent, in: what it received)");
     for t in traders {
         n.say(format!(
             "  {:<6} exchange/{}  and  {}/",
