@@ -182,8 +182,9 @@ enum Command {
         /// Timed order pairs after the script.
         #[arg(long, default_value_t = 500)]
         pairs: usize,
-        /// Idle strategy of the engines.
-        #[arg(long, value_enum, default_value_t = Idle::Backoff)]
+        /// Idle strategy of the engines (four engines share the machine: blocking ones leave
+        /// the cores to whoever has work).
+        #[arg(long, value_enum, default_value_t = Idle::Block)]
         idle: Idle,
     },
     /// Exchange and trader in one process on loopback: SBE, then JSON.

@@ -64,7 +64,7 @@ impl Default for ShowOptions {
     fn default() -> Self {
         ShowOptions {
             journal_dir: PathBuf::from("fixp-journal"),
-            idle: IdleMode::SpinThenYield,
+            idle: IdleMode::Block(Duration::from_millis(100)),
             timed_pairs: 500,
             short_quote_ms: 300,
             print: true,
