@@ -452,61 +452,73 @@ fn serve(
     cores: &Option<CoreList>,
     admin: Option<&fixp_ws::engine::AdminEndpoint>,
 ) -> Result<(Served, SocketAddr, status::Ops), String> {
-    let announce = |line: Option<String>| line.into_iter().for_each(|l| println!("{l}"));
-    let tls = identity.server_config().map_err(|e| e.to_string())?;
     let options = WsOptions {
         path,
         ..WsOptions::default()
+    };
+    let listen = Listen {
+        addr,
+        options,
+        tcp,
+        identity: &identity,
+        authenticator,
+        admin,
     };
     if let (Some(venue), StrategyMode::Inline) = (venue, args.strategy) {
         let config = venue_args::engine_config(&venue, args, cores);
         if let Some(journal) = &config.acceptor_journal {
             println!("journal: {}", journal.dir.display());
         }
-        let mut builder = EngineBuilder::with_strategy(config, VenueExchange::new(venue))
-            .map_err(|e| e.to_string())?;
-        builder.authenticator(authenticator);
-        let bound = builder
-            .listen(addr, Some(tls), options)
-            .map_err(|e| e.to_string())?;
-        if let Some(tcp) = tcp {
-            announce(tcp.bind(&mut builder, &identity)?);
-        }
-        let mut engine = builder.start().map_err(|e| e.to_string())?;
-        let ops = status::attach(&mut engine, admin)?;
+        let builder = EngineBuilder::with_strategy(config, VenueExchange::new(venue));
+        let (engine, bound, ops) = listen.start(builder.map_err(|e| e.to_string())?)?;
         return Ok((Served::Venue(Box::new(engine)), bound, ops));
     }
     let config = engine_config(args, cores);
     Ok(match args.strategy {
         StrategyMode::Inline => {
             let strategy = exchange::InlineExchange::new(true);
-            let mut builder =
-                EngineBuilder::with_strategy(config, strategy).map_err(|e| e.to_string())?;
-            builder.authenticator(authenticator);
-            let bound = builder
-                .listen(addr, Some(tls), options)
-                .map_err(|e| e.to_string())?;
-            if let Some(tcp) = tcp {
-                announce(tcp.bind(&mut builder, &identity)?);
-            }
-            let mut engine = builder.start().map_err(|e| e.to_string())?;
-            let ops = status::attach(&mut engine, admin)?;
+            let builder = EngineBuilder::with_strategy(config, strategy);
+            let (engine, bound, ops) = listen.start(builder.map_err(|e| e.to_string())?)?;
             (Served::Inline(Box::new(engine)), bound, ops)
         }
         StrategyMode::Thread => {
-            let mut builder = EngineBuilder::new(config).map_err(|e| e.to_string())?;
-            builder.authenticator(authenticator);
-            let bound = builder
-                .listen(addr, Some(tls), options)
-                .map_err(|e| e.to_string())?;
-            if let Some(tcp) = tcp {
-                announce(tcp.bind(&mut builder, &identity)?);
-            }
-            let mut engine = builder.start().map_err(|e| e.to_string())?;
-            let ops = status::attach(&mut engine, admin)?;
+            let builder = EngineBuilder::new(config);
+            let (engine, bound, ops) = listen.start(builder.map_err(|e| e.to_string())?)?;
             (Served::Thread(Box::new(engine)), bound, ops)
         }
     })
+}
+
+/// The exchange's listeners, admission and admin endpoint.
+struct Listen<'a> {
+    addr: SocketAddr,
+    options: WsOptions,
+    tcp: Option<&'a url::TcpListenArgs>,
+    identity: &'a ServerIdentity,
+    authenticator: Box<dyn fixp_ws::session::Authenticator + Send>,
+    admin: Option<&'a fixp_ws::engine::AdminEndpoint>,
+}
+
+impl Listen<'_> {
+    /// Binds the listeners on `builder`, starts the engine and its logger / admin endpoint.
+    fn start<S: Strategy>(
+        self,
+        mut builder: EngineBuilder<S>,
+    ) -> Result<(EngineHandle<S>, SocketAddr, status::Ops), String> {
+        builder.authenticator(self.authenticator);
+        let tls = self.identity.server_config().map_err(|e| e.to_string())?;
+        let bound = builder
+            .listen(self.addr, Some(tls), self.options)
+            .map_err(|e| e.to_string())?;
+        if let Some(tcp) = self.tcp {
+            if let Some(line) = tcp.bind(&mut builder, self.identity)? {
+                println!("{line}");
+            }
+        }
+        let mut engine = builder.start().map_err(|e| e.to_string())?;
+        let ops = status::attach(&mut engine, self.admin)?;
+        Ok((engine, bound, ops))
+    }
 }
 
 /// Runs the exchange until `stop`, then prints its counts and timings.

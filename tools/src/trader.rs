@@ -852,3 +852,25 @@ pub fn describe(message: &VenueMessage) -> String {
         other => other.type_name().to_owned(),
     }
 }
+
+/// One line for a book copy: `bids 1x0.01 0.4x0.0095 | asks - (seq 10)`, best first.
+pub fn book_line(book: &BookBuilder) -> String {
+    let side = |s: Side| {
+        let levels: Vec<String> = book
+            .levels(s)
+            .iter()
+            .map(|l| format!("{}x{}", l.qty, l.price))
+            .collect();
+        if levels.is_empty() {
+            "-".to_owned()
+        } else {
+            levels.join(" ")
+        }
+    };
+    format!(
+        "bids {} | asks {} (seq {})",
+        side(Side::Buy),
+        side(Side::Sell),
+        book.seq().map_or_else(|| "-".into(), |s| s.to_string())
+    )
+}

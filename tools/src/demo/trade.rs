@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use fixp_tools::show::exchange::journal_rings;
-use fixp_tools::trader::{describe, Trader, TraderConfig};
+use fixp_tools::trader::{book_line, describe, Trader, TraderConfig};
 use fixp_tools::venue::message::{Leg, QuoteRequestStatus, VenueMessage};
 use fixp_tools::venue::types::{
     ExecType, OrdStatus, Price, Qty, QuoteStatus, RfqStatus, Side, Symbol,
@@ -185,27 +185,9 @@ fn say_sent(t: &Trader) {
 }
 
 fn book(t: &Trader, symbol: &Symbol) {
-    let Some(copy) = t.book(symbol) else {
-        return;
-    };
-    let side = |s: Side| {
-        let levels: Vec<String> = copy
-            .levels(s)
-            .iter()
-            .map(|l| format!("{}x{}", l.qty, l.price))
-            .collect();
-        if levels.is_empty() {
-            "-".to_owned()
-        } else {
-            levels.join(" ")
-        }
-    };
-    println!(
-        "book {symbol}: bids {} | asks {} (seq {})",
-        side(Side::Buy),
-        side(Side::Sell),
-        copy.seq().unwrap_or(0)
-    );
+    if let Some(copy) = t.book(symbol) {
+        println!("book {symbol}: {}", book_line(copy));
+    }
 }
 
 /// Prints the ExecutionReports (or cancel rejects) for `cl_ord_id` until one is final for

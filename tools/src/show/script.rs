@@ -340,26 +340,9 @@ fn wait_probe(what: &str, mut done: impl FnMut() -> bool) -> Result<(), ShowErro
 }
 
 fn book_line(t: &Trader, symbol: &Symbol) -> String {
-    let Some(book) = t.book(symbol) else {
-        return format!("{}: not subscribed", t.name());
-    };
-    let side = |s: Side| {
-        let levels: Vec<String> = book
-            .levels(s)
-            .iter()
-            .map(|l| format!("{}x{}", l.qty, l.price))
-            .collect();
-        if levels.is_empty() {
-            "-".to_owned()
-        } else {
-            levels.join(" ")
-        }
-    };
-    format!(
-        "bids {} | asks {} (seq {})",
-        side(Side::Buy),
-        side(Side::Sell),
-        book.seq().map_or_else(|| "-".into(), |s| s.to_string())
+    t.book(symbol).map_or_else(
+        || format!("{}: not subscribed", t.name()),
+        crate::trader::book_line,
     )
 }
 
