@@ -240,3 +240,32 @@ fn python_order_and_cancel(dir: &Path, port: u16) {
     );
     has(&stdout, "close 1000 both ways");
 }
+
+#[test]
+fn serve_refuses_a_bad_config_naming_the_key_and_the_reason() {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "[rfq]\nquote_ttl_ms = \"soon\"\n",
+    )
+    .expect("write");
+    let output = Command::new(DEMO)
+        .current_dir(dir.path())
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--auth",
+            "none",
+            "--insecure-self-signed",
+        ])
+        .args(["--no-admin", "--config", "bad.toml"])
+        .output()
+        .expect("run serve");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    has(&stderr, "bad.toml: rfq.quote_ttl_ms: invalid type");
+    // Nothing was started: no journal directory.
+    assert!(!dir.path().join("fixp-journal").exists());
+    assert!(!dir.path().join("journal").exists());
+}

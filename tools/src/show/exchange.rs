@@ -14,7 +14,7 @@
 //! Owns: the mapping between engine sessions and the venue's [`SessionRef`]s, the backlogs.
 //! May not touch: the venue's rules (all in [`crate::venue`]), the engine's internals.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,15 +22,18 @@ use std::time::Duration;
 use fixp_ws::codec::fixp::FlowType;
 use fixp_ws::codec::SessionId;
 use fixp_ws::engine::{
-    Context, EngineConfig, IdleMode, InboundMessage, InlineSendError, JournalSetup, SessionKey,
-    Strategy,
+    Context, EngineConfig, EngineEvent, IdleMode, InboundLimit, InboundMessage, InlineSendError,
+    JournalSetup, SessionKey, Strategy,
 };
 use fixp_ws::journal::{JournalConfig, RingConfig};
+use fixp_ws::session::limits::{ExcessAction, RateLimit};
 use fixp_ws::session::{Event, SendError, SessionState};
 use fixp_ws::transport::WireEncoding;
 
 use crate::venue::config::{FlowName, IdleName, VenueConfig};
 use crate::venue::exchange::Venue;
+use crate::venue::message::BusinessMessageReject;
+use crate::venue::types::RejectReason;
 use crate::venue::wire::{self, WireFormat};
 use crate::venue::{AppMessage, Dialect, Outbound, SessionRef};
 
@@ -55,6 +58,8 @@ pub struct ExchangeProbe {
     pub dropped: AtomicU64,
     /// Frames that did not decode (answered with BusinessMessageReject).
     pub undecodable: AtomicU64,
+    /// Messages over the inbound rate limit (answered with BusinessMessageReject).
+    pub throttled: AtomicU64,
 }
 
 impl ExchangeProbe {
@@ -89,6 +94,8 @@ pub struct VenueExchange {
     config: VenueConfig,
     /// By `SessionKey::index()`.
     members: Vec<Option<Member>>,
+    /// Where each venue session's member is.
+    by_ref: HashMap<SessionRef, usize>,
     next_ref: u64,
     out: Vec<Outbound>,
     /// A bound session's outbox was full: retry on the next cycle.
@@ -103,6 +110,7 @@ impl VenueExchange {
             venue: Venue::new(config.venue_settings(), config.instrument_table()),
             config,
             members: Vec::new(),
+            by_ref: HashMap::new(),
             next_ref: 1,
             out: Vec::with_capacity(64),
             blocked: false,
@@ -140,12 +148,13 @@ impl VenueExchange {
     fn dispatch(&mut self, ctx: &mut Context<'_>) {
         let mut out = std::mem::take(&mut self.out);
         for o in out.drain(..) {
-            let Some(member) = self
-                .members
-                .iter_mut()
-                .flatten()
-                .find(|m| m.session == o.to)
-            else {
+            let member = self
+                .by_ref
+                .get(&o.to)
+                .and_then(|i| self.members.get_mut(*i))
+                .and_then(Option::as_mut)
+                .filter(|m| m.session == o.to);
+            let Some(member) = member else {
                 ExchangeProbe::bump(&self.probe.dropped);
                 continue;
             };
@@ -269,6 +278,7 @@ impl Strategy for VenueExchange {
             backlog: VecDeque::new(),
         };
         let index = key.index();
+        self.by_ref.insert(session, index);
         if self.members.len() <= index {
             self.members.resize_with(index + 1, || None);
         }
@@ -322,6 +332,27 @@ impl Strategy for VenueExchange {
         }
     }
 
+    fn on_engine_event(&mut self, ctx: &mut Context<'_>, key: SessionKey, event: EngineEvent) {
+        // A message over the session's rate was consumed but not handed over: say so.
+        if let EngineEvent::InboundThrottled { reason, .. } = event {
+            let Some(member) = self.member(key) else {
+                return;
+            };
+            let session = member.session;
+            ExchangeProbe::bump(&self.probe.throttled);
+            self.out.push(Outbound::venue(
+                session,
+                BusinessMessageReject {
+                    ref_template_id: 0,
+                    ref_schema_id: 0,
+                    reject_reason: RejectReason::Other,
+                    text: reason.to_owned(),
+                },
+            ));
+            self.dispatch(ctx);
+        }
+    }
+
     fn on_cycle(&mut self, ctx: &mut Context<'_>) -> usize {
         let now = ctx.now();
         let mut work = 0;
@@ -348,8 +379,8 @@ impl Strategy for VenueExchange {
     fn on_session_freed(&mut self, ctx: &mut Context<'_>, key: SessionKey) {
         self.end_member(ctx, key);
         if let Some(slot) = self.members.get_mut(key.index()) {
-            if slot.as_ref().is_some_and(|m| m.key == key) {
-                *slot = None;
+            if let Some(member) = slot.take_if(|m| m.key == key) {
+                self.by_ref.remove(&member.session);
             }
         }
     }
@@ -378,6 +409,16 @@ pub fn engine_config(config: &VenueConfig, journal_dir: Option<&std::path::Path>
     engine.acceptor.keepalive_range_ms = (session.min_keepalive_ms, session.max_keepalive_ms);
     engine.acceptor.client_flows = session.client_flows.iter().copied().map(flow).collect();
     engine.acceptor.max_connections = config.limits.max_connections;
+    let rate = config.limits.max_messages_per_second;
+    engine.limits.inbound =
+        RateLimit::new(rate, 1_000_000_000, rate)
+            .ok()
+            .map(|rate| InboundLimit {
+                rate,
+                action: ExcessAction::Reject {
+                    reason: "over limits.max_messages_per_second",
+                },
+            });
     if config.journal.enabled {
         let dir = journal_dir.map_or_else(|| config.journal.dir.clone(), |d| d.to_path_buf());
         engine.acceptor_journal = Some(JournalSetup {
