@@ -638,6 +638,11 @@ impl Trader {
             })
     }
 
+    /// The messages not taken yet, oldest first.
+    pub fn inbox(&self) -> impl Iterator<Item = &Received> {
+        self.inbox.iter()
+    }
+
     /// True when messages wait to be taken.
     pub fn pending_inbox(&self) -> bool {
         !self.inbox.is_empty()

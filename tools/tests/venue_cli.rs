@@ -140,7 +140,11 @@ fn trader_cli_and_python_client_trade_against_serve_in_another_process() {
     has(&orders, "<- ExecutionReport o");
     has(&orders, &format!("New/New Sell {SYMBOL} leaves=0.5 cum=0"));
     has(&orders, &format!("New/New Sell {SYMBOL} leaves=0.3 cum=0"));
-    has(&orders, "asks 0.5x0.0125 0.3x0.013");
+    has(
+        &orders,
+        "bids 0.2x0.005 | asks 0.5x0.0125 0.3x0.013 (seq 3)",
+    );
+    has(&orders, "book copy against a fresh snapshot (seq 3): equal");
     has(&orders, "session finalized");
 
     let sweep = run(trade(dir.path(), port, &["--sweep", "buy:1"]));
@@ -149,12 +153,20 @@ fn trader_cli_and_python_client_trade_against_serve_in_another_process() {
         &sweep,
         &format!("Canceled/Canceled Buy {SYMBOL} leaves=0 cum=0.8 fills=[0.5@0.0125, 0.3@0.013]"),
     );
-    has(&sweep, "bids 0.2x0.005 | asks - ");
+    has(&sweep, "bids 0.2x0.005 | asks - (seq 6)");
+    has(&sweep, "book copy against a fresh snapshot (seq 6): equal");
 
     let rfq = run(trade(
         dir.path(),
         port,
-        &["--rfq", "buy:0.5", "--quote-wait-ms", "500"],
+        &[
+            "--rfq",
+            "buy:0.5",
+            "--quotes",
+            "1",
+            "--quote-wait-ms",
+            "20000",
+        ],
     ));
     has(&rfq, "<- QuoteRequestStatus rfq=1 Open qty=0.5");
     has(

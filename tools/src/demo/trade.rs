@@ -51,6 +51,9 @@ pub struct TradeArgs {
     /// How long to collect quotes before accepting, ms.
     #[arg(long, default_value_t = 1000)]
     quote_wait_ms: u64,
+    /// Accept as soon as this many quotes came (before --quote-wait-ms ends).
+    #[arg(long)]
+    quotes: Option<usize>,
     /// Cancel this run's orders that are still open before finishing.
     #[arg(long)]
     cancel_open: bool,
@@ -252,7 +255,7 @@ pub fn run_trade(args: &TradeArgs, cores: &Option<CoreList>) -> Result<(), Strin
         reports_for(&mut t, &id, true)?;
     }
     if let Some((s, q)) = plan.rfq {
-        request_and_accept(&mut t, symbol, s, q, args.quote_wait_ms)?;
+        request_and_accept(&mut t, (symbol, s, q), args.quote_wait_ms, args.quotes)?;
     }
     if args.market_maker {
         make_markets(&mut t, &plan, args)?;
@@ -276,7 +279,15 @@ pub fn run_trade(args: &TradeArgs, cores: &Option<CoreList>) -> Result<(), Strin
             println!("<- {}", describe(&r.message));
         }
     }
+    // A fresh snapshot makes the copy current (everything before it arrived first) and
+    // proves it: the copy built from incrementals must equal it.
+    let check = t.check_sync(symbol).map_err(|e| e.to_string())?;
     book(&t, &symbol);
+    println!(
+        "book copy against a fresh snapshot (seq {}): {}",
+        check.snapshot_seq,
+        if check.matched { "equal" } else { "DIFFERENT" }
+    );
     t.finalize().map_err(|e| e.to_string())?;
     let h = t.latency();
     if !h.is_empty() {
@@ -295,10 +306,9 @@ pub fn run_trade(args: &TradeArgs, cores: &Option<CoreList>) -> Result<(), Strin
 /// Asks for quotes, waits, accepts the best (or cancels the request when none came).
 fn request_and_accept(
     t: &mut Trader,
-    symbol: Symbol,
-    s: Side,
-    q: Qty,
+    (symbol, s, q): (Symbol, Side, Qty),
     wait_ms: u64,
+    enough: Option<usize>,
 ) -> Result<(), String> {
     let req = format!("r{}", std::process::id() % 10_000);
     let leg = Leg {
@@ -326,7 +336,17 @@ fn request_and_accept(
     }
     let rfq = status.rfq_id;
     let until = Instant::now() + Duration::from_millis(wait_ms);
-    let _ = t.wait_until("quotes", |_| Instant::now() >= until);
+    let offered = |t: &Trader| {
+        t.inbox()
+            .filter(|r| {
+                matches!(&r.message, VenueMessage::QuoteStatusReport(qr)
+                    if qr.rfq_id == rfq && qr.status == QuoteStatus::Open && qr.side == s.opposite())
+            })
+            .count()
+    };
+    let _ = t.wait_until("quotes", |t| {
+        Instant::now() >= until || enough.is_some_and(|n| offered(t) >= n)
+    });
     let mut quotes = Vec::new();
     for r in t.take_inbox() {
         if let VenueMessage::QuoteStatusReport(qr) = &r.message {
@@ -367,7 +387,11 @@ fn make_markets(t: &mut Trader, plan: &Plan, args: &TradeArgs) -> Result<(), Str
     let spread = Price(plan.tick.0.saturating_mul(args.spread_ticks));
     let mut ended = 0u64;
     let mut n = 0u64;
-    while args.rfqs.is_none_or(|limit| ended < limit) && Instant::now() < stop_at {
+    // Our quotes still open: a request that ended still owes their outcome.
+    let mut open = std::collections::HashSet::new();
+    while (args.rfqs.is_none_or(|limit| ended < limit) || !open.is_empty())
+        && Instant::now() < stop_at
+    {
         let _ = t.wait_until("requests", |t| {
             Instant::now() >= stop_at || t.pending_inbox()
         });
@@ -382,9 +406,15 @@ fn make_markets(t: &mut Trader, plan: &Plan, args: &TradeArgs) -> Result<(), Str
                     println!("<- {}", describe(&r.message));
                     ended += 1;
                 }
-                VenueMessage::QuoteStatusReport(_) | VenueMessage::ExecutionReport(_) => {
+                VenueMessage::QuoteStatusReport(q) => {
                     println!("<- {}", describe(&r.message));
+                    if q.status == QuoteStatus::Open {
+                        open.insert(q.quote_id);
+                    } else {
+                        open.remove(&q.quote_id);
+                    }
                 }
+                VenueMessage::ExecutionReport(_) => println!("<- {}", describe(&r.message)),
                 _ => {}
             }
         }
