@@ -11,44 +11,21 @@ failure prints why and exits non-zero.
 
 import asyncio
 import json
-import os
 import ssl
 import sys
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 from websockets.asyncio.client import connect
 
-
-def signed(b: int) -> int:
-    return b - 256 if b > 127 else b
-
-
-def new_session_id() -> list:
-    raw = bytearray(os.urandom(16))
-    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
-    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
-    return [signed(b) for b in raw]
+# The session-layer helpers of the engine's foreign-client test (tests/py).
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests" / "py"))
+from fixp_conga_client import expect, new_session_id  # noqa: E402
 
 
 def now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-async def expect(ws, wanted: str, limit: float = 10.0) -> dict:
-    """Reads JSON messages until one of type `wanted` arrives; heartbeats are skipped."""
-    deadline = time.monotonic() + limit
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError(f"no {wanted}")
-        frame = await asyncio.wait_for(ws.recv(), remaining)
-        message = json.loads(frame.decode() if isinstance(frame, bytes) else frame)
-        kind = message.get("@type")
-        if kind == wanted:
-            return message
-        if kind != "Sequence":
-            raise ValueError(f"expected {wanted}, got {message}")
 
 
 def check(report: dict, **wanted) -> None:
