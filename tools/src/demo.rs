@@ -17,10 +17,14 @@ mod exchange;
 mod security_args;
 #[path = "demo/status.rs"]
 mod status;
+#[path = "demo/trade.rs"]
+mod trade;
 #[path = "demo/trader.rs"]
 mod trader;
 #[path = "demo/url.rs"]
 mod url;
+#[path = "demo/venue_args.rs"]
+mod venue_args;
 #[path = "demo/wire.rs"]
 mod wire;
 
@@ -32,6 +36,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use fixp_tools::show::exchange::{ExchangeProbe, VenueExchange};
+use fixp_tools::venue::config::VenueConfig;
 use fixp_ws::codec::SessionId;
 use fixp_ws::engine::{
     CoreList, EngineBuilder, EngineConfig, EngineHandle, IdleMode, InitiatorConfig, JournalSetup,
@@ -87,15 +93,15 @@ struct EngineArgs {
     /// Where the exchange's or trader's logic runs.
     #[arg(long, value_enum, default_value_t = StrategyMode::Inline)]
     strategy: StrategyMode,
-    /// Idle strategy of the engine thread.
-    #[arg(long, value_enum, default_value_t = Idle::Backoff)]
-    idle: Idle,
+    /// Idle strategy of the engine thread (default backoff; `serve --config`: the file's).
+    #[arg(long, value_enum)]
+    idle: Option<Idle>,
     /// Pin the engine thread to this index of the process's core list.
     #[arg(long)]
     core: Option<usize>,
-    /// Keepalive interval, milliseconds.
-    #[arg(long, default_value_t = 1000)]
-    keepalive_ms: u32,
+    /// Keepalive interval, milliseconds (default 1000; `serve --config`: the file's).
+    #[arg(long)]
+    keepalive_ms: Option<u32>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -128,6 +134,8 @@ enum Command {
         engine: EngineArgs,
         #[command(flatten)]
         admin: status::AdminArgs,
+        #[command(flatten)]
+        venue: Box<venue_args::VenueArgs>,
     },
     /// Print every session of a running exchange (its admin endpoint), or end one.
     Status(status::StatusArgs),
@@ -161,6 +169,24 @@ enum Command {
         #[command(flatten)]
         engine: EngineArgs,
     },
+    /// A venue trader: send orders, sweep a book, take the best quote of an RFQ, or answer
+    /// RFQs as a market maker (`--market-maker`).
+    Trade(Box<trade::TradeArgs>),
+    /// The venue show: exchange, two traders and a market maker in one process over loopback
+    /// TLS WebSocket: orders, sweeps, a cancel, RFQs, a forced disconnect and recovery, market
+    /// data in sync, finalization, then a latency table and where the journals are.
+    Show {
+        /// Journal root of this run (default: fixp-journal/show-<unix time>).
+        #[arg(long)]
+        journal_dir: Option<PathBuf>,
+        /// Timed order pairs after the script.
+        #[arg(long, default_value_t = 500)]
+        pairs: usize,
+        /// Idle strategy of the engines (four engines share the machine: blocking ones leave
+        /// the cores to whoever has work).
+        #[arg(long, value_enum, default_value_t = Idle::Block)]
+        idle: Idle,
+    },
     /// Exchange and trader in one process on loopback: SBE, then JSON.
     Run {
         /// Orders per encoding.
@@ -179,11 +205,7 @@ enum Command {
 
 fn engine_config(args: &EngineArgs, cores: &Option<CoreList>) -> EngineConfig {
     let mut config = EngineConfig {
-        idle: match args.idle {
-            Idle::Busy => IdleMode::BusyPoll,
-            Idle::Backoff => IdleMode::SpinThenYield,
-            Idle::Block => IdleMode::Block(Duration::from_millis(100)),
-        },
+        idle: idle_mode(args.idle.unwrap_or(Idle::Backoff)),
         pin: match (cores, args.core) {
             (Some(list), Some(index)) => Some((list.clone(), index)),
             _ => None,
@@ -191,8 +213,16 @@ fn engine_config(args: &EngineArgs, cores: &Option<CoreList>) -> EngineConfig {
         retransmit_capacity: 8192,
         ..EngineConfig::default()
     };
-    config.acceptor.session.keepalive_interval_ms = args.keepalive_ms;
+    config.acceptor.session.keepalive_interval_ms = args.keepalive_ms.unwrap_or(1000);
     config
+}
+
+fn idle_mode(idle: Idle) -> IdleMode {
+    match idle {
+        Idle::Busy => IdleMode::BusyPoll,
+        Idle::Backoff => IdleMode::SpinThenYield,
+        Idle::Block => IdleMode::Block(Duration::from_millis(100)),
+    }
 }
 
 fn random_session_id() -> SessionId {
@@ -235,7 +265,7 @@ fn initiator_config(
         transport,
         encoding,
         session: SessionConfig {
-            keepalive_interval_ms: args.keepalive_ms,
+            keepalive_interval_ms: args.keepalive_ms.unwrap_or(1000),
             ..SessionConfig::default()
         },
         session_id: random_session_id(),
@@ -404,6 +434,7 @@ fn print_metrics<S: Strategy>(label: &str, engine: &mut EngineHandle<S>) {
 
 /// The exchange's engine, in either strategy mode.
 enum Served {
+    Venue(Box<EngineHandle<VenueExchange>>),
     Inline(Box<EngineHandle<exchange::InlineExchange>>),
     Thread(Box<EngineHandle>),
 }
@@ -412,56 +443,98 @@ fn serve(
     addr: SocketAddr,
     path: String,
     identity: ServerIdentity,
-    (authenticator, tcp): (
+    (authenticator, tcp, venue): (
         Box<dyn fixp_ws::session::Authenticator + Send>,
         Option<&url::TcpListenArgs>,
+        Option<VenueConfig>,
     ),
     args: &EngineArgs,
     cores: &Option<CoreList>,
     admin: Option<&fixp_ws::engine::AdminEndpoint>,
 ) -> Result<(Served, SocketAddr, status::Ops), String> {
-    let announce = |line: Option<String>| line.into_iter().for_each(|l| println!("{l}"));
-    let tls = identity.server_config().map_err(|e| e.to_string())?;
     let options = WsOptions {
         path,
         ..WsOptions::default()
     };
+    let listen = Listen {
+        addr,
+        options,
+        tcp,
+        identity: &identity,
+        authenticator,
+        admin,
+    };
+    if let (Some(venue), StrategyMode::Inline) = (venue, args.strategy) {
+        let config = venue_args::engine_config(&venue, args, cores);
+        if let Some(journal) = &config.acceptor_journal {
+            println!("journal: {}", journal.dir.display());
+        }
+        let builder = EngineBuilder::with_strategy(config, VenueExchange::new(venue));
+        let (engine, bound, ops) = listen.start(builder.map_err(|e| e.to_string())?)?;
+        return Ok((Served::Venue(Box::new(engine)), bound, ops));
+    }
     let config = engine_config(args, cores);
     Ok(match args.strategy {
         StrategyMode::Inline => {
             let strategy = exchange::InlineExchange::new(true);
-            let mut builder =
-                EngineBuilder::with_strategy(config, strategy).map_err(|e| e.to_string())?;
-            builder.authenticator(authenticator);
-            let bound = builder
-                .listen(addr, Some(tls), options)
-                .map_err(|e| e.to_string())?;
-            if let Some(tcp) = tcp {
-                announce(tcp.bind(&mut builder, &identity)?);
-            }
-            let mut engine = builder.start().map_err(|e| e.to_string())?;
-            let ops = status::attach(&mut engine, admin)?;
+            let builder = EngineBuilder::with_strategy(config, strategy);
+            let (engine, bound, ops) = listen.start(builder.map_err(|e| e.to_string())?)?;
             (Served::Inline(Box::new(engine)), bound, ops)
         }
         StrategyMode::Thread => {
-            let mut builder = EngineBuilder::new(config).map_err(|e| e.to_string())?;
-            builder.authenticator(authenticator);
-            let bound = builder
-                .listen(addr, Some(tls), options)
-                .map_err(|e| e.to_string())?;
-            if let Some(tcp) = tcp {
-                announce(tcp.bind(&mut builder, &identity)?);
-            }
-            let mut engine = builder.start().map_err(|e| e.to_string())?;
-            let ops = status::attach(&mut engine, admin)?;
+            let builder = EngineBuilder::new(config);
+            let (engine, bound, ops) = listen.start(builder.map_err(|e| e.to_string())?)?;
             (Served::Thread(Box::new(engine)), bound, ops)
         }
     })
 }
 
+/// The exchange's listeners, admission and admin endpoint.
+struct Listen<'a> {
+    addr: SocketAddr,
+    options: WsOptions,
+    tcp: Option<&'a url::TcpListenArgs>,
+    identity: &'a ServerIdentity,
+    authenticator: Box<dyn fixp_ws::session::Authenticator + Send>,
+    admin: Option<&'a fixp_ws::engine::AdminEndpoint>,
+}
+
+impl Listen<'_> {
+    /// Binds the listeners on `builder`, starts the engine and its logger / admin endpoint.
+    fn start<S: Strategy>(
+        self,
+        mut builder: EngineBuilder<S>,
+    ) -> Result<(EngineHandle<S>, SocketAddr, status::Ops), String> {
+        builder.authenticator(self.authenticator);
+        let tls = self.identity.server_config().map_err(|e| e.to_string())?;
+        let bound = builder
+            .listen(self.addr, Some(tls), self.options)
+            .map_err(|e| e.to_string())?;
+        if let Some(tcp) = self.tcp {
+            if let Some(line) = tcp.bind(&mut builder, self.identity)? {
+                println!("{line}");
+            }
+        }
+        let mut engine = builder.start().map_err(|e| e.to_string())?;
+        let ops = status::attach(&mut engine, self.admin)?;
+        Ok((engine, bound, ops))
+    }
+}
+
 /// Runs the exchange until `stop`, then prints its counts and timings.
 fn run_exchange(served: Served, stop: Arc<AtomicBool>) {
     match served {
+        Served::Venue(mut engine) => {
+            while !stop.load(Ordering::Acquire) && !engine.is_finished() {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            engine.shutdown();
+            let _ = engine.join();
+            if let Some(exchange) = engine.take_strategy() {
+                print_venue(&exchange);
+            }
+            print_metrics("exchange", &mut engine);
+        }
         Served::Inline(engine) => {
             let (mut engine, stats) = exchange::run_inline(*engine, stop);
             print_exchange(&stats);
@@ -473,6 +546,19 @@ fn run_exchange(served: Served, stop: Arc<AtomicBool>) {
             print_metrics("exchange", &mut engine);
         }
     }
+}
+
+fn print_venue(exchange: &VenueExchange) {
+    let probe = exchange.probe();
+    let get = ExchangeProbe::get;
+    println!(
+        "exchange: {} sessions, {} messages in, {} out ({} held for a session that was away), {} undecodable",
+        get(&probe.sessions),
+        get(&probe.messages_in),
+        get(&probe.messages_out),
+        get(&probe.held),
+        get(&probe.undecodable)
+    );
 }
 
 fn print_exchange(stats: &exchange::ExchangeStats) {
@@ -502,16 +588,19 @@ fn main() -> ExitCode {
             tcp,
             engine,
             admin,
-        } => run_serve(
-            addr,
-            path,
-            (cert, key, cert_out),
-            &security,
-            seconds,
-            (&tcp, admin.endpoint().as_ref()),
-            &engine,
-            &cores,
-        ),
+            venue,
+        } => venue.venue_config().and_then(|venue| {
+            run_serve(
+                addr,
+                path,
+                (cert, key, cert_out),
+                &security,
+                seconds,
+                (&tcp, admin.endpoint().as_ref(), venue),
+                &engine,
+                &cores,
+            )
+        }),
         Command::Status(args) => status::run_status(&args),
         Command::Connect {
             url,
@@ -532,6 +621,12 @@ fn main() -> ExitCode {
             &engine,
             &cores,
         ),
+        Command::Trade(args) => trade::run_trade(&args, &cores),
+        Command::Show {
+            journal_dir,
+            pairs,
+            idle,
+        } => run_show(journal_dir, pairs, idle),
         Command::Run {
             orders,
             print,
@@ -555,7 +650,11 @@ fn run_serve(
     (cert, key, cert_out): (Option<PathBuf>, Option<PathBuf>, PathBuf),
     security: &security_args::ServeSecurity,
     seconds: Option<u64>,
-    (tcp, admin): (&url::TcpListenArgs, Option<&fixp_ws::engine::AdminEndpoint>),
+    (tcp, admin, venue): (
+        &url::TcpListenArgs,
+        Option<&fixp_ws::engine::AdminEndpoint>,
+        VenueConfig,
+    ),
     args: &EngineArgs,
     cores: &Option<CoreList>,
 ) -> Result<(), String> {
@@ -566,7 +665,7 @@ fn run_serve(
         addr,
         path.clone(),
         identity,
-        (authenticator, Some(tcp)),
+        (authenticator, Some(tcp), Some(venue)),
         args,
         cores,
         admin,
@@ -633,7 +732,7 @@ fn run_all(
         "127.0.0.1:0".parse().map_err(|_| "address")?,
         path.clone(),
         identity,
-        (Box::new(fixp_ws::session::AcceptAll), None),
+        (Box::new(fixp_ws::session::AcceptAll), None, None),
         &server_args,
         cores,
         None,
@@ -666,4 +765,20 @@ fn run_all(
         .map_err(|_| "exchange thread panicked".to_owned())?;
     ops.stop();
     outcome
+}
+
+fn run_show(journal_dir: Option<PathBuf>, pairs: usize, idle: Idle) -> Result<(), String> {
+    let journal_dir = journal_dir.unwrap_or_else(|| {
+        PathBuf::from(venue_args::DEFAULT_JOURNAL_DIR)
+            .join(format!("show-{}", wire::now_ns() / 1_000_000_000))
+    });
+    let options = fixp_tools::show::script::ShowOptions {
+        journal_dir,
+        idle: idle_mode(idle),
+        timed_pairs: pairs,
+        ..Default::default()
+    };
+    fixp_tools::show::script::run(&options)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }

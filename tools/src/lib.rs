@@ -2,4 +2,6 @@
 #![deny(missing_docs)]
 
 pub mod book;
+pub mod show;
+pub mod trader;
 pub mod venue;

@@ -61,7 +61,9 @@ impl Drop for Exchange {
 }
 
 fn start_exchange(args: &[&str]) -> Exchange {
+    // Sessions in memory: these tests are about admission, not the journal.
     let mut child = demo(args)
+        .arg("--no-journal")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

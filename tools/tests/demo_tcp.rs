@@ -27,7 +27,13 @@ impl Drop for Exchange {
 fn serve(cert_out: &std::path::Path, scheme: &str, extra: &[&str]) -> Exchange {
     let mut child = Command::new(DEMO)
         .args(["serve", "--addr", "127.0.0.1:0", "--tcp", "127.0.0.1:0"])
-        .args(["--auth", "none", "--insecure-self-signed", "--no-admin"])
+        .args([
+            "--auth",
+            "none",
+            "--insecure-self-signed",
+            "--no-admin",
+            "--no-journal",
+        ])
         .args(["--idle", "block", "--seconds", "60", "--cert-out"])
         .arg(cert_out)
         .args(extra)

@@ -249,7 +249,7 @@ pub struct JournalConfig {
     pub enabled: bool,
     /// Where (default `journal`).
     pub dir: PathBuf,
-    /// Bytes per session ring (default 64 MiB, at least 64 KiB).
+    /// Bytes per session journal, each direction (default 8 MiB, at least 64 KiB).
     pub capacity_bytes: u64,
 }
 
@@ -258,7 +258,7 @@ impl Default for JournalConfig {
         JournalConfig {
             enabled: true,
             dir: PathBuf::from("journal"),
-            capacity_bytes: 64 << 20,
+            capacity_bytes: 8 << 20,
         }
     }
 }

@@ -134,6 +134,11 @@ impl Venue {
         self.sessions.remove(&session);
     }
 
+    /// When [`Venue::tick`] next has something to expire (`None`: no open request).
+    pub fn next_expiry(&self) -> Option<u64> {
+        self.rfq.next_expiry()
+    }
+
     /// Expires requests and quotes whose time has come.
     pub fn tick(&mut self, now: u64, out: &mut Vec<Outbound>) {
         self.rfq.tick(now, out);

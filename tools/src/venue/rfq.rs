@@ -229,6 +229,21 @@ impl RfqEngine {
             .collect()
     }
 
+    /// The earliest time [`RfqEngine::tick`] has something to expire (a request's end or an
+    /// open quote's valid-until), if anything is open.
+    pub fn next_expiry(&self) -> Option<u64> {
+        self.open
+            .values()
+            .flat_map(|r| {
+                r.quotes
+                    .iter()
+                    .filter(|q| q.status == QuoteStatus::Open)
+                    .map(|q| q.valid_until)
+                    .chain(std::iter::once(r.expire_at))
+            })
+            .min()
+    }
+
     fn open_requests_of(&self, session: SessionRef) -> usize {
         self.open
             .values()
