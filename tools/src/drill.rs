@@ -8,7 +8,8 @@
 //!   times, lets the trader finalize, then checks exactly-once delivery both ways and runs
 //!   `fixp-journal verify` on every journal; then the corruption drill;
 //! - `corrupt`: the corruption drill alone (a flipped byte in a journaled order that the
-//!   exchange has not received: `verify` reports it, and the restarted trader never sends it).
+//!   exchange has not received: `verify` reports it, and the restarted trader never sends it);
+//! - `check --dir D --orders N`: the checks alone, on a kept run directory.
 //!
 //! Exit code: 0 when every check passed, 1 on a violation, 2 on an error.
 
@@ -56,6 +57,8 @@ enum Command {
     Run(run::RunArgs),
     /// The corruption drill alone.
     Corrupt(run::DrillArgs),
+    /// The checks alone, on the directory of a finished `run --keep`.
+    Check(run::CheckArgs),
 }
 
 /// Engine settings of both children: blocking idle (a drill shares the machine), quick
@@ -70,10 +73,10 @@ pub(crate) fn child_engine_config() -> EngineConfig {
     }
 }
 
-/// Journal rings of both children: 2 × 1 MiB per direction.
-pub(crate) fn journal_config() -> JournalConfig {
+/// Journal rings of both children: two segments of `segment_bytes` per direction.
+pub(crate) fn journal_config(segment_bytes: usize) -> JournalConfig {
     let ring = RingConfig {
-        segment_bytes: 1 << 20,
+        segment_bytes,
         segment_count: 2,
         max_messages: 1 << 14,
     };
@@ -108,6 +111,7 @@ fn main() -> ExitCode {
         Command::Trader(args) => trader::run(args).map(|()| true),
         Command::Run(args) => run::run(args),
         Command::Corrupt(args) => run::corrupt_only(args),
+        Command::Check(args) => Ok(run::check_only(args)),
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,

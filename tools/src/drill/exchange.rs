@@ -49,6 +49,9 @@ pub struct ExchangeArgs {
     /// Witness log.
     #[arg(long)]
     pub witness: PathBuf,
+    /// Bytes of each of the two journal segments per direction.
+    #[arg(long, default_value_t = 1 << 20)]
+    pub segment_bytes: usize,
     /// Kill this process at `order-received:K` or `report-sent:K`.
     #[arg(long)]
     pub crash_at: Option<CrashPoint>,
@@ -188,7 +191,7 @@ pub fn run(args: &ExchangeArgs) -> Result<(), String> {
     config.acceptor.client_flows = vec![FlowType::Recoverable];
     config.acceptor_journal = Some(JournalSetup {
         dir: args.journal.clone(),
-        config: journal_config(),
+        config: journal_config(args.segment_bytes),
     });
     let tls = match (&args.cert, &args.key, args.plain) {
         (_, _, true) => None,

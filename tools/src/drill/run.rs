@@ -60,6 +60,17 @@ pub struct RunArgs {
     pub skip_corruption: bool,
 }
 
+/// `fixp-drill check`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct CheckArgs {
+    /// The kept working directory of a finished run.
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// The orders of that run (printed in its first line).
+    #[arg(long)]
+    pub orders: u64,
+}
+
 /// One of the two children.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Who {
@@ -123,6 +134,13 @@ impl Paths {
     }
 }
 
+/// Journal segments sized so that each direction's stream of `orders` records moves to its
+/// second segment during the drill (an order record takes 80 bytes, a report 96) but never
+/// recycles the first.
+fn segment_bytes(orders: u64) -> u64 {
+    (orders * 64).div_ceil(4096).max(2) * 4096
+}
+
 /// The two children and what the drill tells them.
 pub struct Drill {
     /// Its files.
@@ -175,7 +193,7 @@ impl Drill {
 
     /// The directory of the drill's executable (where `fixp-journal` is built too).
     pub fn bin_dir(&self) -> PathBuf {
-        self.exe.parent().map(Path::to_path_buf).unwrap_or_default()
+        dir_of(&self.exe)
     }
 
     fn command(&self, who: Who) -> Result<Command, String> {
@@ -214,6 +232,9 @@ impl Drill {
             }
         }
         command.arg("--witness").arg(self.paths.witness(who));
+        command
+            .arg("--segment-bytes")
+            .arg(segment_bytes(self.orders).to_string());
         Ok(command)
     }
 
@@ -434,6 +455,11 @@ fn next_point(plan: &[Round], from: usize, who: Who) -> Option<CrashPoint> {
         .filter(|p| p.site != Site::Outside)
 }
 
+/// The directory holding `exe`.
+fn dir_of(exe: &Path) -> PathBuf {
+    exe.parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
 /// The working directory for a run: `--dir`, else a fresh one under the temp directory.
 fn work_dir(args: &DrillArgs, label: &str) -> PathBuf {
     args.dir.clone().unwrap_or_else(|| {
@@ -501,6 +527,11 @@ pub fn run(args: &RunArgs) -> Result<bool, String> {
         args.common.window,
         dir.display()
     );
+    let shown: Vec<String> = plan
+        .iter()
+        .map(|r| format!("{}@{}", r.victim, r.point))
+        .collect();
+    println!("plan: {}", shown.join(" "));
     let mut outcome = match kill_rounds(&mut drill, &plan) {
         Ok(()) => check::check(&drill.paths, orders, &drill.bin_dir()),
         Err(stall) => check::Outcome::failed(stall),
@@ -546,6 +577,30 @@ pub fn run(args: &RunArgs) -> Result<bool, String> {
         outcome.violations.len(),
     );
     finish(&dir, &args.common, pass)
+}
+
+/// `fixp-drill check`: true when every check passed.
+pub fn check_only(args: &CheckArgs) -> bool {
+    let paths = Paths {
+        dir: args.dir.clone(),
+    };
+    let exe = std::env::current_exe().unwrap_or_default();
+    let outcome = check::check(&paths, args.orders, &dir_of(&exe));
+    for v in &outcome.violations {
+        println!("VIOLATION {v}");
+    }
+    println!(
+        "check {}: orders={} reports={} violations={}",
+        if outcome.violations.is_empty() {
+            "PASS"
+        } else {
+            "FAIL"
+        },
+        outcome.orders,
+        outcome.reports,
+        outcome.violations.len()
+    );
+    outcome.violations.is_empty()
 }
 
 /// `fixp-drill corrupt`: Ok(true) when the corruption drill passed.

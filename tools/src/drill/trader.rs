@@ -49,6 +49,9 @@ pub struct TraderArgs {
     /// Witness log.
     #[arg(long)]
     pub witness: PathBuf,
+    /// Bytes of each of the two journal segments per direction.
+    #[arg(long, default_value_t = 1 << 20)]
+    pub segment_bytes: usize,
     /// Orders in all.
     #[arg(long)]
     pub orders: u64,
@@ -239,7 +242,7 @@ pub fn run(args: &TraderArgs) -> Result<(), String> {
         session_id: SessionId::from_random_bytes(seed),
         journal: Some(JournalSetup {
             dir: args.journal.clone(),
-            config: journal_config(),
+            config: journal_config(args.segment_bytes),
         }),
     };
     let mut builder =
