@@ -61,6 +61,40 @@ enum Command {
     Check(run::CheckArgs),
 }
 
+/// What both children are told: where the exchange listens, the journal, the witness log, the
+/// journal segment size and where to die.
+#[derive(clap::Args, Debug, Clone)]
+pub(crate) struct ChildArgs {
+    /// The exchange's address (it listens there; the trader connects there).
+    #[arg(long)]
+    pub addr: std::net::SocketAddr,
+    /// Plain ws:// instead of TLS.
+    #[arg(long)]
+    pub plain: bool,
+    /// Journal directory (the exchange's acceptor journal, the trader's session journal).
+    #[arg(long)]
+    pub journal: std::path::PathBuf,
+    /// Witness log.
+    #[arg(long)]
+    pub witness: std::path::PathBuf,
+    /// Bytes of each of the two journal segments per direction.
+    #[arg(long, default_value_t = 1 << 20)]
+    pub segment_bytes: usize,
+    /// Kill this process at a crash site: `order-received:K` or `report-sent:K` (exchange),
+    /// `order-sent:K` or `report-received:K` (trader).
+    #[arg(long)]
+    pub crash_at: Option<proto::CrashPoint>,
+}
+
+impl ChildArgs {
+    /// Creates the journal directory and opens the witness log.
+    pub fn open(&self) -> Result<proto::Witness, String> {
+        std::fs::create_dir_all(&self.journal)
+            .map_err(|e| format!("{}: {e}", self.journal.display()))?;
+        proto::Witness::open(&self.witness).map_err(|e| format!("{}: {e}", self.witness.display()))
+    }
+}
+
 /// Engine settings of both children: blocking idle (a drill shares the machine), quick
 /// reconnects.
 pub(crate) fn child_engine_config() -> EngineConfig {

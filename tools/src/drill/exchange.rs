@@ -15,7 +15,6 @@
 //! Owns: the exchange child's strategy and engine. May not touch: the drill's checks.
 
 use std::collections::{BTreeSet, VecDeque};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -26,35 +25,20 @@ use fixp_ws::session::{AcceptAll, Event, SessionState};
 use fixp_ws::transport::{ServerIdentity, WsOptions};
 
 use super::proto::{self, CrashPoint, Numbered, Site, Witness};
-use super::{child_engine_config, journal_config, wait_done, PATH};
+use super::{child_engine_config, journal_config, wait_done, ChildArgs, PATH};
 
 /// How the exchange child is started.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ExchangeArgs {
-    /// Address to listen on.
-    #[arg(long)]
-    pub addr: SocketAddr,
+    /// Address, journal, witness, crash point.
+    #[command(flatten)]
+    pub child: ChildArgs,
     /// Certificate PEM (omit with --plain).
     #[arg(long)]
     pub cert: Option<PathBuf>,
     /// Private key PEM (omit with --plain).
     #[arg(long)]
     pub key: Option<PathBuf>,
-    /// Plain ws:// instead of TLS.
-    #[arg(long)]
-    pub plain: bool,
-    /// Acceptor journal directory.
-    #[arg(long)]
-    pub journal: PathBuf,
-    /// Witness log.
-    #[arg(long)]
-    pub witness: PathBuf,
-    /// Bytes of each of the two journal segments per direction.
-    #[arg(long, default_value_t = 1 << 20)]
-    pub segment_bytes: usize,
-    /// Kill this process at `order-received:K` or `report-sent:K`.
-    #[arg(long)]
-    pub crash_at: Option<CrashPoint>,
 }
 
 /// The exchange strategy.
@@ -174,26 +158,26 @@ fn recover(root: &Path, witness_path: &Path, witness: &mut Witness) -> VecDeque<
 
 /// Runs the exchange child until its session is finalized.
 pub fn run(args: &ExchangeArgs) -> Result<(), String> {
-    std::fs::create_dir_all(&args.journal).map_err(|e| e.to_string())?;
-    let mut witness = Witness::open(&args.witness).map_err(|e| e.to_string())?;
-    let pending = recover(&args.journal, &args.witness, &mut witness);
+    let child = &args.child;
+    let mut witness = child.open()?;
+    let pending = recover(&child.journal, &child.witness, &mut witness);
     let done = Arc::new(AtomicBool::new(false));
     let strategy = DrillExchange {
         witness,
         key: None,
         pending,
         now: 0,
-        crash: args.crash_at,
+        crash: child.crash_at,
         done: Arc::clone(&done),
     };
     let mut config = child_engine_config();
     config.acceptor.session.flow = FlowType::Recoverable;
     config.acceptor.client_flows = vec![FlowType::Recoverable];
     config.acceptor_journal = Some(JournalSetup {
-        dir: args.journal.clone(),
-        config: journal_config(args.segment_bytes),
+        dir: child.journal.clone(),
+        config: journal_config(child.segment_bytes),
     });
-    let tls = match (&args.cert, &args.key, args.plain) {
+    let tls = match (&args.cert, &args.key, child.plain) {
         (_, _, true) => None,
         (Some(cert), Some(key), false) => Some(
             ServerIdentity::from_pem_files(cert, key)
@@ -206,7 +190,7 @@ pub fn run(args: &ExchangeArgs) -> Result<(), String> {
     builder.authenticator(Box::new(AcceptAll));
     builder
         .listen(
-            args.addr,
+            child.addr,
             tls,
             WsOptions {
                 path: PATH.into(),

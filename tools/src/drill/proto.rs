@@ -21,7 +21,7 @@ pub fn order(k: u64) -> CongaMessage {
     CongaMessage::NewOrderSingle(NewOrderSingle {
         cl_ord_id: number_id(k),
         symbol: Id8::new("DRILL").unwrap_or_default(),
-        side: if k % 2 == 0 { Side::Buy } else { Side::Sell },
+        side: side(k),
         transact_time: k,
         order_qty: 1,
         ord_type: OrdType::Limit,
@@ -38,12 +38,21 @@ pub fn report(k: u64) -> CongaMessage {
         exec_type: ExecType::New,
         ord_status: OrdStatus::New,
         symbol: Id8::new("DRILL").unwrap_or_default(),
-        side: if k % 2 == 0 { Side::Buy } else { Side::Sell },
+        side: side(k),
         leaves_qty: 1,
         cum_qty: 0,
         transact_time: k,
         fills: Fills::new(),
     })
+}
+
+/// Even orders buy, odd ones sell.
+fn side(k: u64) -> Side {
+    if k.is_multiple_of(2) {
+        Side::Buy
+    } else {
+        Side::Sell
+    }
 }
 
 /// Encodes `message` in SBE into `out` (an engine's outbound slot).

@@ -29,29 +29,17 @@ use fixp_ws::transport::{
 };
 
 use super::proto::{self, CrashPoint, Numbered, Site, Witness};
-use super::{child_engine_config, journal_config, wait_done, PATH};
+use super::{child_engine_config, journal_config, wait_done, ChildArgs, PATH};
 
 /// How the trader child is started.
 #[derive(clap::Args, Debug, Clone)]
 pub struct TraderArgs {
-    /// The exchange's address.
-    #[arg(long)]
-    pub addr: std::net::SocketAddr,
+    /// The exchange's address, journal, witness, crash point.
+    #[command(flatten)]
+    pub child: ChildArgs,
     /// CA (the exchange's certificate) PEM; omit with --plain.
     #[arg(long)]
     pub ca: Option<PathBuf>,
-    /// Plain ws:// instead of TLS.
-    #[arg(long)]
-    pub plain: bool,
-    /// Session journal directory.
-    #[arg(long)]
-    pub journal: PathBuf,
-    /// Witness log.
-    #[arg(long)]
-    pub witness: PathBuf,
-    /// Bytes of each of the two journal segments per direction.
-    #[arg(long, default_value_t = 1 << 20)]
-    pub segment_bytes: usize,
     /// Orders in all.
     #[arg(long)]
     pub orders: u64,
@@ -61,9 +49,6 @@ pub struct TraderArgs {
     /// Seed of the SessionId (used only when the journal holds no session yet).
     #[arg(long, default_value_t = 1)]
     pub session_seed: u64,
-    /// Kill this process at `order-sent:K` or `report-received:K`.
-    #[arg(long)]
-    pub crash_at: Option<CrashPoint>,
 }
 
 /// The trader strategy.
@@ -192,9 +177,9 @@ fn read_gate(gate: Arc<AtomicU64>) {
 
 /// Runs the trader child until its session is finalized.
 pub fn run(args: &TraderArgs) -> Result<(), String> {
-    std::fs::create_dir_all(&args.journal).map_err(|e| e.to_string())?;
-    let mut witness = Witness::open(&args.witness).map_err(|e| e.to_string())?;
-    let (next, reports) = recover(&args.journal, &args.witness, &mut witness);
+    let child = &args.child;
+    let mut witness = child.open()?;
+    let (next, reports) = recover(&child.journal, &child.witness, &mut witness);
     let gate = Arc::new(AtomicU64::new(0));
     read_gate(Arc::clone(&gate));
     let done = Arc::new(AtomicBool::new(false));
@@ -207,10 +192,10 @@ pub fn run(args: &TraderArgs) -> Result<(), String> {
         window: args.window.max(1),
         gate,
         finalizing: false,
-        crash: args.crash_at,
+        crash: child.crash_at,
         done: Arc::clone(&done),
     };
-    let tls = match (&args.ca, args.plain) {
+    let tls = match (&args.ca, child.plain) {
         (_, true) => None,
         (Some(ca), false) => {
             let pem = std::fs::read_to_string(ca).map_err(|e| format!("{}: {e}", ca.display()))?;
@@ -223,7 +208,7 @@ pub fn run(args: &TraderArgs) -> Result<(), String> {
     seed[8..].copy_from_slice(&(!args.session_seed).to_le_bytes());
     let session = InitiatorConfig {
         target: ClientTarget {
-            addr: args.addr,
+            addr: child.addr,
             host: "localhost".into(),
             tls,
         },
@@ -241,8 +226,8 @@ pub fn run(args: &TraderArgs) -> Result<(), String> {
         },
         session_id: SessionId::from_random_bytes(seed),
         journal: Some(JournalSetup {
-            dir: args.journal.clone(),
-            config: journal_config(args.segment_bytes),
+            dir: child.journal.clone(),
+            config: journal_config(child.segment_bytes),
         }),
     };
     let mut builder =
