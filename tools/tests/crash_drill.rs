@@ -1,8 +1,9 @@
-//! The crash drill, short and deterministic: `fixp-drill run` for five seeded rounds whose kill
+//! The crash drill, short and deterministic: `fixp-drill run` for six seeded rounds whose kill
 //! points cover every crash site (the exchange after an order is handed over and after a
 //! report is journaled, the trader after an order is journaled and after a report is handed
-//! over, and a kill from outside), chosen by message count, never by time; blocking idle in
-//! both children. Then the checks on tampered files (they must fail) and the corruption drill.
+//! over, a kill from outside, both at once) and a kill of each side while it receives a
+//! retransmission, all chosen by message count, never by time; blocking idle in both children.
+//! Then the checks on tampered files (they must fail) and the corruption drill.
 //!
 //! The children are real processes killed with SIGKILL; every wait has a generous timeout
 //! that only fails a drill that stopped making progress.
@@ -10,11 +11,11 @@
 use std::path::Path;
 use std::process::Command;
 
-/// The seed whose five rounds cover all five crash sites (the test checks it does).
-const SEED: &str = "30";
-const ROUNDS: &str = "5";
-/// The drill's orders for five rounds of 40.
-const ORDERS: u64 = 240;
+/// The seed whose six rounds cover every kind of kill (the test checks it does).
+const SEED: &str = "8";
+const ROUNDS: &str = "6";
+/// The drill's orders for six rounds of 40 (and one more round's worth to finish).
+const ORDERS: u64 = 280;
 
 fn drill(args: &[&str]) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_fixp-drill"))
@@ -56,16 +57,20 @@ fn check(dir: &Path) -> (i32, String) {
 fn seeded_kill_rounds_deliver_exactly_once_both_ways() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let out = run_kept(tmp.path());
+    let plan = out.lines().find(|l| l.starts_with("plan: ")).expect("plan");
     for site in [
         "exchange@order-received",
         "exchange@report-sent",
         "trader@order-sent",
         "trader@report-received",
-        "@outside",
+        "exchange@outside",
+        "both@outside",
+        "exchange@order-received:31(retransmitted)",
+        "trader@report-received:99(retransmitted)",
     ] {
-        assert!(out.contains(site), "the plan misses {site}:\n{out}");
+        assert!(plan.contains(site), "the plan misses {site}:\n{out}");
     }
-    assert_eq!(out.matches("kill -9").count(), 5, "{out}");
+    assert_eq!(out.matches("kill -9").count(), 6, "{out}");
     let summary = out
         .lines()
         .find(|l| l.starts_with("crash drill "))

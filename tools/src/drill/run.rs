@@ -80,12 +80,27 @@ pub enum Who {
     Trader,
 }
 
-impl std::fmt::Display for Who {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.pad(match self {
+impl Who {
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        match self {
             Who::Exchange => "exchange",
             Who::Trader => "trader",
-        })
+        }
+    }
+
+    /// The other child.
+    pub fn other(self) -> Who {
+        match self {
+            Who::Exchange => Who::Trader,
+            Who::Trader => Who::Exchange,
+        }
+    }
+}
+
+impl std::fmt::Display for Who {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.name())
     }
 }
 
@@ -346,11 +361,7 @@ impl Drill {
     /// Waits for a child to kill itself at its crash point (SIGKILL); the other child ending
     /// meanwhile, another exit, or the timeout is a stall.
     pub fn wait_death(&mut self, who: Who) -> Result<(), String> {
-        let other = match who {
-            Who::Exchange => Who::Trader,
-            Who::Trader => Who::Exchange,
-        };
-        let status = self.wait_exit_while(who, Some(other))?;
+        let status = self.wait_exit_while(who, Some(who.other()))?;
         if status.signal() == Some(9) {
             Ok(())
         } else {
@@ -414,35 +425,65 @@ pub struct Round {
     pub victim: Who,
     /// Where and at which order number.
     pub point: CrashPoint,
+    /// An outside kill of both children at once.
+    pub both: bool,
+    /// The point is a message being retransmitted after the previous round's kill.
+    pub replay: bool,
 }
 
 /// The seeded plan: round r's order number lies in `[(r-1)·P + W + 1, r·P]`, so consecutive
 /// points are more than a window apart and each round's kill happens before the next one's
-/// point can be reached.
+/// point can be reached. Two kinds of round are chained to the one before: after a kill with
+/// messages journaled but not yet written to the socket (`order-sent`, `report-sent`), the
+/// next round may kill the peer while it receives one of them again (the same number, now a
+/// retransmission); and an outside kill may take both children at once.
 pub fn plan(seed: u64, rounds: u64, per_round: u64, window: u64) -> Vec<Round> {
     let mut schedule = Schedule(seed);
-    (1..=rounds)
-        .map(|number| {
-            let at = (number - 1) * per_round + window + 1 + schedule.below(per_round - window);
-            let victim = if schedule.next() & 1 == 0 {
-                Who::Exchange
-            } else {
-                Who::Trader
+    let mut plan: Vec<Round> = Vec::new();
+    for number in 1..=rounds {
+        let replay = plan.last().and_then(|last| match last.point.site {
+            Site::OrderSent | Site::ReportSent if schedule.below(2) == 0 => Some(*last),
+            _ => None,
+        });
+        if let Some(last) = replay {
+            let (victim, site) = match last.victim {
+                Who::Trader => (Who::Exchange, Site::OrderReceived),
+                Who::Exchange => (Who::Trader, Site::ReportReceived),
             };
-            let site = match (victim, schedule.below(3)) {
-                (_, 0) => Site::Outside,
-                (Who::Exchange, 1) => Site::OrderReceived,
-                (Who::Exchange, _) => Site::ReportSent,
-                (Who::Trader, 1) => Site::OrderSent,
-                (Who::Trader, _) => Site::ReportReceived,
-            };
-            Round {
+            plan.push(Round {
                 number,
                 victim,
-                point: CrashPoint { site, at },
-            }
-        })
-        .collect()
+                point: CrashPoint {
+                    site,
+                    at: last.point.at,
+                },
+                both: false,
+                replay: true,
+            });
+            continue;
+        }
+        let at = (number - 1) * per_round + window + 1 + schedule.below(per_round - window);
+        let victim = if schedule.next() & 1 == 0 {
+            Who::Exchange
+        } else {
+            Who::Trader
+        };
+        let site = match (victim, schedule.below(3)) {
+            (_, 0) => Site::Outside,
+            (Who::Exchange, 1) => Site::OrderReceived,
+            (Who::Exchange, _) => Site::ReportSent,
+            (Who::Trader, 1) => Site::OrderSent,
+            (Who::Trader, _) => Site::ReportReceived,
+        };
+        plan.push(Round {
+            number,
+            victim,
+            point: CrashPoint { site, at },
+            both: site == Site::Outside && schedule.below(3) == 0,
+            replay: false,
+        });
+    }
+    plan
 }
 
 /// The crash point a child started before round `from` carries: its next round's, unless the
@@ -482,22 +523,36 @@ fn kill_rounds(drill: &mut Drill, plan: &[Round]) -> Result<(), String> {
             .map_or(drill.orders, |r| r.point.at + window);
         drill.set_gate(gate)?;
         let (victim, at) = (round.victim, round.point.at);
+        let mut victims = vec![victim];
+        if round.both {
+            victims.push(victim.other());
+        }
         if round.point.site == Site::Outside {
             drill.wait_for(&format!("round {}: {at} reports", round.number), |d| {
                 d.reports() >= at
             })?;
-            drill.kill(victim)?;
+            for &who in &victims {
+                drill.kill(who)?;
+            }
         } else {
             drill.wait_death(victim)?;
         }
         println!(
-            "round {:>2}: kill -9 {victim:<8} at {:<20} ({:>4} reports, {:>4} orders journaled)",
+            "round {:>2}: kill -9 {:<17} at {:<20} ({:>4} reports, {:>4} orders journaled){}",
             round.number,
+            if round.both { "both" } else { victim.name() },
             round.point.to_string(),
             drill.reports(),
-            drill.journaled()
+            drill.journaled(),
+            if round.replay {
+                ", while it is retransmitted"
+            } else {
+                ""
+            }
         );
-        drill.start(victim, next_point(plan, i + 1, victim))?;
+        for &who in &victims {
+            drill.start(who, next_point(plan, i + 1, who))?;
+        }
     }
     drill.set_gate(drill.orders)?;
     for who in [Who::Trader, Who::Exchange] {
@@ -529,7 +584,11 @@ pub fn run(args: &RunArgs) -> Result<bool, String> {
     );
     let shown: Vec<String> = plan
         .iter()
-        .map(|r| format!("{}@{}", r.victim, r.point))
+        .map(|r| {
+            let who = if r.both { "both" } else { r.victim.name() };
+            let replay = if r.replay { "(retransmitted)" } else { "" };
+            format!("{who}@{}{replay}", r.point)
+        })
         .collect();
     println!("plan: {}", shown.join(" "));
     let mut outcome = match kill_rounds(&mut drill, &plan) {
@@ -540,7 +599,9 @@ pub fn run(args: &RunArgs) -> Result<bool, String> {
     for v in &outcome.violations {
         println!("VIOLATION {v}");
     }
-    let by = |who| plan.iter().filter(|r| r.victim == who).count();
+    let by = |who| plan.iter().filter(|r| r.victim == who || r.both).count();
+    let replays = plan.iter().filter(|r| r.replay).count();
+    let both = plan.iter().filter(|r| r.both).count();
     let inside = plan
         .iter()
         .filter(|r| r.point.site != Site::Outside)
@@ -560,7 +621,7 @@ pub fn run(args: &RunArgs) -> Result<bool, String> {
     };
     let pass = outcome.violations.is_empty();
     println!(
-        "crash drill {}: rounds={} seed={} kills exchange={} trader={} (at a crash site {inside}, from outside {}) orders={} reports={} \
+        "crash drill {}: rounds={} seed={} kills exchange={} trader={} (at a crash site {inside}, from outside {}, both at once {both}, while retransmitted {replays}) orders={} reports={} \
          recovered-from-journal exchange={} trader={} journals verified={} violations={} \
          corruption: {corruption}",
         if pass { "PASS" } else { "FAIL" },
