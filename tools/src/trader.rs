@@ -658,6 +658,19 @@ impl Trader {
         self.wait_until("establishment", |t| t.established)
     }
 
+    /// Drops the TCP connection without a closing handshake, as a network failure would; the
+    /// engine reconnects with back-off and re-establishes the session, and FIXP recovery
+    /// (Recoverable flows both ways) brings over whatever was in flight. Messages sent
+    /// meanwhile wait in the engine until the session is established again.
+    pub fn drop_connection(&mut self) -> Result<(), TraderError> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Err(TraderError::NotConnected);
+        };
+        conn.handle
+            .command(ToEngine::DropConnection)
+            .map_err(|_| TraderError::Send("queue to the engine is full".into()))
+    }
+
     /// A forced disconnect: drops the TCP connection without a closing handshake (as a network
     /// failure would) and stops the engine, so the trader stays away until
     /// [`Trader::reconnect`]. Whatever the engine delivered before is still taken in.
