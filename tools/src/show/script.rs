@@ -758,7 +758,7 @@ fn summary(
     ));
     n.say(String::new());
     n.say(format!(
-        "order -> first ExecutionReport ({} orders, client engine clock: send to read)",
+        "order -> first ExecutionReport ({} orders timed on the client engine clock, send to read; those caught in an outage are left out)",
         latency.len()
     ));
     n.say("      p50       p90       p99     p99.9       max".to_owned());
