@@ -6,8 +6,8 @@
 //! Messages are the venue's (schema 101, SBE or its JSON form; [`crate::venue::wire`]).
 //! Market data for the symbols it [`subscribe`](Trader::subscribe)s to is applied to a
 //! [`BookBuilder`] per symbol, which resynchronises from a fresh snapshot after a gap or a
-//! reconnect. Every ExecutionReport answering a NewOrderSingle is timed (send → the engine's
-//! read of the first report, both on the engine clock).
+//! reconnect. Every NewOrderSingle is timed to its first ExecutionReport (send → the engine's
+//! read of the report, both on the engine clock), unless the binding ended in between.
 //!
 //! Owns: the client's view (received messages, books, latency). May not touch: the venue's
 //! rules, the engine's internals.
@@ -266,7 +266,8 @@ impl Trader {
         let AppMessage::Venue(message) = app else {
             return Ok(());
         };
-        if let VenueMessage::NewOrderSingle(order) = &message {
+        // Timed only while established: an order sent into an outage measures the outage.
+        if let (VenueMessage::NewOrderSingle(order), true) = (&message, self.established) {
             self.pending.insert(order.cl_ord_id, sent_at);
         }
         self.sent.push(message);
@@ -494,7 +495,11 @@ impl Trader {
                     self.resync_all()?;
                 }
             }
-            FromEngine::Event(Event::Terminated(_)) => self.established = false,
+            FromEngine::Event(Event::Terminated(_)) => {
+                self.established = false;
+                // Orders in flight across the outage are not timed.
+                self.pending.clear();
+            }
             FromEngine::Event(Event::Finalized) => {
                 self.finalized = true;
                 self.established = false;
@@ -656,6 +661,19 @@ impl Trader {
     /// Waits until the session is established.
     pub fn wait_established(&mut self) -> Result<(), TraderError> {
         self.wait_until("establishment", |t| t.established)
+    }
+
+    /// Drops the TCP connection without a closing handshake, as a network failure would; the
+    /// engine reconnects with back-off and re-establishes the session, and FIXP recovery
+    /// (Recoverable flows both ways) brings over whatever was in flight. Messages sent
+    /// meanwhile wait in the engine until the session is established again.
+    pub fn drop_connection(&mut self) -> Result<(), TraderError> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Err(TraderError::NotConnected);
+        };
+        conn.handle
+            .command(ToEngine::DropConnection)
+            .map_err(|_| TraderError::Send("queue to the engine is full".into()))
     }
 
     /// A forced disconnect: drops the TCP connection without a closing handshake (as a network
