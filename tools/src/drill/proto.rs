@@ -250,15 +250,23 @@ pub enum Site {
     /// Trader: report for order `at` handed over (journaled by the engine), before it is
     /// witnessed.
     ReportReceived,
+    /// Trader: finalization started (FinishedSending queued, not yet written) once all `at`
+    /// orders are answered.
+    FinishSent,
+    /// Either: the session's `Finalized` event (the engine has done its part), before the
+    /// application saw it.
+    Finalized,
 }
 
 impl Site {
-    const NAMES: [(Site, &'static str); 5] = [
+    const NAMES: [(Site, &'static str); 7] = [
         (Site::Outside, "outside"),
         (Site::OrderReceived, "order-received"),
         (Site::ReportSent, "report-sent"),
         (Site::OrderSent, "order-sent"),
         (Site::ReportReceived, "report-received"),
+        (Site::FinishSent, "finish-sent"),
+        (Site::Finalized, "finalized"),
     ];
 
     /// Its name on the command line.
