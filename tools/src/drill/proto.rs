@@ -165,10 +165,10 @@ pub fn witnessed(lines: &[Line], tags: &[char]) -> (BTreeMap<u64, u64>, Vec<u64>
     (seen, repeated)
 }
 
-/// One direction of a journal, read back: sequence number → (payload, checksum ok).
+/// One direction of a journal, read back.
 #[derive(Debug, Default)]
 pub struct JournalRead {
-    /// The records in the order they were found.
+    /// The records in the order they were found: (sequence number, payload, checksum ok).
     pub records: Vec<(u64, Vec<u8>, bool)>,
     /// What `verify` said.
     pub report: VerifyReport,
