@@ -145,7 +145,6 @@ fn restarted_client_engine_continues_its_journaled_session() {
 
 #[test]
 fn a_finalized_journaled_session_is_not_resumed_but_renegotiated_from_one() {
-    use fixp_ws::codec::fixp::EstablishmentRejectCode;
     use fixp_ws::engine::ToEngine;
     let dir = tempfile::tempdir().expect("tempdir");
     let mut server = start_server(true, test_config(100));
@@ -165,16 +164,27 @@ fn a_finalized_journaled_session_is_not_resumed_but_renegotiated_from_one() {
     first_engine.shutdown();
     first_engine.join().expect("first engine");
 
-    // The journal still names the finalized id: Establish is refused (Unnegotiated) and the
-    // session negotiates a fresh SessionId, numbered from 1 both ways.
+    // The engine marked the generation finalized, so the restarted engine does not resume the
+    // dead id (no Establish of it, no refusal): it negotiates the configured SessionId in a new
+    // generation, numbered from 1 both ways.
+    assert!(dir.path().join("gen-00000001/finalized").exists());
     let (mut engine, mut client) = journaled_client(&server, dir.path(), 4);
+    assert_eq!(client.session_id(), session_id(4), "not resumed");
     let mut seen = Seen::default();
     wait_until(&mut client, &mut seen, "established anew", |s| {
         s.has(Event::StateChanged(SessionState::Established))
     });
-    assert!(seen.has(Event::EstablishmentRejected(
-        EstablishmentRejectCode::Unnegotiated
-    )));
+    assert!(
+        !seen
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::EstablishmentRejected(_))),
+        "{seen:?}"
+    );
+    assert!(
+        seen.has(Event::StateChanged(SessionState::Negotiating)),
+        "{seen:?}"
+    );
     let mut renewed = accept(&mut server);
     for i in 1..=2 {
         send(&mut client, &order(10 + i, WireEncoding::Sbe));
@@ -185,7 +195,12 @@ fn a_finalized_journaled_session_is_not_resumed_but_renegotiated_from_one() {
     });
     let seqs: Vec<u64> = server_seen.messages.iter().map(|(s, _)| *s).collect();
     assert_eq!(seqs, vec![1, 2]);
-    assert_ne!(renewed.session_id(), client.session_id(), "a new SessionId");
+    assert_eq!(
+        renewed.session_id(),
+        session_id(4),
+        "the configured SessionId"
+    );
+    assert!(dir.path().join("gen-00000002").exists(), "a new generation");
     engine.shutdown();
     engine.join().expect("engine");
     server.engine.shutdown();

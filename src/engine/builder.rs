@@ -207,9 +207,11 @@ impl<S: Strategy> EngineBuilder<S> {
             ),
             Some(setup) => {
                 let journal = SessionJournal::open(&setup.dir, setup.config)?;
+                // A finalized generation's SessionId is dead for good: negotiate anew.
+                let finalized = crate::engine::journaling::generation_finalized(&journal);
                 let resume = journal
                     .session()
-                    .filter(|meta| meta.outbound_flow == config.session.flow)
+                    .filter(|meta| meta.outbound_flow == config.session.flow && !finalized)
                     .map(|meta| {
                         (
                             meta,

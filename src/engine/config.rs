@@ -172,7 +172,9 @@ pub struct InitiatorConfig {
     pub session_id: SessionId,
     /// Keep the session in a journal directory (`None`: in memory). When the directory holds
     /// a session of the same outbound flow type, it is resumed: same SessionId, Establish
-    /// without Negotiate, sequence numbers continuing where the journals end.
+    /// without Negotiate, sequence numbers continuing where the journals end. A session that
+    /// was finalized (its generation holds a `finalized` marker) is never resumed: `session_id`
+    /// is negotiated in a new generation (give a new one; the acceptor refuses a finalized id).
     pub journal: Option<JournalSetup>,
 }
 

@@ -1,6 +1,7 @@
 //! Journal glue: restoring journaled acceptor sessions at start, starting a journal generation
 //! when a session is (re-)established, recording delivered inbound messages (so a restart
-//! knows the next number to expect) and marking finalized acceptor sessions.
+//! knows the next number to expect) and marking finalized sessions (acceptor session roots and
+//! initiator generations), so that a restart never resumes a finalized SessionId.
 //!
 //! Owns: the mapping between engine sessions and their journal directories. May not touch:
 //! the journal's format (the journal layer) or the session rules (the session layer).
@@ -28,6 +29,27 @@ pub(crate) fn mark_finalized(root: &Path, id: SessionId) {
     if !marker.exists() {
         let _ = std::fs::write(&marker, b"");
     }
+}
+
+/// Marks the current generation of an initiator's journal finalized, so that a restarted engine
+/// negotiates its configured SessionId instead of resuming the dead one (once; a failure only
+/// means a restart resumes it, is refused `Unnegotiated` and negotiates a fresh id).
+pub(crate) fn mark_generation_finalized(store: &EngineStore) {
+    if let EngineStore::Journal(journal) = store {
+        if let Some(generation) = journal.generation() {
+            let marker = generation.dir.join(FINALIZED_MARKER);
+            if !marker.exists() {
+                let _ = std::fs::write(&marker, b"");
+            }
+        }
+    }
+}
+
+/// Whether the current generation of `journal` was marked finalized.
+pub(crate) fn generation_finalized(journal: &SessionJournal) -> bool {
+    journal
+        .generation()
+        .is_some_and(|g| g.dir.join(FINALIZED_MARKER).exists())
 }
 
 /// Restores every acceptor session journaled under `setup.dir`: live ones as negotiated,
@@ -76,7 +98,9 @@ pub(crate) fn ensure_generation(session: &mut EngineSession) {
     }
     let status = session.status();
     if let EngineStore::Journal(journal) = session.store_mut() {
-        if journal.session().map(|m| m.session_id) != Some(status.session_id) {
+        if journal.session().map(|m| m.session_id) != Some(status.session_id)
+            || generation_finalized(journal)
+        {
             let inbound = status.inbound_flow.unwrap_or(FlowType::Recoverable);
             // On failure sends are refused with a store error the strategy sees.
             let _ = journal.start_generation(status.session_id, status.outbound_flow, inbound);

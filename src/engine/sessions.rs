@@ -16,7 +16,7 @@ use crate::engine::clock::Clock;
 use crate::engine::cod::CancelOnDisconnect;
 use crate::engine::config::InitiatorConfig;
 use crate::engine::handle::{Doorbell, SessionCounters, SessionHandle, Wake};
-use crate::engine::journaling::{journal_inbound, mark_finalized};
+use crate::engine::journaling::{journal_inbound, mark_finalized, mark_generation_finalized};
 use crate::engine::limits::{EngineLimits, SessionGuard};
 use crate::engine::log::{EngineLog, SessionRef};
 use crate::engine::route::Route;
@@ -315,6 +315,11 @@ impl SessionTable {
             (Place::Initiator(i), Event::StateChanged(SessionState::Established)) => {
                 if let Some(init) = self.initiators.get_mut(i) {
                     init.backoff_ns = self.reconnect_min_ns;
+                }
+            }
+            (Place::Initiator(i), Event::Finalized) => {
+                if let Some(init) = self.initiators.get(i) {
+                    mark_generation_finalized(init.session.store());
                 }
             }
             (Place::Acceptor(slot), Event::Finalized) => {

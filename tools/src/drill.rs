@@ -4,9 +4,10 @@
 //!   strategy (`drill/exchange.rs`, `drill/trader.rs`), writing an append-only witness log;
 //! - `run --rounds 20 --seed S`: starts both over TLS WebSocket on loopback (a self-signed
 //!   certificate made once per run; `--plain` for ws://), `kill -9`s one of them (seeded
-//!   choice) at a seeded point of the order stream, restarts it on the same journal, twenty
-//!   times, lets the trader finalize, then checks exactly-once delivery both ways and runs
-//!   `fixp-journal verify` on every journal; then the corruption drill;
+//!   choice; at times both, or the peer while a retransmission arrives) at a seeded point of
+//!   the order stream, restarts it on the same journal, twenty times, lets the trader finalize
+//!   (with one more seeded kill during finalization), then checks exactly-once delivery both
+//!   ways and runs `fixp-journal verify` on every journal; then the corruption drill;
 //! - `corrupt`: the corruption drill alone (a flipped byte in a journaled order that the
 //!   exchange has not received: `verify` reports it, and the restarted trader never sends it);
 //! - `check --dir D --orders N`: the checks alone, on a kept run directory.

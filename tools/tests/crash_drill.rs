@@ -26,6 +26,25 @@ fn drill(args: &[&str]) -> (i32, String) {
     (out.status.code().unwrap_or(-1), text)
 }
 
+/// The drill's files, for a failure message.
+fn files(dir: &Path) -> String {
+    let mut text = String::new();
+    for name in [
+        "trader.witness",
+        "exchange.witness",
+        "trader.out",
+        "exchange.out",
+    ] {
+        let body = std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+        let tail: Vec<&str> = body.lines().rev().take(30).collect();
+        text.push_str(&format!(
+            "--- {name} (last lines, newest first)\n{}\n",
+            tail.join("\n")
+        ));
+    }
+    text
+}
+
 fn run_kept(dir: &Path) -> String {
     let dir = dir.to_str().expect("utf-8 path");
     let (code, out) = drill(&[
@@ -39,7 +58,7 @@ fn run_kept(dir: &Path) -> String {
         "--dir",
         dir,
     ]);
-    assert_eq!(code, 0, "drill failed:\n{out}");
+    assert_eq!(code, 0, "drill failed:\n{out}\n{}", files(Path::new(dir)));
     out
 }
 
@@ -67,10 +86,11 @@ fn seeded_kill_rounds_deliver_exactly_once_both_ways() {
         "both@outside",
         "exchange@order-received:31(retransmitted)",
         "trader@report-received:99(retransmitted)",
+        "trader@finish-sent:0",
     ] {
         assert!(plan.contains(site), "the plan misses {site}:\n{out}");
     }
-    assert_eq!(out.matches("kill -9").count(), 6, "{out}");
+    assert_eq!(out.matches("kill -9").count(), 7, "{out}");
     let summary = out
         .lines()
         .find(|l| l.starts_with("crash drill "))
@@ -119,11 +139,45 @@ fn seeded_kill_rounds_deliver_exactly_once_both_ways() {
 }
 
 #[test]
+fn a_trader_killed_at_its_finalized_event_does_not_resume_the_dead_session() {
+    // Seed 4 ends with the trader's kill at its Finalized event (after the engine marked the
+    // generation finalized, before the strategy saw it). The restarted trader must neither
+    // re-establish the finalized SessionId (a protocol violation with the exchange) nor open a
+    // second session; the exchange's session stays open (its last FinishedReceiving is lost).
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().to_str().expect("utf-8 path");
+    let (code, out) = drill(&[
+        "run",
+        "--rounds",
+        "1",
+        "--seed",
+        "4",
+        "--skip-corruption",
+        "--dir",
+        dir,
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("during finalization trader@finalized"),
+        "{out}"
+    );
+    assert!(out.contains("crash drill PASS"), "{out}");
+    let trader = std::fs::read_to_string(tmp.path().join("trader.witness")).expect("witness");
+    assert!(trader.lines().any(|l| l == "F restored"), "{trader}");
+    assert!(!trader.contains("Violation"), "{trader}");
+    assert!(tmp
+        .path()
+        .join("trader-journal/gen-00000001/finalized")
+        .exists());
+    assert!(!tmp.path().join("trader-journal/gen-00000002").exists());
+}
+
+#[test]
 fn flipped_byte_is_reported_by_verify_and_never_sent() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().to_str().expect("utf-8 path");
     let (code, out) = drill(&["corrupt", "--keep", "--dir", dir]);
-    assert_eq!(code, 0, "{out}");
+    assert_eq!(code, 0, "{out}\n{}", files(tmp.path()));
     assert!(out.contains("corruption drill PASS"), "{out}");
     assert!(out.contains("Store(Corrupt { seq: 22 })"), "{out}");
     // Independently of the drill's own check: verify still names the record.

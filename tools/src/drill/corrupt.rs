@@ -109,7 +109,7 @@ pub fn drill(dir: &Path, args: &DrillArgs) -> Result<String, String> {
     drill.start(Who::Exchange, None)?;
     drill.start(Who::Trader, None)?;
     drill.wait_for(&format!("{ANSWERED} reports"), |d| d.reports() >= ANSWERED)?;
-    drill.signal(Who::Exchange, "STOP")?;
+    drill.stop(Who::Exchange)?;
     drill.set_gate(orders)?;
     drill.wait_for(&format!("{orders} orders journaled"), |d| {
         d.journaled() >= orders

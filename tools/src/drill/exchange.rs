@@ -16,8 +16,7 @@
 
 use std::collections::{BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use fixp_ws::codec::fixp::FlowType;
 use fixp_ws::engine::{Context, EngineBuilder, InboundMessage, JournalSetup, SessionKey, Strategy};
@@ -48,7 +47,6 @@ pub struct DrillExchange {
     pending: VecDeque<u64>,
     now: u64,
     crash: Option<CrashPoint>,
-    done: Arc<AtomicBool>,
 }
 
 impl DrillExchange {
@@ -103,8 +101,8 @@ impl Strategy for DrillExchange {
                 self.flush(ctx);
             }
             Event::Finalized => {
+                CrashPoint::check(self.crash, Site::Finalized, u64::MAX);
                 self.witness.line('F', &[]);
-                self.done.store(true, Ordering::Release);
             }
             Event::Terminated(reason) => self.witness.line('E', &[&format!("{reason:?}")]),
             _ => {}
@@ -156,19 +154,22 @@ fn recover(root: &Path, witness_path: &Path, witness: &mut Witness) -> VecDeque<
     pending
 }
 
-/// Runs the exchange child until its session is finalized.
+/// Runs the exchange child until it is killed.
 pub fn run(args: &ExchangeArgs) -> Result<(), String> {
     let child = &args.child;
     let mut witness = child.open()?;
+    let sessions = proto::acceptor_session_roots(&child.journal);
+    if !sessions.is_empty() && sessions.iter().all(|s| s.join("finalized").exists()) {
+        // Killed after the engine marked the session finalized (before the strategy saw it).
+        witness.line('F', &[&"restored"]);
+    }
     let pending = recover(&child.journal, &child.witness, &mut witness);
-    let done = Arc::new(AtomicBool::new(false));
     let strategy = DrillExchange {
         witness,
         key: None,
         pending,
         now: 0,
         crash: child.crash_at,
-        done: Arc::clone(&done),
     };
     let mut config = child_engine_config();
     config.acceptor.session.flow = FlowType::Recoverable;
@@ -199,5 +200,6 @@ pub fn run(args: &ExchangeArgs) -> Result<(), String> {
         )
         .map_err(|e| e.to_string())?;
     let engine = builder.start().map_err(|e| e.to_string())?;
-    wait_done(engine, &done)
+    // An exchange serves until the drill kills it (after its session finalized).
+    wait_done(engine, &AtomicBool::new(false))
 }

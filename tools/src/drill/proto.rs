@@ -165,10 +165,10 @@ pub fn witnessed(lines: &[Line], tags: &[char]) -> (BTreeMap<u64, u64>, Vec<u64>
     (seen, repeated)
 }
 
-/// One direction of a journal, read back: sequence number → (payload, checksum ok).
+/// One direction of a journal, read back.
 #[derive(Debug, Default)]
 pub struct JournalRead {
-    /// The records in the order they were found.
+    /// The records in the order they were found: (sequence number, payload, checksum ok).
     pub records: Vec<(u64, Vec<u8>, bool)>,
     /// What `verify` said.
     pub report: VerifyReport,
@@ -250,15 +250,23 @@ pub enum Site {
     /// Trader: report for order `at` handed over (journaled by the engine), before it is
     /// witnessed.
     ReportReceived,
+    /// Trader: finalization started (FinishedSending queued, not yet written) once all `at`
+    /// orders are answered.
+    FinishSent,
+    /// Either: the session's `Finalized` event (the engine has done its part), before the
+    /// application saw it.
+    Finalized,
 }
 
 impl Site {
-    const NAMES: [(Site, &'static str); 5] = [
+    const NAMES: [(Site, &'static str); 7] = [
         (Site::Outside, "outside"),
         (Site::OrderReceived, "order-received"),
         (Site::ReportSent, "report-sent"),
         (Site::OrderSent, "order-sent"),
         (Site::ReportReceived, "report-received"),
+        (Site::FinishSent, "finish-sent"),
+        (Site::Finalized, "finalized"),
     ];
 
     /// Its name on the command line.

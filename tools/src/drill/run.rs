@@ -69,6 +69,10 @@ pub struct CheckArgs {
     /// The orders of that run (printed in its first line).
     #[arg(long)]
     pub orders: u64,
+    /// The run's last kill was the trader at its `Finalized` event: the exchange's session may
+    /// stay open.
+    #[arg(long)]
+    pub exchange_may_stay_open: bool,
 }
 
 /// One of the two children.
@@ -167,6 +171,7 @@ pub struct Drill {
     window: u64,
     timeout: Duration,
     gate: u64,
+    session_seed: u64,
     exchange: Option<Child>,
     trader: Option<(Child, ChildStdin)>,
 }
@@ -201,6 +206,8 @@ impl Drill {
             window: args.window,
             timeout: Duration::from_secs(args.timeout_s),
             gate: 0,
+            // A SessionId of this drill only (drills may run side by side).
+            session_seed: u64::from(std::process::id()) << 32 | u64::from(addr.port()),
             exchange: None,
             trader: None,
         })
@@ -238,6 +245,9 @@ impl Drill {
                 command.arg("--journal").arg(self.paths.trader_journal());
                 command.arg("--orders").arg(self.orders.to_string());
                 command.arg("--window").arg(self.window.to_string());
+                command
+                    .arg("--session-seed")
+                    .arg(self.session_seed.to_string());
                 if self.plain {
                     command.arg("--plain");
                 } else {
@@ -276,9 +286,8 @@ impl Drill {
     pub fn set_gate(&mut self, gate: u64) -> Result<(), String> {
         self.gate = gate;
         if let Some((_, stdin)) = self.trader.as_mut() {
-            writeln!(stdin, "{gate}")
-                .and_then(|()| stdin.flush())
-                .map_err(|e| format!("trader gate: {e}"))?;
+            // A trader that already finished has closed its stdin; its exit is checked apart.
+            let _ = writeln!(stdin, "{gate}").and_then(|()| stdin.flush());
         }
         Ok(())
     }
@@ -304,8 +313,25 @@ impl Drill {
         Ok(())
     }
 
+    /// Stops a child (SIGSTOP) and waits until the kernel reports it stopped.
+    pub fn stop(&mut self, who: Who) -> Result<(), String> {
+        self.signal(who, "STOP")?;
+        let pid = self.child(who).map(|c| c.id()).unwrap_or(0);
+        let stat = format!("/proc/{pid}/stat");
+        self.wait_for(&format!("{who} stopped"), |_| {
+            // The state is the field after the parenthesised command name.
+            std::fs::read_to_string(&stat)
+                .ok()
+                .and_then(|s| {
+                    s.rsplit_once(')')
+                        .map(|(_, rest)| rest.trim_start().starts_with('T'))
+                })
+                .unwrap_or(false)
+        })
+    }
+
     /// Sends `signal` (`STOP`, `CONT`) to a child.
-    pub fn signal(&mut self, who: Who, signal: &str) -> Result<(), String> {
+    fn signal(&mut self, who: Who, signal: &str) -> Result<(), String> {
         let pid = self
             .child(who)
             .map(|c| c.id())
@@ -486,6 +512,25 @@ pub fn plan(seed: u64, rounds: u64, per_round: u64, window: u64) -> Vec<Round> {
     plan
 }
 
+/// The seeded last kill, during finalization (or none): the trader once its FinishedSending is
+/// queued, the trader at its `Finalized` event, or the exchange at its `Finalized` event.
+pub fn finale(seed: u64, rounds: u64) -> Option<Round> {
+    let mut schedule = Schedule(seed ^ 0x5eed_f1a1);
+    let (victim, site) = match schedule.below(4) {
+        0 => (Who::Trader, Site::FinishSent),
+        1 => (Who::Trader, Site::Finalized),
+        2 => (Who::Exchange, Site::Finalized),
+        _ => return None,
+    };
+    Some(Round {
+        number: rounds + 1,
+        victim,
+        point: CrashPoint { site, at: 0 },
+        both: false,
+        replay: false,
+    })
+}
+
 /// The crash point a child started before round `from` carries: its next round's, unless the
 /// drill kills it from outside then.
 fn next_point(plan: &[Round], from: usize, who: Who) -> Option<CrashPoint> {
@@ -506,6 +551,13 @@ fn work_dir(args: &DrillArgs, label: &str) -> PathBuf {
     args.dir.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!("fixp-drill-{label}-{}", std::process::id()))
     })
+}
+
+/// Whether the plan ends with the trader's kill at its `Finalized` event, after which the
+/// exchange's session stays open (see `check::check`).
+fn may_stay_open(plan: &[Round]) -> bool {
+    plan.last()
+        .is_some_and(|r| r.victim == Who::Trader && r.point.site == Site::Finalized)
 }
 
 /// The kill rounds of `plan`, then the trader's finalization.
@@ -555,16 +607,23 @@ fn kill_rounds(drill: &mut Drill, plan: &[Round]) -> Result<(), String> {
         }
     }
     drill.set_gate(drill.orders)?;
-    for who in [Who::Trader, Who::Exchange] {
-        let status = drill.wait_exit(who)?;
-        if !status.success() {
-            return Err(format!(
-                "{who} ended with {status} (see {})",
-                drill.paths.output(who).display()
-            ));
-        }
+    let status = drill.wait_exit(Who::Trader)?;
+    if !status.success() {
+        return Err(format!(
+            "trader ended with {status} (see {})",
+            drill.paths.output(Who::Trader).display()
+        ));
     }
-    Ok(())
+    // The exchange serves on, as an exchange does; once its session is finalized it is stopped
+    // (at once if the trader died at its Finalized event: then the exchange's stays open).
+    if !may_stay_open(plan) {
+        drill.wait_for("the exchange's session finalized", |d| {
+            proto::read_witness(&d.paths.witness(Who::Exchange))
+                .iter()
+                .any(|l| l.tag == 'F')
+        })?;
+    }
+    drill.kill(Who::Exchange)
 }
 
 /// `fixp-drill run`: Ok(true) when every check passed.
@@ -572,7 +631,8 @@ pub fn run(args: &RunArgs) -> Result<bool, String> {
     let dir = work_dir(&args.common, "run");
     let per_round = args.per_round.max(args.common.window + 2);
     let orders = (args.rounds + 1) * per_round;
-    let plan = plan(args.seed, args.rounds, per_round, args.common.window);
+    let mut plan = plan(args.seed, args.rounds, per_round, args.common.window);
+    plan.extend(finale(args.seed, args.rounds));
     let mut drill = Drill::new(&dir, &args.common, orders)?;
     let transport = if args.common.plain { "ws://" } else { "wss://" };
     println!(
@@ -592,15 +652,24 @@ pub fn run(args: &RunArgs) -> Result<bool, String> {
         .collect();
     println!("plan: {}", shown.join(" "));
     let mut outcome = match kill_rounds(&mut drill, &plan) {
-        Ok(()) => check::check(&drill.paths, orders, &drill.bin_dir()),
+        Ok(()) => check::check(&drill.paths, orders, &drill.bin_dir(), may_stay_open(&plan)),
         Err(stall) => check::Outcome::failed(stall),
     };
     drop(drill);
     for v in &outcome.violations {
         println!("VIOLATION {v}");
     }
+    for note in &outcome.notes {
+        println!("note: {note}");
+    }
     let by = |who| plan.iter().filter(|r| r.victim == who || r.both).count();
     let replays = plan.iter().filter(|r| r.replay).count();
+    let finale = plan
+        .iter()
+        .filter(|r| matches!(r.point.site, Site::FinishSent | Site::Finalized))
+        .map(|r| format!("{}@{}", r.victim, r.point.site.name()))
+        .next()
+        .unwrap_or_else(|| "none".into());
     let both = plan.iter().filter(|r| r.both).count();
     let inside = plan
         .iter()
@@ -621,7 +690,7 @@ pub fn run(args: &RunArgs) -> Result<bool, String> {
     };
     let pass = outcome.violations.is_empty();
     println!(
-        "crash drill {}: rounds={} seed={} kills exchange={} trader={} (at a crash site {inside}, from outside {}, both at once {both}, while retransmitted {replays}) orders={} reports={} \
+        "crash drill {}: rounds={} seed={} kills exchange={} trader={} (at a crash site {inside}, from outside {}, both at once {both}, while retransmitted {replays}, during finalization {finale}) orders={} reports={} \
          recovered-from-journal exchange={} trader={} journals verified={} violations={} \
          corruption: {corruption}",
         if pass { "PASS" } else { "FAIL" },
@@ -646,7 +715,12 @@ pub fn check_only(args: &CheckArgs) -> bool {
         dir: args.dir.clone(),
     };
     let exe = std::env::current_exe().unwrap_or_default();
-    let outcome = check::check(&paths, args.orders, &dir_of(&exe));
+    let outcome = check::check(
+        &paths,
+        args.orders,
+        &dir_of(&exe),
+        args.exchange_may_stay_open,
+    );
     for v in &outcome.violations {
         println!("VIOLATION {v}");
     }

@@ -93,6 +93,7 @@ impl Strategy for DrillTrader {
     fn on_event(&mut self, _ctx: &mut Context<'_>, _session: SessionKey, event: Event<'static>) {
         match event {
             Event::Finalized => {
+                CrashPoint::check(self.crash, Site::Finalized, self.orders);
                 self.witness.line('F', &[]);
                 self.done.store(true, Ordering::Release);
             }
@@ -143,6 +144,7 @@ impl Strategy for DrillTrader {
         }
         if self.next > self.orders && self.reports >= self.orders && ctx.finalize(key).is_ok() {
             self.finalizing = true;
+            CrashPoint::check(self.crash, Site::FinishSent, self.orders);
         }
         sent
     }
@@ -180,6 +182,12 @@ pub fn run(args: &TraderArgs) -> Result<(), String> {
     let child = &args.child;
     let mut witness = child.open()?;
     let (next, reports) = recover(&child.journal, &child.witness, &mut witness);
+    if proto::newest_generation(&child.journal).is_some_and(|g| g.join("finalized").exists()) {
+        // Killed after the engine marked the session finalized (before the strategy saw it):
+        // the session is over; the engine would negotiate a new one.
+        witness.line('F', &[&"restored"]);
+        return Ok(());
+    }
     let gate = Arc::new(AtomicU64::new(0));
     read_gate(Arc::clone(&gate));
     let done = Arc::new(AtomicBool::new(false));
