@@ -495,3 +495,28 @@ fn second_writer_of_a_direction_journal_is_refused() {
     drop(first);
     assert!(Journal::open(dir.path(), Direction::Outbound, small_ring()).is_ok());
 }
+
+#[test]
+fn a_finalized_generation_stays_finalized_across_reopen_and_a_new_one_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = SessionId::from_random_bytes([7; 16]);
+    {
+        let mut journal = SessionJournal::open(dir.path(), config()).unwrap();
+        let generation = journal
+            .start_generation(id, FlowType::Recoverable, FlowType::Recoverable)
+            .unwrap();
+        assert!(!generation.is_finalized());
+        generation.mark_finalized().unwrap();
+        generation.mark_finalized().unwrap();
+        assert!(generation.is_finalized());
+    }
+    let mut journal = SessionJournal::open(dir.path(), config()).unwrap();
+    assert!(journal.generation().unwrap().is_finalized());
+    let next = journal
+        .start_generation(id, FlowType::Recoverable, FlowType::Recoverable)
+        .unwrap();
+    assert!(!next.is_finalized());
+    drop(journal);
+    let journal = SessionJournal::open(dir.path(), config()).unwrap();
+    assert!(!journal.generation().unwrap().is_finalized());
+}

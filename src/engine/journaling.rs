@@ -34,22 +34,18 @@ pub(crate) fn mark_finalized(root: &Path, id: SessionId) {
 /// Marks the current generation of an initiator's journal finalized, so that a restarted engine
 /// negotiates its configured SessionId instead of resuming the dead one (once; a failure only
 /// means a restart resumes it, is refused `Unnegotiated` and negotiates a fresh id).
-pub(crate) fn mark_generation_finalized(store: &EngineStore) {
+pub(crate) fn mark_generation_finalized(store: &mut EngineStore) {
     if let EngineStore::Journal(journal) = store {
-        if let Some(generation) = journal.generation() {
-            let marker = generation.dir.join(FINALIZED_MARKER);
-            if !marker.exists() {
-                let _ = std::fs::write(&marker, b"");
-            }
+        if let Some(generation) = journal.generation_mut() {
+            let _ = generation.mark_finalized();
         }
     }
 }
 
-/// Whether the current generation of `journal` was marked finalized.
+/// Whether the current generation of `journal` was marked finalized (from memory: no file
+/// system access, so it may be asked on the hot path).
 pub(crate) fn generation_finalized(journal: &SessionJournal) -> bool {
-    journal
-        .generation()
-        .is_some_and(|g| g.dir.join(FINALIZED_MARKER).exists())
+    journal.generation().is_some_and(|g| g.is_finalized())
 }
 
 /// Restores every acceptor session journaled under `setup.dir`: live ones as negotiated,

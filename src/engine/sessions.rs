@@ -318,8 +318,8 @@ impl SessionTable {
                 }
             }
             (Place::Initiator(i), Event::Finalized) => {
-                if let Some(init) = self.initiators.get(i) {
-                    mark_generation_finalized(init.session.store());
+                if let Some(init) = self.initiators.get_mut(i) {
+                    mark_generation_finalized(init.session.store_mut());
                 }
             }
             (Place::Acceptor(slot), Event::Finalized) => {

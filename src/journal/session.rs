@@ -143,18 +143,40 @@ pub struct Generation {
     pub outbound: Journal,
     /// The inbound journal.
     pub inbound: Journal,
+    /// Whether the session was finalized (a `finalized` marker file in `dir`), read at open.
+    finalized: bool,
 }
+
+/// The marker file of a finalized generation.
+const GENERATION_FINALIZED_MARKER: &str = "finalized";
 
 impl Generation {
     fn open(dir: PathBuf, meta: SessionMeta, config: &JournalConfig) -> Result<Self, JournalError> {
         let outbound = Journal::open(&dir.join("out"), Direction::Outbound, config.outbound)?;
         let inbound = Journal::open(&dir.join("in"), Direction::Inbound, config.inbound)?;
+        let finalized = dir.join(GENERATION_FINALIZED_MARKER).exists();
         Ok(Generation {
             meta,
             dir,
             outbound,
             inbound,
+            finalized,
         })
+    }
+
+    /// Whether this generation's session was finalized: its SessionId must never be resumed.
+    /// Read from memory (the marker is read once, at open).
+    pub fn is_finalized(&self) -> bool {
+        self.finalized
+    }
+
+    /// Marks this generation finalized: writes the marker file (once) and remembers it.
+    pub fn mark_finalized(&mut self) -> std::io::Result<()> {
+        if !self.finalized {
+            std::fs::write(self.dir.join(GENERATION_FINALIZED_MARKER), b"")?;
+            self.finalized = true;
+        }
+        Ok(())
     }
 }
 
