@@ -108,13 +108,14 @@ struct EngineArgs {
 enum Command {
     /// Run the demo exchange (acceptor).
     Serve {
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8443")]
-        addr: SocketAddr,
-        /// WebSocket path.
-        #[arg(long, default_value = "/fixp")]
-        path: String,
-        /// Certificate chain (PEM); required unless --insecure-self-signed.
+        /// Address to listen on (default: the --config file's listener, else 127.0.0.1:8443).
+        #[arg(long)]
+        addr: Option<SocketAddr>,
+        /// WebSocket path (default: the --config file's listener's, else /fixp).
+        #[arg(long)]
+        path: Option<String>,
+        /// Certificate chain (PEM); required unless --insecure-self-signed or the --config
+        /// file's `[tls]` names one.
         #[arg(long, requires = "key")]
         cert: Option<PathBuf>,
         /// Private key (PEM).
@@ -589,7 +590,14 @@ fn main() -> ExitCode {
             engine,
             admin,
             venue,
-        } => venue.venue_config().and_then(|venue| {
+        } => venue.venue_config().and_then(|config| {
+            let from_file = venue.config.is_some().then_some(&config);
+            let (addr, path) = venue_args::listener(addr, path, from_file)?;
+            let (cert, key) = match (cert, key, from_file) {
+                (None, None, Some(file)) => (file.tls.cert.clone(), file.tls.key.clone()),
+                (cert, key, _) => (cert, key),
+            };
+            let venue = config;
             run_serve(
                 addr,
                 path,

@@ -281,3 +281,46 @@ fn serve_refuses_a_bad_config_naming_the_key_and_the_reason() {
     assert!(!dir.path().join("fixp-journal").exists());
     assert!(!dir.path().join("journal").exists());
 }
+
+#[test]
+fn serve_listens_where_the_config_says_and_refuses_listeners_it_cannot_bind() {
+    let dir = tempfile::tempdir().expect("dir");
+    let serve = |file: &str, text: &str, seconds: &str| {
+        std::fs::write(dir.path().join(file), text).expect("write");
+        Command::new(DEMO)
+            .current_dir(dir.path())
+            .args(["serve", "--auth", "none", "--insecure-self-signed"])
+            .args(["--no-admin", "--no-journal", "--seconds", seconds])
+            .args(["--config", file])
+            .output()
+            .expect("run serve")
+    };
+    let listener = "[[listeners]]\naddr = \"127.0.0.1:0\"\npath = \"/venue\"\n";
+    let output = serve("one.toml", listener, "1");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("exchange listening on wss://127.0.0.1:"))
+        .unwrap_or_else(|| panic!("no listening line in {stdout}"));
+    assert!(line.contains("/venue "), "{line}");
+
+    let second = "[[listeners]]\naddr = \"127.0.0.1:1\"\n";
+    let output = serve("two.toml", &format!("{listener}{second}"), "1");
+    assert!(!output.status.success());
+    has(
+        &String::from_utf8_lossy(&output.stderr),
+        "--config: listeners: serve binds one WebSocket listener, the file has 2",
+    );
+    let plain = format!("{listener}transport = \"plain\"\n");
+    let output = serve("plain.toml", &plain, "1");
+    assert!(!output.status.success());
+    has(
+        &String::from_utf8_lossy(&output.stderr),
+        "listeners[0].transport: serve listens over TLS only",
+    );
+}

@@ -1,10 +1,11 @@
 //! `serve`'s venue options: the TOML config, the acceptor journal, market makers; and the
 //! engine settings they make together with the common engine flags.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use fixp_tools::show::exchange;
-use fixp_tools::venue::config::{DialectName, SessionEntry, VenueConfig};
+use fixp_tools::venue::config::{DialectName, SessionEntry, Transport, VenueConfig};
 use fixp_ws::engine::{CoreList, EngineConfig};
 
 use super::{idle_mode, EngineArgs};
@@ -64,6 +65,36 @@ impl VenueArgs {
         }
         Ok(config)
     }
+}
+
+/// `serve`'s WebSocket address and path: the flags, else the config file's listener (when a
+/// file was given), else 127.0.0.1:8443 and /fixp. `serve` binds one TLS WebSocket listener
+/// (a TCP one with --tcp): a file with several listeners or a plain one is refused by name.
+pub fn listener(
+    addr: Option<SocketAddr>,
+    path: Option<String>,
+    file: Option<&VenueConfig>,
+) -> Result<(SocketAddr, String), String> {
+    let from_file = match file.map(|config| config.listeners.as_slice()) {
+        None | Some([]) => None,
+        Some([one]) if one.transport == Transport::Tls => Some(one),
+        Some([_]) => {
+            return Err("--config: listeners[0].transport: serve listens over TLS only (plain is for the library's loopback tests)".into())
+        }
+        Some(more) => {
+            return Err(format!(
+                "--config: listeners: serve binds one WebSocket listener, the file has {} (add a TCP listener with --tcp)",
+                more.len()
+            ))
+        }
+    };
+    let addr = addr
+        .or(from_file.map(|l| l.addr))
+        .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8443)));
+    let path = path
+        .or(from_file.map(|l| l.path.clone()))
+        .unwrap_or_else(|| "/fixp".to_string());
+    Ok((addr, path))
 }
 
 /// The exchange engine's settings: the config's, then the engine flags given on the command
