@@ -838,6 +838,7 @@ impl<S: Strategy> Engine<S> {
             };
             self.sessions.log.refusal(now, id, conn.encoding, &transmit);
             let fits = conn.put(transmit, now, self.times.close);
+            conn.end_batch();
             let slot = slot_of(id);
             if !fits {
                 self.slow_consumer(slot, now);
@@ -1430,8 +1431,9 @@ fn bind_new<S: Strategy>(
 }
 
 /// Writes every frame a session has queued to `conn`, then replay batches up to `replay`
-/// replayed messages while the connection's buffer is empty: (frames, false if the
-/// connection's buffer overflowed, replayed messages queued).
+/// replayed messages while the connection's buffer is empty, all in one batch on the link
+/// (one flush at the end: over TLS, records as full as the frames make them): (frames, false
+/// if the connection's buffer overflowed, replayed messages queued).
 fn write_frames(
     session: &mut EngineSession,
     conn: &mut Conn,
@@ -1465,6 +1467,7 @@ fn write_frames(
             break;
         }
     }
+    conn.end_batch();
     (frames, fits, replayed)
 }
 
