@@ -11,17 +11,16 @@
 //!   (the same 200 frames sent one by one cost 400), and over plain TCP none.
 //!   [`fixp_ws::alloc_count`] counts this test's thread only.
 
+mod tcp_support;
 mod transport_support;
 
 use std::time::Duration;
 
 use fixp_ws::alloc_count::{self, CountingAllocator};
 use fixp_ws::codec::FrameKind;
-use fixp_ws::transport::{
-    client_config_from_ca_pem, ClientTarget, HandshakeProgress, SendStatus, ServerIdentity,
-    SofhConnection, SofhListener, SofhOptions, TransportError, WsConnection, WsOptions,
-};
-use mio::{Events, Poll, Token};
+use fixp_ws::transport::{SendStatus, SofhConnection, TransportError, WsConnection, WsOptions};
+use mio::{Events, Poll};
+use tcp_support::open_pair;
 use transport_support::Loop;
 
 #[global_allocator]
@@ -191,64 +190,15 @@ fn ws_pair(tls: bool, client: WsOptions) -> Pair<WsConnection> {
     }
 }
 
-fn sofh_options(tls: bool) -> SofhOptions {
-    SofhOptions {
-        allow_plain_tcp: !tls,
-        ..SofhOptions::default()
-    }
-}
-
 fn sofh_pair(tls: bool) -> Pair<SofhConnection> {
-    let poll = Poll::new().expect("poll");
+    let mut poll = Poll::new().expect("poll");
     let mut events = Events::with_capacity(16);
-    let (server_tls, client_tls) = if tls {
-        let identity = ServerIdentity::self_signed().expect("certificate");
-        (
-            Some(identity.server_config().expect("server config")),
-            Some(client_config_from_ca_pem(&identity.cert_pem).expect("client config")),
-        )
-    } else {
-        (None, None)
-    };
-    let options = sofh_options(tls);
-    let mut listener = SofhListener::bind(
-        "127.0.0.1:0".parse().expect("addr"),
-        server_tls,
-        options.clone(),
-        poll.registry(),
-        Token(0),
-    )
-    .expect("bind");
-    let target = ClientTarget {
-        addr: listener.local_addr().expect("addr"),
-        host: "localhost".to_owned(),
-        tls: client_tls,
-    };
-    let mut sender =
-        SofhConnection::connect(target, &options, poll.registry(), Token(1)).expect("connect");
-    let mut receiver = None;
-    let mut poll = poll;
-    loop {
-        if receiver.is_none() {
-            receiver = listener.accept(poll.registry(), Token(2)).expect("accept");
-        }
-        let sender_open = sender.poll_handshake().expect("client") == HandshakeProgress::Open;
-        let receiver_open = match receiver.as_mut() {
-            Some(r) => r.poll_handshake().expect("server") == HandshakeProgress::Open,
-            None => false,
-        };
-        if sender_open && receiver_open {
-            break;
-        }
-        poll.poll(&mut events, Some(Duration::from_secs(10)))
-            .expect("poll");
-        assert!(!events.is_empty(), "stalled");
-    }
+    let (sender, receiver) = open_pair(tls, &mut poll, &mut events);
     Pair {
         poll,
         events,
         sender,
-        receiver: receiver.expect("accepted"),
+        receiver,
         expected: 0,
     }
 }

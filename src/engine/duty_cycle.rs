@@ -9,6 +9,8 @@
 //! timers that are due (one indexed heap for sessions and connections); the inline strategy's
 //! `on_cycle`; the sessions touched since; rejects, pending flushes, drops and reaps.
 //! Work per cycle follows what is active: no pass scans every connection or session.
+//! A session's frames of one settle (strategy sends, heartbeats, replays) are queued on its
+//! connection and flushed once at the end, so they share TLS records and one `write`.
 //!
 //! Owns: the order of the cycle, I/O calls, timer ids. May not touch: FIXP rules (the session
 //! layer), wire formats (the codec), what strategies do (their API is `strategy`).
