@@ -18,11 +18,12 @@ use std::io::{self, Read, Write};
 
 use mio::net::TcpStream;
 
+use crate::transport::stream::RECORD_PLAINTEXT;
 use crate::transport::WsStream;
 
-/// Bytes a batch holds before it goes to the stream: over TLS, four records of
-/// `RECORD_PLAINTEXT` (the stream seals them) in one socket write.
-pub(crate) const BATCH_BYTES: usize = 16 * 1024;
+/// Bytes a batch holds before it goes to the stream: over TLS, four full records (the stream
+/// seals at most [`RECORD_PLAINTEXT`] per record) in one socket write.
+pub(crate) const BATCH_BYTES: usize = 4 * RECORD_PLAINTEXT;
 
 /// A [`WsStream`] whose writes can be held back and written together.
 #[derive(Debug)]
