@@ -16,9 +16,11 @@
 //! Over TLS, rustls 0.23 allocates one `Vec` per TLS record it seals (its
 //! `MessageEncrypter::encrypt` returns an owned record: ring's encrypter allocates the
 //! `PrefixedPayload`) and one per record it opens (`take_received_plaintext` copies the
-//! plaintext into a `Vec`). Each WebSocket message is exactly one record (tungstenite writes a
-//! frame with one write; rustls makes one record per write), and so is each SOFH frame (the
-//! TCP transport writes a frame with one write). Keepalives are long (60 s), so
+//! plaintext into a `Vec`). The engine writes a session's frames of one settle as one batch,
+//! in as few records as they fill (`tests/transport_batch.rs` counts those), but every batch
+//! here is one frame, so every message is exactly one record: inline, one order is in flight
+//! and each report answers one order; in thread mode the engine, recording stage timings (the
+//! default), writes each command's frame as it applies it. Keepalives are long (60 s), so
 //! no heartbeat record falls in the window while messages flow both ways. Hence, exactly:
 //! per engine thread, 2 allocations per message it sends and receives (one sealed, one opened
 //! record); per round trip over both engines, 4.

@@ -327,56 +327,93 @@ impl Strategy for Burst {
     }
 }
 
-#[test]
-fn inline_back_pressure_is_a_returned_value_and_nothing_is_lost() {
+/// What a [`Burst`] server sent to one thread-mode client: (the order numbers the client got,
+/// sends, back-pressured sends, errors).
+type BurstOutcome = (Vec<u64>, u64, u64, Vec<String>);
+
+/// An inline server bursts `total` orders at a client (over `carrier`, TLS or not) from one
+/// callback and the cycles after, into an outbox of `outbox` slots.
+fn burst(carrier: Carrier, tls: bool, outbox: usize, total: u64) -> BurstOutcome {
     let encoding = WireEncoding::Sbe;
-    const TOTAL: u64 = 300;
     let mut config = test_config(1000);
-    config.acceptor.session.outbox_capacity = 8;
+    config.acceptor.session.outbox_capacity = outbox;
     let done = shared::<(u64, u64, Vec<String>)>();
-    let mut server = start_inline_server(
-        false,
-        config,
-        Burst {
-            total: TOTAL,
-            target: None,
-            next: 0,
-            backpressured: 0,
-            errors: Vec::new(),
-            done: done.clone(),
-        },
-    );
-    let (mut client_engine, mut client) =
-        start_client(&server, encoding, FlowType::Idempotent, 1000, 31);
+    let strategy = Burst {
+        total,
+        target: None,
+        next: 0,
+        backpressured: 0,
+        errors: Vec::new(),
+        done: done.clone(),
+    };
+    let mut server = match carrier {
+        Carrier::WebSocket => start_inline_server(tls, config, strategy),
+        Carrier::Tcp => start_inline_tcp_server(tls, config, strategy),
+    };
+    let mut builder = EngineBuilder::new(test_config(1000)).expect("engine");
+    let mut client = builder
+        .initiate(initiator_via(
+            &server,
+            carrier,
+            encoding,
+            FlowType::Idempotent,
+            1000,
+            31,
+        ))
+        .expect("initiate");
+    let mut client_engine = builder.start().expect("start");
     let mut got = engine_support::Seen::default();
     wait_until(&mut client, &mut got, "established", |s| {
         s.has(Event::StateChanged(SessionState::Established))
     });
     send(&mut client, &order(0, encoding));
     wait_until(&mut client, &mut got, "the whole burst", |s| {
-        s.messages.len() as u64 >= TOTAL
+        s.messages.len() as u64 >= total
     });
     let numbers: Vec<u64> = got
         .messages
         .iter()
         .map(|m| order_number(&m.1, encoding))
         .collect();
+    let (sent, backpressured, errors) = lock(&done).clone();
+    client_engine.shutdown();
+    client_engine.join().expect("client engine");
+    server.engine.shutdown();
+    server.engine.join().expect("server engine");
+    (numbers, sent, backpressured, errors)
+}
+
+#[test]
+fn inline_back_pressure_is_a_returned_value_and_nothing_is_lost() {
+    const TOTAL: u64 = 300;
+    let (numbers, sent, backpressured, errors) = burst(Carrier::WebSocket, false, 8, TOTAL);
     assert_eq!(
         numbers,
         (0..TOTAL).collect::<Vec<_>>(),
         "all, in order, once"
     );
-    let (sent, backpressured, errors) = lock(&done).clone();
     assert_eq!(sent, TOTAL);
     assert!(
         backpressured >= 1,
         "{TOTAL} sends into an 8-slot outbox in one callback must meet back-pressure"
     );
     assert!(errors.is_empty(), "{errors:?}");
-    client_engine.shutdown();
-    client_engine.join().expect("client engine");
-    server.engine.shutdown();
-    server.engine.join().expect("server engine");
+}
+
+#[test]
+fn inline_bursts_written_in_batches_arrive_whole_and_in_order_over_tls() {
+    // A full 1 024-slot outbox is one batch of about 70 KiB per settle: several WebSocket
+    // batch buffers or one SOFH write, sealed in many TLS records.
+    const TOTAL: u64 = 5_000;
+    for carrier in [Carrier::WebSocket, Carrier::Tcp] {
+        let (numbers, sent, _, errors) = burst(carrier, true, 1024, TOTAL);
+        assert!(errors.is_empty(), "{carrier:?}: {errors:?}");
+        assert_eq!(sent, TOTAL, "{carrier:?}");
+        assert!(
+            numbers.iter().copied().eq(0..TOTAL),
+            "{carrier:?}: all, in order, once"
+        );
+    }
 }
 
 /// An inline initiator: an order on each establishment; the first report makes it drop its

@@ -5,73 +5,20 @@
 //! (client → server → echo → client) on loopback after a warm-up; frames are read as borrowed
 //! slices and echoed from a stack array.
 
+mod tcp_support;
+
 use std::time::Duration;
 
 use fixp_ws::alloc_count::{count_on_current_thread, CountingAllocator};
 use fixp_ws::codec::FrameKind;
-use fixp_ws::transport::{
-    client_config_from_ca_pem, ClientTarget, HandshakeProgress, ServerIdentity, SofhConnection,
-    SofhListener, SofhOptions,
-};
-use mio::{Events, Poll, Token};
+use fixp_ws::transport::SofhConnection;
+use mio::{Events, Poll};
+use tcp_support::open_pair;
 
 #[global_allocator]
 static ALLOC: CountingAllocator = CountingAllocator;
 
 const MEASURED: u64 = 10_000;
-
-fn options(tls: bool) -> SofhOptions {
-    SofhOptions {
-        allow_plain_tcp: !tls,
-        ..SofhOptions::default()
-    }
-}
-
-/// A connected, open client/server pair on one poll.
-fn open_pair(tls: bool, poll: &mut Poll, events: &mut Events) -> (SofhConnection, SofhConnection) {
-    let (server_tls, client_tls) = if tls {
-        let identity = ServerIdentity::self_signed().expect("certificate");
-        (
-            Some(identity.server_config().expect("server config")),
-            Some(client_config_from_ca_pem(&identity.cert_pem).expect("client config")),
-        )
-    } else {
-        (None, None)
-    };
-    let mut listener = SofhListener::bind(
-        "127.0.0.1:0".parse().expect("addr"),
-        server_tls,
-        options(tls),
-        poll.registry(),
-        Token(0),
-    )
-    .expect("bind");
-    let target = ClientTarget {
-        addr: listener.local_addr().expect("addr"),
-        host: "localhost".to_owned(),
-        tls: client_tls,
-    };
-    let mut client =
-        SofhConnection::connect(target, &options(tls), poll.registry(), Token(1)).expect("connect");
-    let mut server = None;
-    loop {
-        if server.is_none() {
-            server = listener.accept(poll.registry(), Token(2)).expect("accept");
-        }
-        let client_open = client.poll_handshake().expect("client") == HandshakeProgress::Open;
-        let server_open = match server.as_mut() {
-            Some(s) => s.poll_handshake().expect("server") == HandshakeProgress::Open,
-            None => false,
-        };
-        if client_open && server_open {
-            break;
-        }
-        poll.poll(events, Some(Duration::from_secs(10)))
-            .expect("poll");
-        assert!(!events.is_empty(), "stalled");
-    }
-    (client, server.expect("accepted"))
-}
 
 /// One round trip: the client sends `payload`, the server echoes it, the client gets it back.
 fn round_trip(

@@ -144,6 +144,8 @@ pub(crate) struct Conn {
     pub(crate) peer: Option<Box<PeerIdentity>>,
     /// The peer's address (accepted: from `accept`; dialled: the target), for status and logs.
     pub(crate) peer_addr: Option<std::net::SocketAddr>,
+    /// Frames were queued on the link since its last flush ([`Conn::end_batch`] flushes them).
+    batched: bool,
 }
 
 impl Conn {
@@ -172,6 +174,7 @@ impl Conn {
             pooled: false,
             peer_addr: None,
             peer: None,
+            batched: false,
         }
     }
 
@@ -204,7 +207,9 @@ impl Conn {
         }
     }
 
-    /// Puts one transmit on the connection. False when its buffer overflowed (slow consumer).
+    /// Puts one transmit on the connection, queued on the link with the others of this batch:
+    /// call [`Conn::end_batch`] after the last. False when its buffer overflowed (slow
+    /// consumer).
     pub(crate) fn put(&mut self, transmit: Transmit<'_>, now: u64, close_ns: u64) -> bool {
         match transmit {
             Transmit::Frame { bytes, kind } => {
@@ -216,7 +221,8 @@ impl Conn {
                 if !self.buffer.is_empty() {
                     return self.buffer_frame(binary, bytes, now);
                 }
-                match self.link.send(kind, bytes) {
+                self.batched = true;
+                match self.link.queue(kind, bytes) {
                     Ok(SendStatus::Flushed | SendStatus::Pending) => true,
                     Ok(SendStatus::Backpressure) => self.buffer_frame(binary, bytes, now),
                     Err(_) => {
@@ -246,8 +252,17 @@ impl Conn {
         self.buffer.push(binary, bytes)
     }
 
+    /// Ends a batch of [`Conn::put`]: one flush writes every frame queued since the last (a
+    /// lone frame leaves now, as a batch of one). What the socket does not take waits for
+    /// WRITABLE ([`Conn::needs_flush`]).
+    pub(crate) fn end_batch(&mut self) {
+        if std::mem::take(&mut self.batched) && !self.dead && self.link.flush().is_err() {
+            self.dead = true;
+        }
+    }
+
     /// Writes what waits: the transport's backlog, then frames from our buffer while the
-    /// transport takes them.
+    /// transport takes them (queued, and flushed together).
     pub(crate) fn flush(&mut self) {
         if self.link.flush_pending() && self.link.flush().is_err() {
             self.dead = true;
@@ -259,8 +274,9 @@ impl Conn {
             } else {
                 FrameKind::Text
             };
-            match self.link.send(kind, payload) {
-                Ok(SendStatus::Backpressure) => return,
+            self.batched = true;
+            match self.link.queue(kind, payload) {
+                Ok(SendStatus::Backpressure) => break,
                 Ok(_) => self.buffer.pop(record),
                 Err(_) => {
                     self.dead = true;
@@ -268,7 +284,10 @@ impl Conn {
                 }
             }
         }
-        self.stalled_since = None;
+        self.end_batch();
+        if self.buffer.is_empty() {
+            self.stalled_since = None;
+        }
     }
 }
 

@@ -9,6 +9,8 @@
 //! timers that are due (one indexed heap for sessions and connections); the inline strategy's
 //! `on_cycle`; the sessions touched since; rejects, pending flushes, drops and reaps.
 //! Work per cycle follows what is active: no pass scans every connection or session.
+//! A session's frames of one settle (strategy sends, heartbeats, replays) are queued on its
+//! connection and flushed once at the end, so they share TLS records and one `write`.
 //!
 //! Owns: the order of the cycle, I/O calls, timer ids. May not touch: FIXP rules (the session
 //! layer), wire formats (the codec), what strategies do (their API is `strategy`).
@@ -838,6 +840,7 @@ impl<S: Strategy> Engine<S> {
             };
             self.sessions.log.refusal(now, id, conn.encoding, &transmit);
             let fits = conn.put(transmit, now, self.times.close);
+            conn.end_batch();
             let slot = slot_of(id);
             if !fits {
                 self.slow_consumer(slot, now);
@@ -1430,8 +1433,9 @@ fn bind_new<S: Strategy>(
 }
 
 /// Writes every frame a session has queued to `conn`, then replay batches up to `replay`
-/// replayed messages while the connection's buffer is empty: (frames, false if the
-/// connection's buffer overflowed, replayed messages queued).
+/// replayed messages while the connection's buffer is empty, all in one batch on the link
+/// (one flush at the end: over TLS, records as full as the frames make them): (frames, false
+/// if the connection's buffer overflowed, replayed messages queued).
 fn write_frames(
     session: &mut EngineSession,
     conn: &mut Conn,
@@ -1465,6 +1469,7 @@ fn write_frames(
             break;
         }
     }
+    conn.end_batch();
     (frames, fits, replayed)
 }
 

@@ -116,13 +116,14 @@ impl Link {
         each!(self, c => c.read_frames_up_to(limit, on_frame))
     }
 
-    /// Sends one message.
-    pub(crate) fn send(
+    /// Queues one message without flushing: a batch of queued messages goes out on the next
+    /// [`Link::flush`], which must follow (no readiness event announces a batch).
+    pub(crate) fn queue(
         &mut self,
         kind: FrameKind,
         payload: &[u8],
     ) -> Result<SendStatus, TransportError> {
-        each!(self, c => c.send(kind, payload))
+        each!(self, c => c.queue(kind, payload))
     }
 
     /// Pushes queued bytes to the socket.

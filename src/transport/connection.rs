@@ -1,5 +1,10 @@
 //! One WebSocket connection as a non-blocking state machine:
 //! TCP connect (initiator) → TLS and WebSocket upgrade (driven by readiness) → open → closed.
+//!
+//! Outbound frames go out one at a time ([`WsConnection::send`]) or in batches
+//! ([`WsConnection::queue`] each, then one [`WsConnection::flush`]; see `batch`).
+
+mod batch;
 
 use std::io::{self, Read};
 use std::net::SocketAddr;
@@ -26,6 +31,7 @@ use super::{
     CLOSE_MESSAGE_TOO_BIG, CLOSE_PROTOCOL_ERROR,
 };
 use crate::codec::FrameKind;
+use batch::BatchStream;
 
 /// Outcome codes the server's upgrade check leaves in an atomic (set once per handshake).
 const OUTCOME_PENDING: u8 = 0;
@@ -121,15 +127,15 @@ enum State {
     },
     /// Acceptor: the socket is accepted; the handshake starts on the first poll.
     Accepted {
-        stream: WsStream,
+        stream: BatchStream,
         check: UpgradeCheck,
     },
-    ClientHandshake(MidHandshake<ClientHandshake<WsStream>>),
-    ServerHandshake(MidHandshake<ServerHandshake<WsStream, UpgradeCheck>>),
-    Open(WebSocket<WsStream>),
+    ClientHandshake(MidHandshake<ClientHandshake<BatchStream>>),
+    ServerHandshake(MidHandshake<ServerHandshake<BatchStream, UpgradeCheck>>),
+    Open(WebSocket<BatchStream>),
     /// We failed the connection (oversized frame, bad UTF-8, protocol error): our Close is sent
     /// or pending; whatever the peer still sends is discarded until EOF.
-    Draining(WebSocket<WsStream>),
+    Draining(WebSocket<BatchStream>),
     Closed,
     /// Transitional value while a state is being moved out.
     Taken,
@@ -241,6 +247,7 @@ impl WsConnection {
                 WsStream::Tls(Box::new(TlsStream::new(server.into(), socket)))
             }
         };
+        let stream = BatchStream::new(stream);
         let outcome = Arc::new(AtomicU8::new(OUTCOME_PENDING));
         let check = UpgradeCheck {
             path: Arc::from(options.path.as_str()),
@@ -311,6 +318,7 @@ impl WsConnection {
                 WsStream::Tls(Box::new(TlsStream::new(client.into(), socket)))
             }
         };
+        let stream = BatchStream::new(stream);
         let mut request = ClientRequestBuilder::new(uri);
         for p in &self.offered {
             request = request.with_sub_protocol(p.name());
@@ -323,10 +331,10 @@ impl WsConnection {
         &mut self,
         result: Result<
             (
-                WebSocket<WsStream>,
+                WebSocket<BatchStream>,
                 tungstenite::handshake::client::Response,
             ),
-            HandshakeError<ClientHandshake<WsStream>>,
+            HandshakeError<ClientHandshake<BatchStream>>,
         >,
     ) -> Result<HandshakeProgress, TransportError> {
         match result {
@@ -363,8 +371,8 @@ impl WsConnection {
     fn after_server_round(
         &mut self,
         result: Result<
-            WebSocket<WsStream>,
-            HandshakeError<ServerHandshake<WsStream, UpgradeCheck>>,
+            WebSocket<BatchStream>,
+            HandshakeError<ServerHandshake<BatchStream, UpgradeCheck>>,
         >,
     ) -> Result<HandshakeProgress, TransportError> {
         match result {
@@ -421,7 +429,8 @@ impl WsConnection {
         matches!(self.state, State::Closed)
     }
 
-    /// True if sent bytes still wait in buffers for a WRITABLE event.
+    /// True if sent bytes still wait in buffers for a WRITABLE event, or queued ones for
+    /// [`flush`](Self::flush).
     pub fn flush_pending(&self) -> bool {
         self.flush_pending
     }
@@ -439,7 +448,7 @@ impl WsConnection {
     /// The TLS version, for a TLS connection whose handshake is done.
     pub fn tls_version(&self) -> Option<rustls::ProtocolVersion> {
         match &self.state {
-            State::Open(ws) | State::Draining(ws) => ws.get_ref().tls_version(),
+            State::Open(ws) | State::Draining(ws) => ws.get_ref().stream().tls_version(),
             _ => None,
         }
     }
@@ -451,6 +460,7 @@ impl WsConnection {
         match &self.state {
             State::Open(ws) | State::Draining(ws) => ws
                 .get_ref()
+                .stream()
                 .peer_certificates()
                 .map(super::tls::peer_identity)
                 .transpose(),
@@ -569,6 +579,25 @@ impl WsConnection {
     /// event: do not send it again. `Ok(SendStatus::Backpressure)` means nothing was queued:
     /// the outbound backlog is full.
     pub fn send(&mut self, kind: FrameKind, payload: &[u8]) -> Result<SendStatus, TransportError> {
+        self.put_frame(kind, payload, true)
+    }
+
+    /// Queues one message in a frame of the given type without flushing: frames queued until
+    /// the next [`flush`](Self::flush) go to the stream together (over TLS, in as few records
+    /// as they fill). `Ok(SendStatus::Pending)` means queued (call `flush` once the batch is
+    /// complete: no readiness event announces it); `Ok(SendStatus::Backpressure)` means nothing
+    /// was queued, exactly as for [`send`](Self::send), whose backlog bound it shares.
+    pub fn queue(&mut self, kind: FrameKind, payload: &[u8]) -> Result<SendStatus, TransportError> {
+        self.put_frame(kind, payload, false)
+    }
+
+    /// [`send`](Self::send) (`flush`) or [`queue`](Self::queue).
+    fn put_frame(
+        &mut self,
+        kind: FrameKind,
+        payload: &[u8],
+        flush: bool,
+    ) -> Result<SendStatus, TransportError> {
         let State::Open(ws) = &mut self.state else {
             return Err(TransportError::Closed);
         };
@@ -584,11 +613,23 @@ impl WsConnection {
                 Message::Text(Utf8Bytes::try_from(bytes).map_err(|_| TransportError::NotUtf8)?)
             }
         };
-        match ws.send(message) {
-            Ok(()) => {
+        let result = if flush {
+            ws.send(message)
+        } else {
+            // Held in the batch until the next flush (tungstenite writes the frame at once).
+            ws.get_mut().open_batch();
+            ws.write(message)
+        };
+        match result {
+            Ok(()) if flush => {
                 self.count_sent(payload.len());
                 self.flush_pending = false;
                 Ok(SendStatus::Flushed)
+            }
+            Ok(()) => {
+                self.count_sent(payload.len());
+                self.flush_pending = true;
+                Ok(SendStatus::Pending)
             }
             Err(e) if is_would_block(&e) => {
                 self.count_sent(payload.len());
@@ -608,7 +649,8 @@ impl WsConnection {
         self.stats.bytes_out += len as u64;
     }
 
-    /// Pushes queued bytes out; call on WRITABLE. Returns `Pending` if the socket is still full.
+    /// Pushes queued bytes out; call on WRITABLE and after a batch of [`queue`](Self::queue).
+    /// Returns `Pending` if the socket is still full.
     pub fn flush(&mut self) -> Result<SendStatus, TransportError> {
         let ws = match &mut self.state {
             State::Open(ws) | State::Draining(ws) => ws,

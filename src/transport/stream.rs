@@ -8,6 +8,9 @@
 //! - `write` hands bytes to rustls and pushes TLS records to the socket at once (a socket
 //!   `WouldBlock` is ignored there: `flush` finishes the job on WRITABLE). It never returns
 //!   `Ok(0)`, which tungstenite would take as a reset: a full rustls buffer is `WouldBlock`.
+//!   It seals at most [`RECORD_PLAINTEXT`] bytes per record, so every record fits whole in the
+//!   peer's rustls read window (a larger one makes that window grow and shrink: see
+//!   `records`), and pushes all the records of one call in one socket write.
 //! - `flush` drains every pending TLS record; a socket `WouldBlock` propagates.
 //! - rustls reads whole records only, from a preallocated [`RecordBuffer`] (so its own read
 //!   window never grows and shrinks under load).
@@ -29,6 +32,11 @@ use super::records::RecordBuffer;
 /// a burst arrives). With this much left free after every read, the free end always holds a
 /// frame of up to this size, and tungstenite only ever compacts in place.
 pub(crate) const READ_HEADROOM: usize = 1024;
+
+/// Plaintext bytes per TLS record we seal: rustls reads into a 4 KiB window, and a record of
+/// this much plaintext is at most 4 KiB on the wire (64 bytes left for the record header, the
+/// explicit nonce, the inner content type and the AEAD tag, of TLS 1.2 or 1.3).
+pub(crate) const RECORD_PLAINTEXT: usize = 4096 - 64;
 
 /// The part of `buf` a read may fill.
 fn window(buf: &mut [u8]) -> &mut [u8] {
@@ -91,6 +99,20 @@ impl TlsStream {
         }
     }
 
+    /// Hands `buf` to rustls in records of at most [`RECORD_PLAINTEXT`] bytes, until its
+    /// buffer is full; returns the bytes it took.
+    fn seal(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut accepted = 0;
+        for chunk in buf.chunks(RECORD_PLAINTEXT) {
+            let took = self.tls.writer().write(chunk)?;
+            accepted += took;
+            if took < chunk.len() {
+                break;
+            }
+        }
+        Ok(accepted)
+    }
+
     /// Pushes pending TLS records to the socket until it would block or nothing is left.
     fn push_tls(&mut self) -> io::Result<()> {
         while self.tls.wants_write() {
@@ -137,11 +159,11 @@ impl Read for TlsStream {
 
 impl Write for TlsStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let mut accepted = self.tls.writer().write(buf)?;
+        let mut accepted = self.seal(buf)?;
         if accepted == 0 && !buf.is_empty() {
             // rustls' buffer is full: make room and try once more.
             self.push_tls()?;
-            accepted = self.tls.writer().write(buf)?;
+            accepted = self.seal(buf)?;
         }
         self.push_tls()?;
         if accepted == 0 && !buf.is_empty() {

@@ -415,7 +415,8 @@ impl SofhConnection {
         self.phase == Phase::Closed
     }
 
-    /// True if sent bytes still wait in buffers for a WRITABLE event.
+    /// True if sent bytes still wait in buffers for a WRITABLE event, or queued ones for
+    /// [`flush`](Self::flush).
     pub fn flush_pending(&self) -> bool {
         !self.outbound.is_empty() || self.tls_pending
     }
@@ -599,22 +600,33 @@ impl SofhConnection {
     /// WRITABLE, do not send it again. `Backpressure` means nothing was queued: the write
     /// buffer is full. A message that could never fit the buffer is
     /// [`TransportError::MessageTooLarge`].
-    pub fn send(&mut self, _kind: FrameKind, payload: &[u8]) -> Result<SendStatus, TransportError> {
-        if self.phase != Phase::Open {
-            return Err(TransportError::Closed);
-        }
-        let frame_len = payload.len().saturating_add(SOFH_LENGTH);
-        let capacity = self.outbound.bytes.len();
-        if frame_len > capacity || u32::try_from(frame_len).is_err() {
-            return Err(TransportError::MessageTooLarge {
-                len: payload.len(),
-                max: capacity - SOFH_LENGTH,
-            });
-        }
+    pub fn send(&mut self, kind: FrameKind, payload: &[u8]) -> Result<SendStatus, TransportError> {
         if !self.outbound.is_empty() {
+            self.check_open(payload)?;
             let _ = self.write_out()?;
         }
+        match self.queue(kind, payload)? {
+            SendStatus::Backpressure => Ok(SendStatus::Backpressure),
+            _ => self.write_out(),
+        }
+    }
+
+    /// Queues one message in one SOFH frame without writing it: frames queued until the next
+    /// [`flush`](Self::flush) go to the stream in one write (over TLS, in as few records as
+    /// they fill); the buffer is written early only when the frame does not fit beside what is
+    /// queued. `Pending` means queued (call `flush` once the batch is complete: no readiness
+    /// event announces it); `Backpressure` and errors are those of [`send`](Self::send).
+    pub fn queue(
+        &mut self,
+        _kind: FrameKind,
+        payload: &[u8],
+    ) -> Result<SendStatus, TransportError> {
+        let frame_len = self.check_open(payload)?;
         self.outbound.make_room(frame_len);
+        if self.outbound.spare().len() < frame_len && !self.outbound.is_empty() {
+            let _ = self.write_out()?;
+            self.outbound.make_room(frame_len);
+        }
         let spare = self.outbound.spare();
         let Some(frame) = spare.get_mut(..frame_len) else {
             self.stats.backpressure += 1;
@@ -627,7 +639,23 @@ impl SofhConnection {
         self.outbound.end += frame_len;
         self.stats.frames_out += 1;
         self.stats.bytes_out += payload.len() as u64;
-        self.write_out()
+        Ok(SendStatus::Pending)
+    }
+
+    /// The frame length of `payload` on an open connection whose write buffer could hold it.
+    fn check_open(&self, payload: &[u8]) -> Result<usize, TransportError> {
+        if self.phase != Phase::Open {
+            return Err(TransportError::Closed);
+        }
+        let frame_len = payload.len().saturating_add(SOFH_LENGTH);
+        let capacity = self.outbound.bytes.len();
+        if frame_len > capacity || u32::try_from(frame_len).is_err() {
+            return Err(TransportError::MessageTooLarge {
+                len: payload.len(),
+                max: capacity - SOFH_LENGTH,
+            });
+        }
+        Ok(frame_len)
     }
 
     /// Writes queued bytes to the stream until it would block.
@@ -654,8 +682,8 @@ impl SofhConnection {
         }
     }
 
-    /// Pushes queued bytes out; call on WRITABLE. Returns `Pending` if the socket is still
-    /// full. When closing, the stream is closed once everything is out.
+    /// Pushes queued bytes out; call on WRITABLE and after a batch of [`queue`](Self::queue).
+    /// Returns `Pending` if the socket is still full. When closing, the stream is closed once everything is out.
     pub fn flush(&mut self) -> Result<SendStatus, TransportError> {
         match self.phase {
             Phase::Open | Phase::Closing => {}

@@ -63,6 +63,55 @@ pub fn options(tls: bool) -> SofhOptions {
     }
 }
 
+/// A connected, open client/server `SofhConnection` pair on `poll` (no sessions).
+pub fn open_pair(
+    tls: bool,
+    poll: &mut Poll,
+    events: &mut Events,
+) -> (SofhConnection, SofhConnection) {
+    let (server_tls, client_tls) = if tls {
+        let identity = ServerIdentity::self_signed().expect("certificate");
+        (
+            Some(identity.server_config().expect("server config")),
+            Some(client_config_from_ca_pem(&identity.cert_pem).expect("client config")),
+        )
+    } else {
+        (None, None)
+    };
+    let mut listener = SofhListener::bind(
+        "127.0.0.1:0".parse().expect("addr"),
+        server_tls,
+        options(tls),
+        poll.registry(),
+        Token(0),
+    )
+    .expect("bind");
+    let target = ClientTarget {
+        addr: listener.local_addr().expect("addr"),
+        host: "localhost".to_owned(),
+        tls: client_tls,
+    };
+    let mut client =
+        SofhConnection::connect(target, &options(tls), poll.registry(), Token(1)).expect("connect");
+    let mut server = None;
+    loop {
+        if server.is_none() {
+            server = listener.accept(poll.registry(), Token(2)).expect("accept");
+        }
+        let client_open = client.poll_handshake().expect("client") == HandshakeProgress::Open;
+        let server_open = match server.as_mut() {
+            Some(s) => s.poll_handshake().expect("server") == HandshakeProgress::Open,
+            None => false,
+        };
+        if client_open && server_open {
+            break;
+        }
+        poll.poll(events, Some(POLL_GUARD)).expect("poll");
+        assert!(!events.is_empty(), "stalled");
+    }
+    (client, server.expect("accepted"))
+}
+
 /// A client session with `flow`, ending bindings with Terminate.
 pub fn tcp_client(flow: fixp_ws::codec::fixp::FlowType, id: SessionId) -> TcpSession {
     let config = SessionConfig {
