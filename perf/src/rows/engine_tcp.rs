@@ -100,7 +100,7 @@ pub fn ping_pong(config: &RunConfig) -> Res<Pair> {
             if server_engine.is_finished() {
                 return Err("the server engine stopped".into());
             }
-            thread::sleep(Duration::from_millis(1));
+            thread::sleep(Duration::from_millis(5));
         }
         server_engine.shutdown();
         server_engine.join()

@@ -349,7 +349,7 @@ pub(super) fn start_server(config: &RunConfig, shape: Shape, answer: bool) -> Re
             if engine.is_finished() {
                 return Err("the server engine stopped".into());
             }
-            thread::sleep(Duration::from_millis(1));
+            thread::sleep(Duration::from_millis(5));
         }
         engine.shutdown();
         let joined = engine.join();
