@@ -595,6 +595,26 @@ pub struct ExecutionReport {
     pub fills: Fills,
 }
 
+impl ExecutionReport {
+    /// The report (ExecType New, OrdStatus New) acknowledging `order`: every id is the order's
+    /// ClOrdId, nothing filled, the whole quantity open. Override ids with struct update syntax.
+    pub fn accepted(order: &NewOrderSingle) -> Self {
+        ExecutionReport {
+            order_id: order.cl_ord_id,
+            cl_ord_id: order.cl_ord_id,
+            exec_id: order.cl_ord_id,
+            exec_type: ExecType::New,
+            ord_status: OrdStatus::New,
+            symbol: order.symbol,
+            side: order.side,
+            leaves_qty: order.order_qty,
+            cum_qty: 0,
+            transact_time: order.transact_time,
+            fills: Fills::new(),
+        }
+    }
+}
+
 /// OrderCancelReject (SBE template 10).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OrderCancelReject {

@@ -410,20 +410,7 @@ pub fn encode_report(
 
 /// The ExecutionReport (New) answering `order`: its ids are the order's ClOrdId.
 pub fn new_report(order: &NewOrderSingle) -> CongaMessage {
-    use fixp_ws::codec::conga::{ExecType, ExecutionReport, Fills, OrdStatus};
-    CongaMessage::ExecutionReport(ExecutionReport {
-        order_id: order.cl_ord_id,
-        cl_ord_id: order.cl_ord_id,
-        exec_id: order.cl_ord_id,
-        exec_type: ExecType::New,
-        ord_status: OrdStatus::New,
-        symbol: order.symbol,
-        side: order.side,
-        leaves_qty: order.order_qty,
-        cum_qty: 0,
-        transact_time: order.transact_time,
-        fills: Fills::new(),
-    })
+    CongaMessage::ExecutionReport(fixp_ws::codec::conga::ExecutionReport::accepted(order))
 }
 
 /// The ClOrdId number of an encoded ExecutionReport.

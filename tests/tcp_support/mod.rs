@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fixp_ws::codec::conga::{CongaMessage, ExecType, ExecutionReport, Fills, Id8, OrdStatus};
+use fixp_ws::codec::conga::{CongaMessage, ExecutionReport, Id8};
 use fixp_ws::codec::sbe::SbeEncoding;
 use fixp_ws::codec::sofh::{Sofh, SBE_LITTLE_ENDIAN, SOFH_LENGTH};
 use fixp_ws::codec::{Encoding, FixpMessage, FrameKind, SessionId};
@@ -675,16 +675,8 @@ pub fn execution_report_for(order: &[u8]) -> Vec<u8> {
     };
     let report = CongaMessage::ExecutionReport(ExecutionReport {
         order_id: Id8::new("X1").expect("id"),
-        cl_ord_id: order.cl_ord_id,
         exec_id: Id8::new("E1").expect("id"),
-        exec_type: ExecType::New,
-        ord_status: OrdStatus::New,
-        symbol: order.symbol,
-        side: order.side,
-        leaves_qty: order.order_qty,
-        cum_qty: 0,
-        transact_time: order.transact_time,
-        fills: Fills::new(),
+        ..ExecutionReport::accepted(&order)
     });
     let mut buf = [0u8; 512];
     let n = report.encode_sbe(&mut buf).expect("encode report");

@@ -28,8 +28,7 @@ use std::thread;
 use std::time::Duration;
 
 use fixp_ws::codec::conga::{
-    CongaMessage, ExecType, ExecutionReport, Fills, Id8, NewOrderSingle, OrdStatus, OrdType, Price,
-    Side as OrderSide,
+    CongaMessage, ExecutionReport, Id8, NewOrderSingle, OrdType, Price, Side as OrderSide,
 };
 use fixp_ws::codec::fixp::FlowType;
 use fixp_ws::codec::SessionId;
@@ -231,19 +230,7 @@ pub(super) fn is_report_for(bytes: &[u8], encoding: WireEncoding, k: u64) -> boo
 
 /// The exchange's answer to an order: ExecutionReport New (SBE: 133 B with its header).
 fn report(order: &NewOrderSingle) -> CongaMessage {
-    CongaMessage::ExecutionReport(ExecutionReport {
-        order_id: order.cl_ord_id,
-        cl_ord_id: order.cl_ord_id,
-        exec_id: order.cl_ord_id,
-        exec_type: ExecType::New,
-        ord_status: OrdStatus::New,
-        symbol: order.symbol,
-        side: order.side,
-        leaves_qty: order.order_qty,
-        cum_qty: 0,
-        transact_time: order.transact_time,
-        fills: Fills::new(),
-    })
+    CongaMessage::ExecutionReport(ExecutionReport::accepted(order))
 }
 
 /// The server engine's inline strategy: answers every order with an ExecutionReport encoded

@@ -10,15 +10,18 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use fixp_ws::codec::conga::{
-    CongaMessage, ExecType, ExecutionReport, Fills, Id8, NewOrderSingle, OrdStatus, OrdType, Price,
-    Side,
+    CongaMessage, ExecutionReport, Id8, NewOrderSingle, OrdType, Price, Side,
 };
 use fixp_ws::codec::EncodeError;
 use fixp_ws::journal::{list_generations, JournalReader, VerifyReport};
 
 /// The order whose ClOrdId is its number `k` (the trader's k-th order, sequence number k).
 pub fn order(k: u64) -> CongaMessage {
-    CongaMessage::NewOrderSingle(NewOrderSingle {
+    CongaMessage::NewOrderSingle(new_order(k))
+}
+
+fn new_order(k: u64) -> NewOrderSingle {
+    NewOrderSingle {
         cl_ord_id: number_id(k),
         symbol: Id8::new("DRILL").unwrap_or_default(),
         side: side(k),
@@ -26,24 +29,12 @@ pub fn order(k: u64) -> CongaMessage {
         order_qty: 1,
         ord_type: OrdType::Limit,
         price: Some(Price(100)),
-    })
+    }
 }
 
 /// The ExecutionReport answering order `k` (ClOrdId and OrderId carry `k`).
 pub fn report(k: u64) -> CongaMessage {
-    CongaMessage::ExecutionReport(ExecutionReport {
-        order_id: number_id(k),
-        cl_ord_id: number_id(k),
-        exec_id: number_id(k),
-        exec_type: ExecType::New,
-        ord_status: OrdStatus::New,
-        symbol: Id8::new("DRILL").unwrap_or_default(),
-        side: side(k),
-        leaves_qty: 1,
-        cum_qty: 0,
-        transact_time: k,
-        fills: Fills::new(),
-    })
+    CongaMessage::ExecutionReport(ExecutionReport::accepted(&new_order(k)))
 }
 
 /// Even orders buy, odd ones sell.
