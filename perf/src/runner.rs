@@ -603,6 +603,11 @@ fn await_delivery(shared: &Shared, expected: u64, mut pump: impl FnMut() -> Res<
     Ok(())
 }
 
+/// How often a sleeping thread of a row (the runner's client waiting for a [`Remote`], a server
+/// row's owner thread) looks at progress while the row's busy threads work: on a 2-core machine
+/// every wake-up preempts one of them, so rarely. (Throughput's end is judged by [`nap`], finer.)
+pub const REMOTE_POLL: Duration = Duration::from_millis(5);
+
 /// Sleeps a little: how the runner's client thread waits for a [`Remote`]'s receiver.
 fn nap() -> Res<()> {
     thread::sleep(Duration::from_micros(200));

@@ -100,7 +100,7 @@ pub fn ping_pong(config: &RunConfig) -> Res<Pair> {
             if server_engine.is_finished() {
                 return Err("the server engine stopped".into());
             }
-            thread::sleep(Duration::from_millis(5));
+            thread::sleep(crate::runner::REMOTE_POLL);
         }
         server_engine.shutdown();
         server_engine.join()

@@ -336,7 +336,7 @@ pub(super) fn start_server(config: &RunConfig, shape: Shape, answer: bool) -> Re
             if engine.is_finished() {
                 return Err("the server engine stopped".into());
             }
-            thread::sleep(Duration::from_millis(5));
+            thread::sleep(crate::runner::REMOTE_POLL);
         }
         engine.shutdown();
         let joined = engine.join();

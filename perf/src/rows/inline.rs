@@ -26,7 +26,7 @@ use hdrhistogram::Histogram;
 use super::engine_wss::{encode, is_report_for, order};
 use crate::runner::{
     clock_ns, histogram, Amount, Driver, Follower, PhaseProbe, Remote, RemoteRun, Res, RunConfig,
-    Wait,
+    Wait, REMOTE_POLL,
 };
 
 const CONNECTING: u8 = 0;
@@ -40,9 +40,6 @@ const FAILED: u8 = 3;
 const WINDOW: u64 = 2048;
 /// Sends per duty cycle of the one-way sender (then the engine writes them).
 const SENDS_PER_CYCLE: u64 = 256;
-/// How often the runner's (sleeping) client thread looks at an inline client's progress: every
-/// wake-up of it preempts one of the row's two busy engine threads on a 2-core machine.
-const REMOTE_POLL: Duration = Duration::from_millis(5);
 /// A blocking engine polls with millisecond timeouts (rounded up): a fixed-rate client wakes
 /// this long before its next send and spins the rest.
 const WAKE_EARLY: Duration = Duration::from_micros(1100);
