@@ -35,8 +35,8 @@ use engine_support::*;
 use fixp_ws::alloc_count::{self, CountingAllocator};
 use fixp_ws::codec::fixp::FlowType;
 use fixp_ws::engine::{
-    Context, EngineBuilder, EngineConfig, FromEngine, InboundMessage, SessionHandle, SessionKey,
-    Strategy,
+    Context, EngineBuilder, EngineConfig, FromEngine, IdleMode, InboundMessage, SessionHandle,
+    SessionKey, Strategy,
 };
 use fixp_ws::session::{Event, SessionState};
 use fixp_ws::transport::WireEncoding;
@@ -255,6 +255,16 @@ impl Strategy for PingPong {
 /// Allocations on the (server, client) engine threads over `N` round trips of inline
 /// strategies, after the warm-up.
 fn inline_allocations(carrier: Carrier, tls: bool, encoding: WireEncoding) -> (u64, u64) {
+    inline_allocations_with(carrier, tls, encoding, counted_config())
+}
+
+/// [`inline_allocations`] with both engines on `config`.
+fn inline_allocations_with(
+    carrier: Carrier,
+    tls: bool,
+    encoding: WireEncoding,
+    config: EngineConfig,
+) -> (u64, u64) {
     let _serial = serial();
     let server_window = shared::<Window>();
     let client_window = shared::<Window>();
@@ -263,11 +273,11 @@ fn inline_allocations(carrier: Carrier, tls: bool, encoding: WireEncoding) -> (u
         out: server_window.clone(),
     };
     let mut server = match carrier {
-        Carrier::WebSocket => start_inline_server(tls, counted_config(), answer),
-        Carrier::Tcp => start_inline_tcp_server(tls, counted_config(), answer),
+        Carrier::WebSocket => start_inline_server(tls, config.clone(), answer),
+        Carrier::Tcp => start_inline_tcp_server(tls, config.clone(), answer),
     };
     let mut builder = EngineBuilder::with_strategy(
-        counted_config(),
+        config,
         PingPong {
             encoding,
             order: order(1, encoding),
@@ -336,4 +346,28 @@ fn inline_tcp_tls_round_trips_allocate_exactly_one_buffer_per_tls_record() {
     );
     // As over wss://: each engine thread seals N records and opens N records.
     assert_eq!((server, client), (2 * N, 2 * N));
+}
+
+#[test]
+fn busy_engines_reading_directly_allocate_nothing_beyond_the_tls_records() {
+    // Both engines busy-poll and read their one connection directly (`direct_reads`).
+    let busy = EngineConfig {
+        idle: IdleMode::BusyPoll,
+        direct_reads: 2,
+        ..counted_config()
+    };
+    for (carrier, tls, per_trip) in [
+        (Carrier::WebSocket, false, 0),
+        (Carrier::WebSocket, true, 2),
+        (Carrier::Tcp, false, 0),
+    ] {
+        let (server, client) =
+            inline_allocations_with(carrier, tls, WireEncoding::Sbe, busy.clone());
+        println!("busy, direct reads, {carrier:?} tls {tls}: server {server}, client {client}");
+        assert_eq!(
+            (server, client),
+            (per_trip * N, per_trip * N),
+            "{carrier:?} {tls}"
+        );
+    }
 }

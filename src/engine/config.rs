@@ -71,6 +71,12 @@ pub struct EngineConfig {
     pub queue_capacity: usize,
     /// Frames read per connection and strategy commands taken per session, per duty cycle.
     pub drain_limit: usize,
+    /// With [`IdleMode::BusyPoll`] and at most this many connections, each duty cycle reads
+    /// every open connection directly and asks epoll for readiness only every 32 cycles
+    /// (listeners, handshakes, WRITABLE): the read that takes a message is the first syscall
+    /// after it arrived. Past a few connections a read per connection per cycle costs more
+    /// than one `epoll_wait`. 0: always epoll.
+    pub direct_reads: usize,
     /// Connections held at once (sockets of both roles).
     pub max_connections: usize,
     /// Record stage timings (a clock read per message and stage).
@@ -117,6 +123,7 @@ impl Default for EngineConfig {
             reconnect_max: Duration::from_secs(5),
             queue_capacity: 1024,
             drain_limit: 256,
+            direct_reads: 2,
             max_connections: 256,
             timings: true,
             shutdown_mode: ShutdownMode::Unbind,

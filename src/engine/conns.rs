@@ -146,6 +146,8 @@ pub(crate) struct Conn {
     pub(crate) peer_addr: Option<std::net::SocketAddr>,
     /// Frames were queued on the link since its last flush ([`Conn::end_batch`] flushes them).
     batched: bool,
+    /// Listed for direct reads (busy-poll mode with few connections).
+    pub(crate) direct: bool,
 }
 
 impl Conn {
@@ -175,6 +177,7 @@ impl Conn {
             peer_addr: None,
             peer: None,
             batched: false,
+            direct: false,
         }
     }
 
@@ -322,6 +325,11 @@ impl ConnTable {
     /// True when no connection is held.
     pub(crate) fn is_empty(&self) -> bool {
         self.live == 0
+    }
+
+    /// Connections held.
+    pub(crate) fn live(&self) -> usize {
+        self.live
     }
 
     /// The slot and a fresh id for the next connection, if a slot is free (nothing is taken

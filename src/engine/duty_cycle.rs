@@ -16,6 +16,7 @@
 //! layer), wire formats (the codec), what strategies do (their API is `strategy`).
 
 mod defence;
+mod direct;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -43,7 +44,7 @@ use crate::engine::sessions::{EngineSession, Entry, Mode, Place, SessionTable};
 use crate::engine::strategy::{Context, Strategy};
 use crate::engine::worklist::WorkList;
 use crate::session::{Role, SessionState, TerminateReason};
-use crate::transport::{HandshakeProgress, ReadStatus, WireEncoding};
+use crate::transport::{HandshakeProgress, ReadPass, ReadStatus, WireEncoding};
 
 /// The poll token of the waker.
 pub(crate) const WAKER: Token = Token(0);
@@ -51,6 +52,7 @@ pub(crate) const WAKER: Token = Token(0);
 pub(crate) const LISTENER_BASE: usize = 1;
 /// Connection slot `n` polls under `CONN_BASE + n`.
 const CONN_BASE: usize = LISTENER_BASE + MAX_LISTENERS;
+
 const CLOSE_GOING_AWAY: u16 = 1001;
 const METRICS_PUBLISH_CYCLES: u64 = 1024;
 
@@ -73,7 +75,8 @@ pub(crate) struct Engine<S: Strategy> {
     clock: Clock,
     poll: Poll,
     events: Events,
-    ready: Vec<Token>,
+    /// This cycle's ready tokens and how to read each.
+    ready: Vec<(Token, ReadPass)>,
     conns: ConnTable,
     listeners: Vec<Listener>,
     sessions: SessionTable,
@@ -111,6 +114,8 @@ pub(crate) struct Engine<S: Strategy> {
     replays: WorkList,
     /// Status publication, admin commands, recovery watches.
     ops: Ops,
+    /// Connections read every cycle in busy-poll mode (see `direct`).
+    direct: direct::DirectReads,
 }
 
 /// The parts the builder hands to the engine thread.
@@ -185,6 +190,10 @@ impl<S: Strategy> Engine<S> {
             replay: ReplayBudget::new(&config.limits, entries),
             replays: WorkList::new(entries),
             ops: parts.ops,
+            direct: direct::DirectReads::new(match config.idle {
+                IdleMode::BusyPoll => config.direct_reads,
+                _ => 0,
+            }),
             config,
         }
     }
@@ -243,13 +252,26 @@ impl<S: Strategy> Engine<S> {
     fn run_with<I: IdleStrategy>(&mut self, idle: &mut I) {
         let mut timeout = idle.poll_timeout();
         let mut cycles: u64 = 0;
+        let mut direct_cycles: u64 = 0;
+        let mut was_direct = false;
         loop {
-            if self.poll.poll(&mut self.events, timeout).is_err() {
+            let direct = self.direct.applies(self.conns.live());
+            direct_cycles += u64::from(direct);
+            if direct != was_direct {
+                // Published at each switch too, so a reader sees the mode change at once.
+                was_direct = direct;
+                self.counters
+                    .direct_cycles
+                    .store(direct_cycles, Ordering::Relaxed);
+            }
+            if direct && !cycles.is_multiple_of(direct::POLL_EVERY) {
+                self.events.clear();
+            } else if self.poll.poll(&mut self.events, timeout).is_err() {
                 // EINTR and friends: try again next cycle.
                 self.events.clear();
             }
             let now = self.clock.now();
-            let work = self.duty_cycle(now);
+            let work = self.duty_cycle(now, direct);
             self.ops.status.note_work(work);
             self.publish_status(now);
             cycles += 1;
@@ -260,6 +282,9 @@ impl<S: Strategy> Engine<S> {
             if work == 0 || cycles.is_multiple_of(METRICS_PUBLISH_CYCLES) {
                 self.recorders.publish();
                 self.counters.cycles.store(cycles, Ordering::Relaxed);
+                self.counters
+                    .direct_cycles
+                    .store(direct_cycles, Ordering::Relaxed);
             }
             if self.finished(now) {
                 break;
@@ -268,6 +293,9 @@ impl<S: Strategy> Engine<S> {
             timeout = self.next_timeout(idle.poll_timeout());
         }
         self.counters.cycles.store(cycles, Ordering::Relaxed);
+        self.counters
+            .direct_cycles
+            .store(direct_cycles, Ordering::Relaxed);
     }
 
     /// The status of the next sessions of a publication round, if one is due.
@@ -316,7 +344,7 @@ impl<S: Strategy> Engine<S> {
         self.conns.is_empty() || now.saturating_sub(started) >= self.times.shutdown
     }
 
-    fn duty_cycle(&mut self, now: u64) -> usize {
+    fn duty_cycle(&mut self, now: u64, direct: bool) -> usize {
         let mut work = 0;
         self.replay.next_cycle();
         for _ in 0..self.replays.len() {
@@ -328,7 +356,14 @@ impl<S: Strategy> Engine<S> {
         self.ready.clear();
         for event in self.events.iter() {
             if self.ready.len() < self.ready.capacity() {
-                self.ready.push(event.token());
+                // A hang-up or error that came with the data: read to the end, not to the
+                // first short read (the EOF or error is what follows it).
+                let pass = if event.is_read_closed() || event.is_error() {
+                    ReadPass::Drain
+                } else {
+                    ReadPass::UntilShortRead
+                };
+                self.ready.push((event.token(), pass));
             }
         }
         work += self.ready.len();
@@ -337,11 +372,17 @@ impl<S: Strategy> Engine<S> {
             work += 1;
         }
         for i in 0..self.ready.len() {
-            let Some(&token) = self.ready.get(i) else {
+            let Some(&(token, pass)) = self.ready.get(i) else {
                 break;
             };
             if token.0 >= CONN_BASE {
-                self.drive_conn(token.0 - CONN_BASE, now);
+                let slot = token.0 - CONN_BASE;
+                if direct && self.conns.get(slot).is_some_and(direct::listed) {
+                    // Its read comes in the direct pass below (a pending flush is retried
+                    // every cycle from the backlog, with or without WRITABLE).
+                    continue;
+                }
+                self.drive_conn(slot, pass, now);
                 // Answers go out now, not after every other ready connection was read.
                 work += self.settle_dirty(now);
             } else if token.0 >= LISTENER_BASE {
@@ -358,8 +399,11 @@ impl<S: Strategy> Engine<S> {
                 break;
             };
             work += 1;
-            self.drive_conn(slot, now);
+            self.drive_conn(slot, ReadPass::Drain, now);
             work += self.settle_dirty(now);
+        }
+        if direct {
+            work += self.read_direct(now);
         }
         work += self.take_commands(now);
         work += self.ops.apply_commands(now, &mut self.sessions);
@@ -447,7 +491,7 @@ impl<S: Strategy> Engine<S> {
                     if let Some(conn) = self.conns.get_mut(slot) {
                         conn.peer_addr = Some(addr);
                     }
-                    self.drive_conn(slot, now);
+                    self.drive_conn(slot, ReadPass::Drain, now);
                 }
                 Err(_) => {
                     self.counters
@@ -544,7 +588,7 @@ impl<S: Strategy> Engine<S> {
     }
 
     /// Handles readiness of one connection: handshake progress, reads, flushes.
-    fn drive_conn(&mut self, slot: usize, now: u64) {
+    fn drive_conn(&mut self, slot: usize, pass: ReadPass, now: u64) {
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
@@ -557,6 +601,7 @@ impl<S: Strategy> Engine<S> {
                 Ok(HandshakeProgress::Open) => {
                     conn.phase = Phase::Open;
                     conn.deadline = None;
+                    self.direct.list(slot, conn);
                     if let Some(encoding) = conn.link.encoding() {
                         conn.encoding = encoding;
                     }
@@ -613,7 +658,13 @@ impl<S: Strategy> Engine<S> {
                 }
             }
         }
-        let more = self.read_conn(slot, now);
+        let more = self.read_conn(slot, pass, now);
+        self.after_read(slot, more, now);
+    }
+
+    /// After a read of connection `slot` (`more`: it stopped at its budget): its writes, a
+    /// peer's Close, its session's settling, its timer.
+    fn after_read(&mut self, slot: usize, more: bool, now: u64) {
         if more {
             self.more.push(slot);
         }
@@ -645,7 +696,7 @@ impl<S: Strategy> Engine<S> {
 
     /// Reads the frames of an open connection: each goes to its session and at once to the
     /// session's consumer. Returns true when the read stopped at its budget.
-    fn read_conn(&mut self, slot: usize, now: u64) -> bool {
+    fn read_conn(&mut self, slot: usize, pass: ReadPass, now: u64) -> bool {
         let Some(conn) = self.conns.get_mut(slot) else {
             return false;
         };
@@ -676,7 +727,7 @@ impl<S: Strategy> Engine<S> {
         if let Owner::Server(_) = owner {
             sessions.selector.set(encoding);
         }
-        let status = link.read_frames_up_to(budget, |kind, bytes| {
+        let status = link.read_frames_in(pass, budget, |kind, bytes| {
             let read_ns = timer.read_time(now);
             let lend = bound.is_none_or(|index| lends(sessions, index));
             let lent = match owner {

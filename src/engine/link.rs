@@ -22,7 +22,7 @@ use crate::engine::config::{InitiatorConfig, Transport};
 use crate::engine::status::TransportKind;
 use crate::session::{PeerIdentity, Termination};
 use crate::transport::{
-    CloseReport, FramingFault, HandshakeProgress, ReadStatus, SendStatus, SofhConnection,
+    CloseReport, FramingFault, HandshakeProgress, ReadPass, ReadStatus, SendStatus, SofhConnection,
     SofhListener, TransportError, WireEncoding, WsConnection, WsListener,
 };
 
@@ -104,16 +104,18 @@ impl Link {
         }
     }
 
-    /// Hands up to `limit` inbound messages to `on_frame`; true when it stopped at the limit.
-    pub(crate) fn read_frames_up_to<F>(
+    /// Hands up to `limit` inbound messages to `on_frame` in one read pass; true when it
+    /// stopped at the limit.
+    pub(crate) fn read_frames_in<F>(
         &mut self,
+        pass: ReadPass,
         limit: usize,
         on_frame: F,
     ) -> Result<(ReadStatus, bool), TransportError>
     where
         F: FnMut(FrameKind, &[u8]),
     {
-        each!(self, c => c.read_frames_up_to(limit, on_frame))
+        each!(self, c => c.read_frames_in(pass, limit, on_frame))
     }
 
     /// Queues one message without flushing: a batch of queued messages goes out on the next
@@ -139,6 +141,12 @@ impl Link {
     /// Starts the closing handshake (TCP: flush, close_notify, FIN).
     pub(crate) fn close(&mut self, code: u16, reason: &str) -> Result<SendStatus, TransportError> {
         each!(self, c => c.close(code, reason))
+    }
+
+    /// Frames read so far, data and control.
+    pub(crate) fn frames_seen(&self) -> u64 {
+        let stats = each!(self, c => c.stats());
+        stats.frames_in + stats.control_in
     }
 
     /// The close codes seen so far.

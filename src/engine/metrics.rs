@@ -228,6 +228,9 @@ impl std::fmt::Debug for HistogramReader {
 pub struct EngineCounters {
     /// Duty cycles run.
     pub cycles: AtomicU64,
+    /// Duty cycles that read their connections directly instead of asking epoll
+    /// ([`EngineConfig::direct_reads`](crate::engine::EngineConfig)); published with `cycles`.
+    pub direct_cycles: AtomicU64,
     /// Connections accepted by listeners.
     pub accepted: AtomicU64,
     /// Handshakes that failed or timed out.

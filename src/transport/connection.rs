@@ -27,8 +27,8 @@ use tungstenite::{ClientRequestBuilder, Message, WebSocket};
 use super::stream::{connect_finished, TlsStream, WsStream};
 use super::subprotocol::{self, Subprotocol};
 use super::{
-    CloseReport, ConnStats, ReadStatus, SendStatus, TransportError, WsOptions, CLOSE_INVALID_UTF8,
-    CLOSE_MESSAGE_TOO_BIG, CLOSE_PROTOCOL_ERROR,
+    CloseReport, ConnStats, ReadPass, ReadStatus, SendStatus, TransportError, WsOptions,
+    CLOSE_INVALID_UTF8, CLOSE_MESSAGE_TOO_BIG, CLOSE_PROTOCOL_ERROR,
 };
 use crate::codec::FrameKind;
 use batch::BatchStream;
@@ -241,7 +241,7 @@ impl WsConnection {
         socket.set_nodelay(true)?;
         registry.register(&mut socket, token, Interest::READABLE | Interest::WRITABLE)?;
         let stream = match tls {
-            None => WsStream::Plain(socket),
+            None => WsStream::plain(socket),
             Some(config) => {
                 let server = rustls::ServerConnection::new(Arc::clone(config))?;
                 WsStream::Tls(Box::new(TlsStream::new(server.into(), socket)))
@@ -265,6 +265,7 @@ impl WsConnection {
     /// event until it returns [`HandshakeProgress::Open`]; an `Err` means the connection is dead
     /// (a refused upgrade is [`TransportError::UpgradeRefused`]).
     pub fn poll_handshake(&mut self) -> Result<HandshakeProgress, TransportError> {
+        self.start_read_pass(ReadPass::Drain);
         match std::mem::replace(&mut self.state, State::Taken) {
             State::Connecting { socket, target } => self.finish_connect(socket, target),
             State::Accepted { stream, check } => {
@@ -310,7 +311,7 @@ impl WsConnection {
         .parse()
         .map_err(|e| TransportError::Request(format!("{e}")))?;
         let stream = match &target.tls {
-            None => WsStream::Plain(socket),
+            None => WsStream::plain(socket),
             Some(config) => {
                 let name = ServerName::try_from(target.host.clone())
                     .map_err(|e| TransportError::Request(format!("server name: {e}")))?;
@@ -491,11 +492,26 @@ impl WsConnection {
     pub fn read_frames_up_to<F>(
         &mut self,
         limit: usize,
+        on_frame: F,
+    ) -> Result<(ReadStatus, bool), TransportError>
+    where
+        F: FnMut(FrameKind, &[u8]),
+    {
+        self.read_frames_in(ReadPass::Drain, limit, on_frame)
+    }
+
+    /// [`read_frames_up_to`](Self::read_frames_up_to) in a pass that may end at a short read
+    /// ([`ReadPass::UntilShortRead`]: after a readable event without hang-up or error).
+    pub fn read_frames_in<F>(
+        &mut self,
+        pass: ReadPass,
+        limit: usize,
         mut on_frame: F,
     ) -> Result<(ReadStatus, bool), TransportError>
     where
         F: FnMut(FrameKind, &[u8]),
     {
+        self.start_read_pass(pass);
         let ws = match &mut self.state {
             State::Open(ws) => ws,
             State::Draining(_) => return self.drain().map(|s| (s, false)),
@@ -789,6 +805,17 @@ impl WsConnection {
             }
             tungstenite::Error::Io(e) => TransportError::Io(e),
             other => TransportError::Protocol(other.to_string()),
+        }
+    }
+
+    /// Starts a read pass on the stream (see [`WsStream::start_read_pass`]).
+    fn start_read_pass(&mut self, pass: ReadPass) {
+        match &mut self.state {
+            State::Accepted { stream, .. } => stream.start_read_pass(pass),
+            State::ClientHandshake(mid) => mid.get_mut().get_mut().start_read_pass(pass),
+            State::ServerHandshake(mid) => mid.get_mut().get_mut().start_read_pass(pass),
+            State::Open(ws) | State::Draining(ws) => ws.get_mut().start_read_pass(pass),
+            State::Connecting { .. } | State::Closed | State::Taken => {}
         }
     }
 

@@ -29,7 +29,7 @@ mod tls;
 
 pub use connection::{ClientTarget, HandshakeProgress, UpgradeRefusal, WsConnection};
 pub use listener::{AcceptedConnection, Listener, ListenerStats, SofhListener, WsListener};
-pub use stream::{TlsStream, WsStream};
+pub use stream::{PlainStream, TlsStream, WsStream};
 pub use subprotocol::{choose as choose_subprotocol, Subprotocol, WireEncoding};
 pub use tcp::{encoding_type, FramingFault, SofhConnection, SofhOptions};
 pub use tls::{
@@ -82,6 +82,19 @@ impl Default for WsOptions {
             read_buffer_size: 4096,
         }
     }
+}
+
+/// How a read pass ends ([`WsConnection::read_frames_in`], [`SofhConnection::read_frames_in`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadPass {
+    /// Read until the socket says `WouldBlock` (or the peer's EOF): right without any
+    /// readiness event, after a hang-up or error event, and for a resumed read.
+    Drain,
+    /// After a readable event without hang-up or error (or in a loop that starts a pass every
+    /// cycle): a socket read shorter than asked for means the receive queue was empty, so the
+    /// pass ends there instead of spending a syscall on `EAGAIN`. Data that arrives after it
+    /// raises a new readiness event; a FIN already queued came with the event's hang-up flag.
+    UntilShortRead,
 }
 
 /// What [`WsConnection::read_frames`] stopped on.

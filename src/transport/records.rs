@@ -27,6 +27,12 @@ pub(crate) struct RecordBuffer {
     /// Bytes still to hand over of a record larger than rustls's window (given in pieces).
     piece: usize,
     eof: bool,
+    /// A short read ends the pass ([`RecordBuffer::start_read_pass`]).
+    passes: bool,
+    /// In a pass, the last socket read returned less than it asked for: the socket's receive
+    /// queue was empty then, so another read would be `WouldBlock` (a syscall spent on the
+    /// answer's critical path). Cleared when the next pass starts.
+    drained: bool,
 }
 
 impl std::fmt::Debug for RecordBuffer {
@@ -43,7 +49,18 @@ impl RecordBuffer {
             end: 0,
             piece: 0,
             eof: false,
+            passes: false,
+            drained: false,
         }
+    }
+
+    /// Starts a read pass: the next read goes to the socket; with `until_short`, after a short
+    /// read the rest of the pass is `WouldBlock` without a syscall (data that arrives after it
+    /// raises a new readiness event). Otherwise, and for a buffer never put in a pass, reads go
+    /// on until the socket says `WouldBlock`.
+    pub(crate) fn start_read_pass(&mut self, until_short: bool) {
+        self.passes = until_short;
+        self.drained = false;
     }
 
     /// A reader for rustls's `read_tls` over `socket`.
@@ -126,6 +143,9 @@ impl<R: Read> Read for RecordReader<'_, R> {
             if b.eof {
                 return Ok(0);
             }
+            if b.drained {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
             if b.start > 0 {
                 b.bytes.copy_within(b.start..b.end, 0);
                 b.end -= b.start;
@@ -138,7 +158,10 @@ impl<R: Read> Read for RecordReader<'_, R> {
             }
             match self.socket.read(room) {
                 Ok(0) => b.eof = true,
-                Ok(n) => b.end += n,
+                Ok(n) => {
+                    b.drained = b.passes && n < room.len();
+                    b.end += n;
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -196,7 +219,11 @@ mod tests {
                 }
                 Err(e) => {
                     assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
-                    break;
+                    if socket.0.is_empty() {
+                        break;
+                    }
+                    // More arrived: its readiness event starts a new pass.
+                    buffer.start_read_pass(true);
                 }
             }
         }
@@ -221,11 +248,44 @@ mod tests {
             let n = match buffer.reader(&mut socket).read(&mut out) {
                 Ok(0) => break,
                 Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    buffer.start_read_pass(true);
+                    continue;
+                }
                 Err(e) => panic!("{e}"),
             };
             got.extend_from_slice(&out[..n]);
         }
         assert_eq!(got, stream);
+    }
+
+    /// Counts the reads that reach it.
+    struct Counting<'a>(&'a mut Chunks, usize);
+
+    impl Read for Counting<'_> {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            self.1 += 1;
+            self.0.read(out)
+        }
+    }
+
+    #[test]
+    fn after_a_short_read_the_pass_ends_without_a_syscall_until_the_next_pass() {
+        let (a, b) = (record(10, 1), record(20, 2));
+        let mut chunks = Chunks(vec![a.clone(), b.clone()]);
+        let mut socket = Counting(&mut chunks, 0);
+        let mut buffer = RecordBuffer::new();
+        let mut out = [0u8; 4096];
+        buffer.start_read_pass(true);
+        assert_eq!(buffer.reader(&mut socket).read(&mut out).unwrap(), a.len());
+        assert_eq!(socket.1, 1);
+        // The socket gave less than the room: it was empty; b waits for its readiness event.
+        let e = buffer.reader(&mut socket).read(&mut out).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+        assert_eq!(socket.1, 1, "no read reached the socket");
+        buffer.start_read_pass(true);
+        assert_eq!(buffer.reader(&mut socket).read(&mut out).unwrap(), b.len());
+        assert_eq!(&out[..b.len()], &b[..]);
+        assert_eq!(socket.1, 2);
     }
 }

@@ -23,6 +23,7 @@ use std::net::Shutdown;
 use mio::net::TcpStream;
 
 use super::records::RecordBuffer;
+use super::ReadPass;
 
 /// Bytes a read leaves free at the end of the caller's window (when the window is larger).
 ///
@@ -52,10 +53,42 @@ fn window(buf: &mut [u8]) -> &mut [u8] {
 /// A plain or TLS byte stream over a non-blocking TCP socket.
 #[derive(Debug)]
 pub enum WsStream {
-    /// Plain TCP (`ws://`), for tests and baselines.
-    Plain(TcpStream),
+    /// Plain TCP (`ws://`, `tcp://`).
+    Plain(PlainStream),
     /// TLS over TCP (`wss://`).
     Tls(Box<TlsStream>),
+}
+
+/// A non-blocking mio socket read in passes: after a short read, the rest of the pass is
+/// `WouldBlock` without a syscall (see [`WsStream::start_read_pass`]).
+#[derive(Debug)]
+pub struct PlainStream {
+    socket: TcpStream,
+    /// A short read ends the pass (see [`WsStream::start_read_pass`]).
+    passes: bool,
+    drained: bool,
+}
+
+impl PlainStream {
+    /// Wraps a connected socket.
+    pub fn new(socket: TcpStream) -> Self {
+        Self {
+            socket,
+            passes: false,
+            drained: false,
+        }
+    }
+}
+
+impl Read for PlainStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.drained && !buf.is_empty() {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let n = self.socket.read(buf)?;
+        self.drained = self.passes && n > 0 && n < buf.len();
+        Ok(n)
+    }
 }
 
 /// A rustls connection (client or server side) over a non-blocking mio socket.
@@ -199,10 +232,30 @@ pub(crate) fn connect_finished(socket: &TcpStream) -> io::Result<bool> {
 }
 
 impl WsStream {
+    /// Starts a read pass: the next read goes to the socket; with
+    /// [`ReadPass::UntilShortRead`], after a short read (the socket had nothing more) the rest
+    /// of the pass is `WouldBlock` without a syscall. A stream never put in a pass (read
+    /// directly by its owner) reads until the socket says `WouldBlock`.
+    pub(crate) fn start_read_pass(&mut self, pass: ReadPass) {
+        let until_short = pass == ReadPass::UntilShortRead;
+        match self {
+            WsStream::Plain(p) => {
+                p.passes = until_short;
+                p.drained = false;
+            }
+            WsStream::Tls(t) => t.records.start_read_pass(until_short),
+        }
+    }
+
+    /// A plain stream over a connected socket.
+    pub fn plain(socket: TcpStream) -> Self {
+        WsStream::Plain(PlainStream::new(socket))
+    }
+
     /// The TCP socket underneath.
     pub fn socket(&self) -> &TcpStream {
         match self {
-            WsStream::Plain(s) => s,
+            WsStream::Plain(p) => &p.socket,
             WsStream::Tls(t) => &t.socket,
         }
     }
@@ -210,7 +263,7 @@ impl WsStream {
     /// The TCP socket underneath, mutably (to register it with mio).
     pub fn socket_mut(&mut self) -> &mut TcpStream {
         match self {
-            WsStream::Plain(s) => s,
+            WsStream::Plain(p) => &mut p.socket,
             WsStream::Tls(t) => &mut t.socket,
         }
     }
@@ -255,14 +308,14 @@ impl Read for WsStream {
 impl Write for WsStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
-            WsStream::Plain(s) => s.write(buf),
+            WsStream::Plain(p) => p.socket.write(buf),
             WsStream::Tls(t) => t.write(buf),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
         match self {
-            WsStream::Plain(s) => s.flush(),
+            WsStream::Plain(p) => p.socket.flush(),
             WsStream::Tls(t) => t.flush(),
         }
     }
@@ -280,5 +333,38 @@ mod tests {
         assert_eq!(window(&mut small).len(), 600);
         let mut edge = [0u8; READ_HEADROOM + 1];
         assert_eq!(window(&mut edge).len(), 1, "never an empty window");
+    }
+
+    #[test]
+    fn a_plain_read_pass_ends_at_a_short_read() {
+        use std::io::Write as _;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let mut peer =
+            std::net::TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let (accepted, _) = listener.accept().expect("accept");
+        accepted.set_nonblocking(true).expect("non-blocking");
+        let mut stream = WsStream::plain(TcpStream::from_std(accepted));
+        let mut buf = [0u8; 4096];
+        fn read_until_data(stream: &mut WsStream, buf: &mut [u8]) -> usize {
+            loop {
+                stream.start_read_pass(ReadPass::UntilShortRead);
+                match stream.read(buf) {
+                    Ok(n) => return n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::yield_now(),
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        }
+        peer.write_all(b"hello").expect("write");
+        assert_eq!(read_until_data(&mut stream, &mut buf), 5);
+        peer.write_all(b"more").expect("write");
+        // Same pass: the short read said the socket was empty; no syscall, WouldBlock.
+        let e = stream.read(&mut buf).expect_err("the pass ended");
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+        assert_eq!(
+            read_until_data(&mut stream, &mut buf),
+            4,
+            "a new pass reads it"
+        );
     }
 }

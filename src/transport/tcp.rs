@@ -21,7 +21,7 @@ use rustls::pki_types::ServerName;
 
 use super::stream::{connect_finished, TlsStream, WsStream};
 use super::{
-    ClientTarget, CloseReport, ConnStats, HandshakeProgress, ReadStatus, SendStatus,
+    ClientTarget, CloseReport, ConnStats, HandshakeProgress, ReadPass, ReadStatus, SendStatus,
     TransportError, WireEncoding, CLOSE_MESSAGE_TOO_BIG, CLOSE_PROTOCOL_ERROR,
 };
 use crate::codec::sofh::{self, Sofh, SofhError, SOFH_LENGTH};
@@ -304,7 +304,7 @@ impl SofhConnection {
         let mut socket = TcpStream::connect(target.addr).map_err(TransportError::Connect)?;
         registry.register(&mut socket, token, Interest::READABLE | Interest::WRITABLE)?;
         let stream = match tls {
-            None => WsStream::Plain(socket),
+            None => WsStream::plain(socket),
             Some(client) => WsStream::Tls(Box::new(TlsStream::new(client.into(), socket))),
         };
         Ok(Self::new(stream, Phase::Connecting, options))
@@ -324,7 +324,7 @@ impl SofhConnection {
         socket.set_nodelay(true)?;
         registry.register(&mut socket, token, Interest::READABLE | Interest::WRITABLE)?;
         Ok(match tls {
-            None => Self::new(WsStream::Plain(socket), Phase::Open, options),
+            None => Self::new(WsStream::plain(socket), Phase::Open, options),
             Some(config) => {
                 let server = rustls::ServerConnection::new(Arc::clone(config))?;
                 let stream = WsStream::Tls(Box::new(TlsStream::new(server.into(), socket)));
@@ -338,6 +338,7 @@ impl SofhConnection {
     /// [`read_frames_up_to`](Self::read_frames_up_to) at once (frames may already be buffered).
     /// An `Err` means the connection is dead.
     pub fn poll_handshake(&mut self) -> Result<HandshakeProgress, TransportError> {
+        self.stream.start_read_pass(ReadPass::Drain);
         if self.phase == Phase::Connecting {
             match connect_finished(self.stream.socket()) {
                 Ok(true) => {}
@@ -479,11 +480,26 @@ impl SofhConnection {
     pub fn read_frames_up_to<F>(
         &mut self,
         limit: usize,
+        on_frame: F,
+    ) -> Result<(ReadStatus, bool), TransportError>
+    where
+        F: FnMut(FrameKind, &[u8]),
+    {
+        self.read_frames_in(ReadPass::Drain, limit, on_frame)
+    }
+
+    /// [`read_frames_up_to`](Self::read_frames_up_to) in a pass that may end at a short read
+    /// ([`ReadPass::UntilShortRead`]: after a readable event without hang-up or error).
+    pub fn read_frames_in<F>(
+        &mut self,
+        pass: ReadPass,
+        limit: usize,
         mut on_frame: F,
     ) -> Result<(ReadStatus, bool), TransportError>
     where
         F: FnMut(FrameKind, &[u8]),
     {
+        self.stream.start_read_pass(pass);
         match self.phase {
             Phase::Open => {}
             Phase::Closing => return self.drain().map(|s| (s, false)),

@@ -341,7 +341,7 @@ impl Net {
             )
             .expect("register raw");
         let stream = match &self.client_tls {
-            None => WsStream::Plain(socket),
+            None => WsStream::plain(socket),
             Some(config) => {
                 let name = "localhost".try_into().expect("name");
                 let tls = rustls::ClientConnection::new(Arc::clone(config), name).expect("tls");

@@ -100,7 +100,7 @@ pub fn ping_pong(config: &RunConfig) -> Res<Pair> {
             if server_engine.is_finished() {
                 return Err("the server engine stopped".into());
             }
-            thread::sleep(crate::runner::REMOTE_POLL);
+            ctx.sleep_until_phase_change();
         }
         server_engine.shutdown();
         server_engine.join()

@@ -24,7 +24,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::thread;
 use std::time::Duration;
 
 use fixp_ws::codec::conga::{
@@ -336,7 +335,7 @@ pub(super) fn start_server(config: &RunConfig, shape: Shape, answer: bool) -> Re
             if engine.is_finished() {
                 return Err("the server engine stopped".into());
             }
-            thread::sleep(crate::runner::REMOTE_POLL);
+            ctx.sleep_until_phase_change();
         }
         engine.shutdown();
         let joined = engine.join();

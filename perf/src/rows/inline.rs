@@ -13,7 +13,6 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use fixp_ws::engine::{
@@ -25,8 +24,8 @@ use hdrhistogram::Histogram;
 
 use super::engine_wss::{encode, is_report_for, order};
 use crate::runner::{
-    clock_ns, histogram, Amount, Driver, Follower, PhaseProbe, Remote, RemoteRun, Res, RunConfig,
-    Wait, REMOTE_POLL,
+    clock_ns, histogram, Amount, Bell, Driver, Follower, PhaseProbe, Remote, RemoteRun, Res,
+    RunConfig, Wait, LIVENESS_CHECK,
 };
 
 const CONNECTING: u8 = 0;
@@ -105,6 +104,8 @@ pub(super) struct Control {
     receiver: Option<Follower>,
     result: Mutex<Option<RemoteRun>>,
     error: Mutex<Option<String>>,
+    /// Rung on every stage change (the runner's client thread sleeps on it).
+    bell: Bell,
 }
 
 impl Control {
@@ -117,6 +118,7 @@ impl Control {
             receiver,
             result: Mutex::new(None),
             error: Mutex::new(None),
+            bell: Bell::default(),
         }
     }
 
@@ -125,7 +127,13 @@ impl Control {
         if let Ok(mut e) = self.error.lock() {
             e.get_or_insert(why);
         }
-        self.stage.store(FAILED, Ordering::Release);
+        self.set_stage(FAILED);
+    }
+
+    /// Moves the run to `stage` and wakes the runner's thread waiting for it.
+    fn set_stage(&self, stage: u8) {
+        self.stage.store(stage, Ordering::Release);
+        self.bell.ring();
     }
 
     /// Hands the result over (after the last measured message).
@@ -133,7 +141,7 @@ impl Control {
         if let Ok(mut r) = self.result.lock() {
             *r = Some(run);
         }
-        self.stage.store(MEASURED, Ordering::Release);
+        self.set_stage(MEASURED);
     }
 }
 
@@ -173,6 +181,7 @@ impl<S: Strategy + Progress> RemoteClient<S> {
     fn wait_for(&mut self, stage: u8, what: &str) -> Res<()> {
         let deadline = Instant::now() + self.plan.deadline();
         loop {
+            let rung = self.control.bell.count();
             match self.control.stage.load(Ordering::Acquire) {
                 FAILED => {
                     let why = self.control.error.lock().ok().and_then(|e| e.clone());
@@ -197,7 +206,7 @@ impl<S: Strategy + Progress> RemoteClient<S> {
                     .map_or_else(|| format!("engine: {joined:?}"), |s| s.progress());
                 return Err(format!("{what} did not finish in time ({at})"));
             }
-            thread::sleep(REMOTE_POLL);
+            self.control.bell.wait_past(rung, LIVENESS_CHECK);
         }
     }
 }
@@ -384,7 +393,7 @@ impl Pinger {
 
     fn park(&mut self) {
         self.stage = Stage::Parked;
-        self.control.stage.store(WARMED, Ordering::Release);
+        self.control.set_stage(WARMED);
     }
 
     /// At a fixed rate: sends the order due now, or notes when to wake for it.
@@ -572,7 +581,7 @@ impl Sender {
             match self.stage {
                 Stage::Warming => {
                     self.stage = Stage::Parked;
-                    self.control.stage.store(WARMED, Ordering::Release);
+                    self.control.set_stage(WARMED);
                 }
                 Stage::Measuring => {
                     self.stage = Stage::Finished;

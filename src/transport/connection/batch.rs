@@ -66,6 +66,11 @@ impl BatchStream {
         &self.stream
     }
 
+    /// Starts a read pass (see [`WsStream::start_read_pass`]).
+    pub(crate) fn start_read_pass(&mut self, pass: crate::transport::ReadPass) {
+        self.stream.start_read_pass(pass);
+    }
+
     /// The TCP socket underneath, to register it with mio.
     pub(crate) fn socket_mut(&mut self) -> &mut TcpStream {
         self.stream.socket_mut()
@@ -145,7 +150,7 @@ mod tests {
         let client = std::net::TcpStream::connect(addr).expect("connect");
         let (server, _) = listener.accept().expect("accept");
         client.set_nonblocking(true).expect("non-blocking");
-        let stream = WsStream::Plain(TcpStream::from_std(client));
+        let stream = WsStream::plain(TcpStream::from_std(client));
         (BatchStream::new(stream), server)
     }
 
