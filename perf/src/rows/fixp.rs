@@ -15,13 +15,15 @@ use fixp_ws::session::{
     SessionConfig, SessionState, TerminateReason, Transmit,
 };
 use fixp_ws::transport::{
-    ReadStatus, SendStatus, TransportError, WsConnection, WsListener, WsOptions,
+    ReadPass, ReadStatus, SendStatus, TransportError, WsConnection, WsListener, WsOptions,
 };
 use mio::{Events, Poll};
 
-use super::websocket::{accept_one, endpoint, refused, served, still_open, ClientConn, Endpoint};
+use super::websocket::{
+    accept_one, endpoint, read_pass, refused, served, still_open, ClientConn, Endpoint,
+};
 use super::{err, Serve};
-use crate::runner::{Driver, Pair, Res, RunConfig, ServerCtx};
+use crate::runner::{Driver, Pair, Res, RunConfig, ServerCtx, Wait};
 
 /// Frames read per batch before the events they raised are drained (the event queue holds
 /// 1 024; overflowing it would terminate the session).
@@ -100,7 +102,7 @@ fn acceptor_server(
     let mut echo = vec![0u8; frame_len];
     let mut more = true;
     while ctx.running() {
-        if !more {
+        if !more && config.wait == Wait::Blocking {
             poll.poll(&mut events, config.poll_timeout()).map_err(err)?;
         }
         let now = clock.now();
@@ -109,9 +111,10 @@ fn acceptor_server(
             if conn.flush_pending() {
                 let _ = conn.flush()?;
             }
-            let (status, again) = conn.read_frames_up_to(READ_BATCH, |kind, bytes| {
-                acceptor.handle_frame(now, connection, bytes, kind)
-            })?;
+            let (status, again) =
+                conn.read_frames_in(ReadPass::UntilShortRead, READ_BATCH, |kind, bytes| {
+                    acceptor.handle_frame(now, connection, bytes, kind)
+                })?;
             more = again;
             let mut delivered = 0;
             let mut sent = SendStatus::Flushed;
@@ -247,9 +250,10 @@ impl FixpClient {
         if read {
             let session = &mut self.session;
             still_open(
-                c.conn
-                    .read_frames(|kind, bytes| session.handle_frame(now, bytes, kind))
-                    .map_err(err)?,
+                read_pass(&mut c.conn, |kind, bytes| {
+                    session.handle_frame(now, bytes, kind)
+                })
+                .map_err(err)?,
             )?;
         }
         if self.session.next_deadline().is_some_and(|d| d <= now) {

@@ -10,7 +10,7 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
 use super::{err, payload};
-use crate::runner::{Driver, Pair, Res, RunConfig, ServerCtx};
+use crate::runner::{Driver, Pair, Res, RunConfig, ServerCtx, Wait};
 
 /// Writes all of `bytes` to a non-blocking socket, spinning on `WouldBlock`.
 fn write_all(stream: &mut TcpStream, mut bytes: &[u8]) -> std::io::Result<()> {
@@ -61,8 +61,11 @@ pub fn ping_pong(config: &RunConfig) -> Res<Pair> {
         let mut buf = vec![0u8; cfg.size];
         let mut filled = 0;
         while ctx.running() {
-            poll.poll(&mut events, cfg.poll_timeout()).map_err(err)?;
+            if cfg.wait == Wait::Blocking {
+                poll.poll(&mut events, cfg.poll_timeout()).map_err(err)?;
+            }
             while let Some(space) = buf.get_mut(filled..) {
+                let asked = space.len();
                 match stream.read(space) {
                     Ok(0) => return Ok(()),
                     Ok(n) => {
@@ -72,6 +75,10 @@ pub fn ping_pong(config: &RunConfig) -> Res<Pair> {
                             if write_all(&mut stream, &buf).is_err() {
                                 return Ok(());
                             }
+                        }
+                        if n < asked {
+                            // The socket had no more: the next read would be EAGAIN.
+                            break;
                         }
                     }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => break,
@@ -110,9 +117,11 @@ impl Driver for TcpClient {
         write_all(&mut self.stream, &self.message).map_err(err)?;
         let mut filled = 0;
         while filled < self.buf.len() {
-            self.poll
-                .poll(&mut self.events, self.config.poll_timeout())
-                .map_err(err)?;
+            if self.config.wait == Wait::Blocking {
+                self.poll
+                    .poll(&mut self.events, self.config.poll_timeout())
+                    .map_err(err)?;
+            }
             while let Some(space) = self.buf.get_mut(filled..) {
                 if space.is_empty() {
                     break;

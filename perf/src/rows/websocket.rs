@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 
 use fixp_ws::codec::FrameKind;
 use fixp_ws::transport::{
-    client_config_from_ca_pem, ClientTarget, HandshakeProgress, ReadStatus, SendStatus,
+    client_config_from_ca_pem, ClientTarget, HandshakeProgress, ReadPass, ReadStatus, SendStatus,
     ServerIdentity, TransportError, WsConnection, WsListener, WsOptions,
 };
 use mio::{Events, Poll, Token};
 
 use super::{err, payload, Serve};
-use crate::runner::{Driver, Pair, Res, RunConfig, ServerCtx};
+use crate::runner::{Driver, Pair, Res, RunConfig, ServerCtx, Wait};
 
 /// A bound listener and the TLS settings of the client that will connect to it.
 pub(super) struct Endpoint {
@@ -112,8 +112,12 @@ impl ClientConn {
         })
     }
 
-    /// Waits for readiness in the run's wait mode.
+    /// Waits for readiness in the run's wait mode: blocking, in `epoll_wait`; busy, not at
+    /// all (the caller's next read is the spin).
     pub fn wait(&mut self) -> Res<()> {
+        if self.config.wait == Wait::Busy {
+            return Ok(());
+        }
         self.poll
             .poll(&mut self.events, self.config.poll_timeout())
             .map_err(err)
@@ -126,6 +130,19 @@ impl ClientConn {
         }
         Ok(())
     }
+}
+
+/// Reads every frame the socket holds in one pass that ends at a short read: a floor's read
+/// makes the syscalls the engine's does (a busy floor spins on this read, not on `epoll_wait`).
+pub(super) fn read_pass<F>(
+    conn: &mut WsConnection,
+    on_frame: F,
+) -> Result<ReadStatus, TransportError>
+where
+    F: FnMut(FrameKind, &[u8]),
+{
+    conn.read_frames_in(ReadPass::UntilShortRead, usize::MAX, on_frame)
+        .map(|(status, _)| status)
 }
 
 /// Whether a transport error just means the peer went away at the end of the run.
@@ -177,7 +194,7 @@ fn websocket(config: &RunConfig, tls: bool, serve: Serve) -> Res<Pair> {
         let mut echo = vec![0u8; cfg.size.max(1024) + 1024];
         let mut first = true;
         while ctx.running() {
-            if !first {
+            if !first && cfg.wait == Wait::Blocking {
                 poll.poll(&mut events, cfg.poll_timeout()).map_err(err)?;
             }
             first = false;
@@ -187,7 +204,7 @@ fn websocket(config: &RunConfig, tls: bool, serve: Serve) -> Res<Pair> {
                 }
                 let mut echo_len = None;
                 let mut frames = 0u64;
-                let status = conn.read_frames(|kind, bytes| {
+                let status = read_pass(&mut conn, |kind, bytes| {
                     frames += 1;
                     if serve == Serve::Echo {
                         if let Some(slot) = echo.get_mut(..bytes.len()) {
@@ -248,7 +265,7 @@ impl Driver for WsPingPong {
         loop {
             c.flush()?;
             let mut back = false;
-            still_open(c.conn.read_frames(|_, _| back = true).map_err(err)?)?;
+            still_open(read_pass(&mut c.conn, |_, _| back = true).map_err(err)?)?;
             if back {
                 return Ok(());
             }
@@ -286,7 +303,7 @@ impl Driver for WsOneWay {
     fn pump(&mut self) -> Res<()> {
         let c = &mut self.client;
         c.flush()?;
-        still_open(c.conn.read_frames(|_, _| {}).map_err(err)?)?;
+        still_open(read_pass(&mut c.conn, |_, _| {}).map_err(err)?)?;
         c.wait()
     }
 
