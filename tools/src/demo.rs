@@ -398,6 +398,12 @@ fn print_summary(label: &str, s: &trader::TradeSummary) {
         s.cancel_rejects,
         s.elapsed.as_secs_f64() * 1e3
     );
+    if let (n @ 1.., reason) = &s.business_rejects {
+        println!(
+            "[{label}] {n} orders refused by the venue with BusinessMessageReject ({})",
+            reason.as_deref().unwrap_or("no reason given")
+        );
+    }
 }
 
 fn print_metrics<S: Strategy>(label: &str, engine: &mut EngineHandle<S>) {

@@ -23,6 +23,8 @@ use fixp_ws::session::{Event, SendError, SessionState};
 use fixp_ws::transport::WireEncoding;
 use hdrhistogram::Histogram;
 
+use fixp_tools::venue::message::VenueMessage;
+
 use super::wire::{decode, describe, encode, now_ns};
 
 /// What came back.
@@ -36,6 +38,9 @@ pub struct TradeSummary {
     pub by_type: Vec<(String, u64)>,
     /// OrderCancelRejects.
     pub cancel_rejects: u64,
+    /// Orders the venue refused with a BusinessMessageReject (its message-rate limit, for
+    /// example; each is sent again after a short back-off), and the first reason it gave.
+    pub business_rejects: (u64, Option<String>),
     /// Reports received in all.
     pub reports: u64,
     /// Wall time from the first order to the last report.
@@ -60,6 +65,9 @@ pub enum TradeError {
 /// How long a run may go without progress.
 const NO_PROGRESS: Duration = Duration::from_secs(15);
 
+/// How long the trader waits before sending again an order the venue refused.
+const REJECT_BACKOFF: Duration = Duration::from_millis(1);
+
 /// The trading logic, independent of how messages reach it.
 pub struct TraderCore {
     encoding: WireEncoding,
@@ -72,6 +80,8 @@ pub struct TraderCore {
     /// Latency mode: when the message in flight went out, its reports still to come, and
     /// whether its first report was timed.
     in_flight: Option<(Instant, u64, bool)>,
+    /// An order was refused: the next message waits until then.
+    retry_at: Option<Instant>,
     histogram: Option<Histogram<u64>>,
     print_limit: usize,
     printed: Vec<(u64, CongaMessage)>,
@@ -112,6 +122,7 @@ impl TraderCore {
             expected,
             latency,
             in_flight: None,
+            retry_at: None,
             histogram: latency
                 .then(|| Histogram::new_with_bounds(1, 60_000_000_000, 3).ok())
                 .flatten(),
@@ -149,6 +160,9 @@ impl TraderCore {
         if !self.established || self.in_flight.is_some() || self.failed.is_some() {
             return None;
         }
+        if self.retry_at.is_some_and(|at| Instant::now() < at) {
+            return None;
+        }
         if self.sent < self.orders {
             let i = self.sent;
             return Some(CongaMessage::NewOrderSingle(NewOrderSingle {
@@ -176,6 +190,7 @@ impl TraderCore {
 
     /// The message [`TraderCore::next_message`] gave went out.
     pub fn sent(&mut self) {
+        self.retry_at = None;
         if self.latency {
             let reports = if self.sent < self.orders {
                 // A buy is answered with New; a sell with two Trades (resting and aggressor).
@@ -194,8 +209,20 @@ impl TraderCore {
 
     /// A report arrived.
     pub fn on_report(&mut self, seq: u64, bytes: &[u8]) {
-        self.summary.reports += 1;
-        if let Some((at, left, timed)) = self.in_flight.as_mut() {
+        if let Some(reason) = business_reject(bytes, self.encoding) {
+            // The order in flight was refused unprocessed (the venue's message-rate limit, say):
+            // back off and send it again, so the book goes on as the counts expect.
+            let (count, first) = &mut self.summary.business_rejects;
+            *count += 1;
+            first.get_or_insert(reason);
+            if self.in_flight.take().is_some() {
+                self.sent = self.sent.saturating_sub(1);
+                self.retry_at = Some(Instant::now() + REJECT_BACKOFF);
+            }
+            return;
+        }
+        // The clock first: the latency is the order's to its first report.
+        if let Some((at, _, timed)) = self.in_flight.as_mut() {
             if !*timed {
                 *timed = true;
                 let ns = u64::try_from(at.elapsed().as_nanos()).unwrap_or(u64::MAX);
@@ -203,6 +230,9 @@ impl TraderCore {
                     h.saturating_record(ns.max(1));
                 }
             }
+        }
+        self.summary.reports += 1;
+        if let Some((_, left, _)) = self.in_flight.as_mut() {
             *left = left.saturating_sub(1);
             if *left == 0 {
                 self.in_flight = None;
@@ -230,6 +260,11 @@ impl TraderCore {
         if self.summary.reports >= self.expected {
             self.summary.elapsed = self.start.map(|s| s.elapsed()).unwrap_or_default();
         }
+    }
+
+    /// A refused order waits for its retry.
+    pub fn retrying(&self) -> bool {
+        self.retry_at.is_some()
     }
 
     /// Every report arrived and finalization was not asked for yet.
@@ -408,7 +443,7 @@ impl Strategy for InlineTrader {
     }
 
     fn on_cycle(&mut self, ctx: &mut Context<'_>) -> usize {
-        if self.blocked {
+        if self.blocked || self.core.retrying() {
             self.pump(ctx)
         } else {
             0
@@ -416,7 +451,8 @@ impl Strategy for InlineTrader {
     }
 
     fn next_deadline(&self) -> Option<u64> {
-        self.blocked.then_some(0)
+        // A refused order waits a millisecond for its retry: poll until then.
+        (self.blocked || self.core.retrying()).then_some(0)
     }
 }
 
@@ -502,4 +538,74 @@ pub fn trade_threaded(handle: &mut SessionHandle, mut core: TraderCore) -> Trade
     }
     core.summary.counters = Some(handle.counters().snapshot());
     core
+}
+
+/// The reason of a venue BusinessMessageReject, if `bytes` is one (a Conga message is told
+/// apart by its schema id or `@type` before anything is decoded).
+fn business_reject(bytes: &[u8], encoding: WireEncoding) -> Option<String> {
+    const CONGA_SCHEMA_ID: u16 = 100;
+    let conga = match encoding {
+        WireEncoding::Sbe => bytes
+            .get(4..6)
+            .is_some_and(|id| u16::from_le_bytes([id[0], id[1]]) == CONGA_SCHEMA_ID),
+        WireEncoding::Json => !bytes
+            .windows(b"BusinessMessageReject".len())
+            .any(|w| w == b"BusinessMessageReject"),
+    };
+    if conga {
+        return None;
+    }
+    let message = match encoding {
+        WireEncoding::Sbe => VenueMessage::decode_sbe(bytes),
+        WireEncoding::Json => VenueMessage::decode_json(bytes),
+    };
+    match message {
+        Ok(VenueMessage::BusinessMessageReject(reject)) => Some(reject.text),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fixp_tools::venue::message::BusinessMessageReject;
+
+    fn throttled() -> Vec<u8> {
+        let reject = VenueMessage::BusinessMessageReject(BusinessMessageReject {
+            ref_template_id: 0,
+            ref_schema_id: 0,
+            reject_reason: fixp_tools::venue::types::RejectReason::Other,
+            text: "over limits.max_messages_per_second".into(),
+        });
+        let mut out = [0u8; 512];
+        let n = reject.encode_sbe(&mut out).expect("encodes");
+        out[..n].to_vec()
+    }
+
+    fn order_id(message: Option<CongaMessage>) -> String {
+        match message {
+            Some(CongaMessage::NewOrderSingle(o)) => o.cl_ord_id.as_str().to_owned(),
+            other => panic!("not an order: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_refused_order_is_sent_again_after_the_back_off_and_counted() {
+        let mut core = TraderCore::new(WireEncoding::Sbe, 2, 0, true);
+        core.on_established(SessionId::from_random_bytes([7; 16]));
+        assert_eq!(order_id(core.next_message()), "c0");
+        core.sent();
+        core.on_report(1, &throttled());
+        assert!(core.retrying());
+        assert_eq!(core.summary.business_rejects.0, 1);
+        assert_eq!(
+            core.summary.business_rejects.1.as_deref(),
+            Some("over limits.max_messages_per_second")
+        );
+        assert_eq!(core.summary.reports, 0, "a reject is not a report");
+        std::thread::sleep(REJECT_BACKOFF * 2);
+        assert_eq!(order_id(core.next_message()), "c0", "the same order again");
+        core.sent();
+        assert!(!core.retrying());
+    }
 }
