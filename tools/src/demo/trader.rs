@@ -24,8 +24,10 @@ use fixp_ws::transport::WireEncoding;
 use hdrhistogram::Histogram;
 
 use fixp_tools::venue::message::VenueMessage;
+use fixp_tools::venue::wire::{self, WireFormat};
+use fixp_tools::venue::{AppMessage, Dialect};
 
-use super::wire::{decode, describe, encode, now_ns};
+use super::wire::{describe, encode, now_ns};
 
 /// What came back.
 #[derive(Clone, Debug, Default)]
@@ -209,53 +211,66 @@ impl TraderCore {
 
     /// A report arrived.
     pub fn on_report(&mut self, seq: u64, bytes: &[u8]) {
-        if let Some(reason) = business_reject(bytes, self.encoding) {
-            // The order in flight was refused unprocessed (the venue's message-rate limit, say):
-            // back off and send it again, so the book goes on as the counts expect.
-            let (count, first) = &mut self.summary.business_rejects;
-            *count += 1;
-            first.get_or_insert(reason);
-            if self.in_flight.take().is_some() {
-                self.sent = self.sent.saturating_sub(1);
-                self.retry_at = Some(Instant::now() + REJECT_BACKOFF);
-            }
-            return;
-        }
         // The clock first: the latency is the order's to its first report.
-        if let Some((at, _, timed)) = self.in_flight.as_mut() {
-            if !*timed {
-                *timed = true;
-                let ns = u64::try_from(at.elapsed().as_nanos()).unwrap_or(u64::MAX);
-                if let Some(h) = self.histogram.as_mut() {
-                    h.saturating_record(ns.max(1));
+        let answered_ns = self
+            .in_flight
+            .as_ref()
+            .filter(|(_, _, timed)| !timed)
+            .map(|(at, _, _)| u64::try_from(at.elapsed().as_nanos()).unwrap_or(u64::MAX));
+        let format = match self.encoding {
+            WireEncoding::Sbe => WireFormat::Sbe,
+            WireEncoding::Json => WireFormat::Json,
+        };
+        let report = match wire::decode(bytes, format, Dialect::Conga) {
+            Ok(AppMessage::Venue(VenueMessage::BusinessMessageReject(reject))) => {
+                // The order in flight was refused unprocessed (the venue's message-rate limit,
+                // say): back off and send it again, so the book goes on as the counts expect.
+                let (count, first) = &mut self.summary.business_rejects;
+                *count += 1;
+                first.get_or_insert(reject.text);
+                if self.in_flight.take().is_some() {
+                    self.sent = self.sent.saturating_sub(1);
+                    self.retry_at = Some(Instant::now() + REJECT_BACKOFF);
                 }
+                return;
             }
-        }
-        self.summary.reports += 1;
-        if let Some((_, left, _)) = self.in_flight.as_mut() {
+            Ok(AppMessage::Conga(report)) => Some(report),
+            Ok(AppMessage::Venue(other)) => {
+                self.notes
+                    .push(format!("unexpected venue message {}", other.type_name()));
+                None
+            }
+            Err(e) => {
+                self.notes.push(format!("undecodable report: {e}"));
+                None
+            }
+        };
+        if let Some((_, left, timed)) = self.in_flight.as_mut() {
+            if let (Some(ns), Some(h)) = (answered_ns, self.histogram.as_mut()) {
+                h.saturating_record(ns.max(1));
+            }
+            *timed = true;
             *left = left.saturating_sub(1);
             if *left == 0 {
                 self.in_flight = None;
             }
         }
-        match decode(bytes, self.encoding) {
-            Ok(report) => {
-                if self.printed.len() < self.print_limit {
-                    self.printed.push((seq, report));
-                }
-                match report {
-                    CongaMessage::ExecutionReport(er) => {
-                        let name = er.exec_type.name();
-                        match self.summary.by_type.iter_mut().find(|(n, _)| n == name) {
-                            Some((_, count)) => *count += 1,
-                            None => self.summary.by_type.push((name.to_owned(), 1)),
-                        }
-                    }
-                    CongaMessage::OrderCancelReject(_) => self.summary.cancel_rejects += 1,
-                    _ => {}
-                }
+        self.summary.reports += 1;
+        if let Some(report) = report {
+            if self.printed.len() < self.print_limit {
+                self.printed.push((seq, report));
             }
-            Err(e) => self.notes.push(format!("undecodable report: {e}")),
+            match report {
+                CongaMessage::ExecutionReport(er) => {
+                    let name = er.exec_type.name();
+                    match self.summary.by_type.iter_mut().find(|(n, _)| n == name) {
+                        Some((_, count)) => *count += 1,
+                        None => self.summary.by_type.push((name.to_owned(), 1)),
+                    }
+                }
+                CongaMessage::OrderCancelReject(_) => self.summary.cancel_rejects += 1,
+                _ => {}
+            }
         }
         if self.summary.reports >= self.expected {
             self.summary.elapsed = self.start.map(|s| s.elapsed()).unwrap_or_default();
@@ -538,31 +553,6 @@ pub fn trade_threaded(handle: &mut SessionHandle, mut core: TraderCore) -> Trade
     }
     core.summary.counters = Some(handle.counters().snapshot());
     core
-}
-
-/// The reason of a venue BusinessMessageReject, if `bytes` is one (a Conga message is told
-/// apart by its schema id or `@type` before anything is decoded).
-fn business_reject(bytes: &[u8], encoding: WireEncoding) -> Option<String> {
-    const CONGA_SCHEMA_ID: u16 = 100;
-    let conga = match encoding {
-        WireEncoding::Sbe => bytes
-            .get(4..6)
-            .is_some_and(|id| u16::from_le_bytes([id[0], id[1]]) == CONGA_SCHEMA_ID),
-        WireEncoding::Json => !bytes
-            .windows(b"BusinessMessageReject".len())
-            .any(|w| w == b"BusinessMessageReject"),
-    };
-    if conga {
-        return None;
-    }
-    let message = match encoding {
-        WireEncoding::Sbe => VenueMessage::decode_sbe(bytes),
-        WireEncoding::Json => VenueMessage::decode_json(bytes),
-    };
-    match message {
-        Ok(VenueMessage::BusinessMessageReject(reject)) => Some(reject.text),
-        _ => None,
-    }
 }
 
 #[cfg(test)]
