@@ -97,6 +97,32 @@ pub enum ReadPass {
     UntilShortRead,
 }
 
+/// Where a stream's read pass stands: whether it ends at a short read, and whether it did.
+/// The plain and the TLS stream share it.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct PassState {
+    until_short: bool,
+    ended: bool,
+}
+
+impl PassState {
+    /// Starts a pass: the next read goes to the socket.
+    pub(crate) fn start(&mut self, pass: ReadPass) {
+        self.until_short = pass == ReadPass::UntilShortRead;
+        self.ended = false;
+    }
+
+    /// True once the pass ended at a short read: another socket read would be `WouldBlock`.
+    pub(crate) fn ended(&self) -> bool {
+        self.ended
+    }
+
+    /// Notes a socket read that returned `got` of the `asked` bytes.
+    pub(crate) fn note_read(&mut self, got: usize, asked: usize) {
+        self.ended = self.until_short && got > 0 && got < asked;
+    }
+}
+
 /// What [`WsConnection::read_frames`] stopped on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReadStatus {

@@ -14,6 +14,8 @@
 
 use std::io::{self, Read};
 
+use super::{PassState, ReadPass};
+
 /// TLS record header: type (1), version (2), length (2).
 const HEADER: usize = 5;
 /// The largest TLS record on the wire: 16 KiB of plaintext, 2 KiB of expansion, the header.
@@ -27,12 +29,10 @@ pub(crate) struct RecordBuffer {
     /// Bytes still to hand over of a record larger than rustls's window (given in pieces).
     piece: usize,
     eof: bool,
-    /// A short read ends the pass ([`RecordBuffer::start_read_pass`]).
-    passes: bool,
-    /// In a pass, the last socket read returned less than it asked for: the socket's receive
-    /// queue was empty then, so another read would be `WouldBlock` (a syscall spent on the
-    /// answer's critical path). Cleared when the next pass starts.
-    drained: bool,
+    /// The read pass ([`RecordBuffer::start_read_pass`]): once a socket read returned less
+    /// than it asked for, the socket's queue was empty, so another read would be `WouldBlock`
+    /// (a syscall spent on the answer's critical path).
+    pass: PassState,
 }
 
 impl std::fmt::Debug for RecordBuffer {
@@ -49,18 +49,16 @@ impl RecordBuffer {
             end: 0,
             piece: 0,
             eof: false,
-            passes: false,
-            drained: false,
+            pass: PassState::default(),
         }
     }
 
-    /// Starts a read pass: the next read goes to the socket; with `until_short`, after a short
-    /// read the rest of the pass is `WouldBlock` without a syscall (data that arrives after it
-    /// raises a new readiness event). Otherwise, and for a buffer never put in a pass, reads go
-    /// on until the socket says `WouldBlock`.
-    pub(crate) fn start_read_pass(&mut self, until_short: bool) {
-        self.passes = until_short;
-        self.drained = false;
+    /// Starts a read pass: the next read goes to the socket; with [`ReadPass::UntilShortRead`],
+    /// after a short read the rest of the pass is `WouldBlock` without a syscall (data that
+    /// arrives after it raises a new readiness event). Otherwise, and for a buffer never put in
+    /// a pass, reads go on until the socket says `WouldBlock`.
+    pub(crate) fn start_read_pass(&mut self, pass: ReadPass) {
+        self.pass.start(pass);
     }
 
     /// A reader for rustls's `read_tls` over `socket`.
@@ -143,7 +141,7 @@ impl<R: Read> Read for RecordReader<'_, R> {
             if b.eof {
                 return Ok(0);
             }
-            if b.drained {
+            if b.pass.ended() {
                 return Err(io::ErrorKind::WouldBlock.into());
             }
             if b.start > 0 {
@@ -159,7 +157,7 @@ impl<R: Read> Read for RecordReader<'_, R> {
             match self.socket.read(room) {
                 Ok(0) => b.eof = true,
                 Ok(n) => {
-                    b.drained = b.passes && n < room.len();
+                    b.pass.note_read(n, room.len());
                     b.end += n;
                 }
                 Err(e) => return Err(e),
@@ -223,7 +221,7 @@ mod tests {
                         break;
                     }
                     // More arrived: its readiness event starts a new pass.
-                    buffer.start_read_pass(true);
+                    buffer.start_read_pass(ReadPass::UntilShortRead);
                 }
             }
         }
@@ -249,7 +247,7 @@ mod tests {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    buffer.start_read_pass(true);
+                    buffer.start_read_pass(ReadPass::UntilShortRead);
                     continue;
                 }
                 Err(e) => panic!("{e}"),
@@ -276,14 +274,14 @@ mod tests {
         let mut socket = Counting(&mut chunks, 0);
         let mut buffer = RecordBuffer::new();
         let mut out = [0u8; 4096];
-        buffer.start_read_pass(true);
+        buffer.start_read_pass(ReadPass::UntilShortRead);
         assert_eq!(buffer.reader(&mut socket).read(&mut out).unwrap(), a.len());
         assert_eq!(socket.1, 1);
         // The socket gave less than the room: it was empty; b waits for its readiness event.
         let e = buffer.reader(&mut socket).read(&mut out).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
         assert_eq!(socket.1, 1, "no read reached the socket");
-        buffer.start_read_pass(true);
+        buffer.start_read_pass(ReadPass::UntilShortRead);
         assert_eq!(buffer.reader(&mut socket).read(&mut out).unwrap(), b.len());
         assert_eq!(&out[..b.len()], &b[..]);
         assert_eq!(socket.1, 2);

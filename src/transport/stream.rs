@@ -23,7 +23,7 @@ use std::net::Shutdown;
 use mio::net::TcpStream;
 
 use super::records::RecordBuffer;
-use super::ReadPass;
+use super::{PassState, ReadPass};
 
 /// Bytes a read leaves free at the end of the caller's window (when the window is larger).
 ///
@@ -64,9 +64,7 @@ pub enum WsStream {
 #[derive(Debug)]
 pub struct PlainStream {
     socket: TcpStream,
-    /// A short read ends the pass (see [`WsStream::start_read_pass`]).
-    passes: bool,
-    drained: bool,
+    pass: PassState,
 }
 
 impl PlainStream {
@@ -74,19 +72,18 @@ impl PlainStream {
     pub fn new(socket: TcpStream) -> Self {
         Self {
             socket,
-            passes: false,
-            drained: false,
+            pass: PassState::default(),
         }
     }
 }
 
 impl Read for PlainStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.drained && !buf.is_empty() {
+        if self.pass.ended() && !buf.is_empty() {
             return Err(io::ErrorKind::WouldBlock.into());
         }
         let n = self.socket.read(buf)?;
-        self.drained = self.passes && n > 0 && n < buf.len();
+        self.pass.note_read(n, buf.len());
         Ok(n)
     }
 }
@@ -237,13 +234,9 @@ impl WsStream {
     /// of the pass is `WouldBlock` without a syscall. A stream never put in a pass (read
     /// directly by its owner) reads until the socket says `WouldBlock`.
     pub(crate) fn start_read_pass(&mut self, pass: ReadPass) {
-        let until_short = pass == ReadPass::UntilShortRead;
         match self {
-            WsStream::Plain(p) => {
-                p.passes = until_short;
-                p.drained = false;
-            }
-            WsStream::Tls(t) => t.records.start_read_pass(until_short),
+            WsStream::Plain(p) => p.pass.start(pass),
+            WsStream::Tls(t) => t.records.start_read_pass(pass),
         }
     }
 
