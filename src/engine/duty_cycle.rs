@@ -52,7 +52,6 @@ pub(crate) const WAKER: Token = Token(0);
 pub(crate) const LISTENER_BASE: usize = 1;
 /// Connection slot `n` polls under `CONN_BASE + n`.
 const CONN_BASE: usize = LISTENER_BASE + MAX_LISTENERS;
-
 const CLOSE_GOING_AWAY: u16 = 1001;
 const METRICS_PUBLISH_CYCLES: u64 = 1024;
 
@@ -260,9 +259,7 @@ impl<S: Strategy> Engine<S> {
             if direct != was_direct {
                 // Published at each switch too, so a reader sees the mode change at once.
                 was_direct = direct;
-                self.counters
-                    .direct_cycles
-                    .store(direct_cycles, Ordering::Relaxed);
+                self.publish_cycles(cycles, direct_cycles);
             }
             if direct && !cycles.is_multiple_of(direct::POLL_EVERY) {
                 self.events.clear();
@@ -281,10 +278,7 @@ impl<S: Strategy> Engine<S> {
             }
             if work == 0 || cycles.is_multiple_of(METRICS_PUBLISH_CYCLES) {
                 self.recorders.publish();
-                self.counters.cycles.store(cycles, Ordering::Relaxed);
-                self.counters
-                    .direct_cycles
-                    .store(direct_cycles, Ordering::Relaxed);
+                self.publish_cycles(cycles, direct_cycles);
             }
             if self.finished(now) {
                 break;
@@ -292,6 +286,11 @@ impl<S: Strategy> Engine<S> {
             idle.idle(work);
             timeout = self.next_timeout(idle.poll_timeout());
         }
+        self.publish_cycles(cycles, direct_cycles);
+    }
+
+    /// Publishes the cycle counts (all, and those that read directly).
+    fn publish_cycles(&self, cycles: u64, direct_cycles: u64) {
         self.counters.cycles.store(cycles, Ordering::Relaxed);
         self.counters
             .direct_cycles
