@@ -6,6 +6,7 @@ use fixp_ws::codec::conga::{
 };
 use fixp_ws::codec::DecodeError;
 use proptest::prelude::*;
+use proptest::test_runner::RngSeed;
 use serde_json::Value;
 use std::path::PathBuf;
 
@@ -378,6 +379,8 @@ fn message_strategy() -> impl Strategy<Value = CongaMessage> {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig { rng_seed: RngSeed::Fixed(311), ..ProptestConfig::default() })]
+
     #[test]
     fn conga_messages_round_trip(msg in message_strategy()) {
         let encoded = encode(&msg);
@@ -527,6 +530,8 @@ fn bad_sbe_is_a_typed_error() {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig { rng_seed: RngSeed::Fixed(312), ..ProptestConfig::default() })]
+
     #[test]
     fn conga_messages_round_trip_through_sbe(msg in message_strategy()) {
         let msg = match msg {

@@ -6,6 +6,7 @@ use fixp_ws::codec::conga::CongaMessage;
 use fixp_ws::codec::json::JsonEncoding;
 use fixp_ws::codec::{DecodeError, Encoding, FrameKind, Inbound};
 use proptest::prelude::*;
+use proptest::test_runner::RngSeed;
 use serde_json::Value;
 
 mod json_support;
@@ -82,7 +83,7 @@ fn apply(frame: &mut Vec<u8>, m: &Mutation) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #![proptest_config(ProptestConfig { cases: 2000, rng_seed: RngSeed::Fixed(111), ..ProptestConfig::default() })]
 
     #[test]
     fn valid_documents_are_accepted(value in json_value(), pretty in any::<bool>()) {
